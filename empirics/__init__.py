@@ -1,0 +1,1 @@
+"""Real steering of Llama-architecture models, measured against the theory."""

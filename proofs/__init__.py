@@ -1,0 +1,1 @@
+"""Machine-checked derivations of every statement in THEORY.md."""
