@@ -1,0 +1,655 @@
+"""A small checked-proof framework: a proof is a named sequence of steps, each checked by sympy.
+
+Facts are kept in a normal form ``E >= 0`` (kind ``"ge"``) or ``E == 0`` (kind ``"eq"``). Free
+symbols in a proof are universally quantified under the proof's hypotheses and the sympy
+assumptions on the symbols. A step sympy cannot decide fails; nothing is passed on a numeric
+spot check. The only unchecked content is an :class:`Assumption`, which is printed and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.simplify.simplify import factor_sum, sum_simplify
+
+Checker = Callable[[sp.Expr], bool]
+
+# Relations accepted in Ineq steps, mapped to (normal form builder, latex symbol).
+_RELS: dict[str, str] = {">=": r"\ge", "<=": r"\le"}
+
+
+def normal_form(lhs: sp.Expr, rel: str, rhs: sp.Expr) -> sp.Expr:
+    """The expression E with ``lhs rel rhs`` iff ``E >= 0``."""
+    if rel == ">=":
+        return sp.sympify(lhs - rhs)
+    if rel == "<=":
+        return sp.sympify(rhs - lhs)
+    raise ValueError(f"rel must be '>=' or '<=', got {rel!r}")
+
+
+def atomize(expr: sp.Expr) -> sp.Expr:
+    """Replace each symbolic sum by a fresh symbol carrying the sum's sign.
+
+    Sound for identities and sign facts: a statement proved for every positive (or real)
+    value of the new symbol holds in particular for the sum. It keeps simplify fast.
+    """
+    if not expr.has(sp.Sum):
+        return expr
+    # Canonical form first: expand the summand, pull index-free factors out of the sum.
+    canon = {
+        s: factor_sum(sp.Sum(sp.expand(s.function), *s.limits)) for s in expr.atoms(sp.Sum)
+    }
+    expr = expr.xreplace(canon)
+    sums = sorted(expr.atoms(sp.Sum), key=sp.default_sort_key)
+    reps = {}
+    for idx, s in enumerate(sums):
+        if s.is_positive:
+            reps[s] = sp.Dummy(f"S{idx}", positive=True)
+        elif s.is_real:
+            reps[s] = sp.Dummy(f"S{idx}", real=True)
+    return expr.xreplace(reps)
+
+
+def is_zero(expr: sp.Expr | sp.MatrixBase) -> bool:
+    """Symbolic zero test: simplify, with expand/trigsimp/rewrite fallbacks (never numeric)."""
+    if isinstance(expr, sp.MatrixBase):
+        return all(is_zero(e) for e in expr)
+    e = sp.sympify(expr)
+    if e.has(sp.Integral, sp.Subs, sp.Derivative, sp.Limit):
+        e = e.doit()  # evaluated symbolically by sympy; an unevaluated object stays nonzero
+    if e.has(sp.Sum):
+        # Sums as opaque atoms first (fast); then whole, for identities by linearity of sums.
+        if _is_zero(atomize(e)):
+            return True
+        # Linearity of sums: combine sums (cheaper than simplify on the whole expression).
+        try:
+            return bool(sp.cancel(sum_simplify(sp.expand(e))) == 0)
+        except (TypeError, ValueError, NotImplementedError):
+            return False
+    return _is_zero(e)
+
+
+def _is_zero(e: sp.Expr) -> bool:
+    attempts: list[Callable[[sp.Expr], sp.Expr]] = [
+        lambda x: x,
+        lambda x: sp.expand(x),
+        lambda x: sp.cancel(sp.together(x)),
+        lambda x: sp.cancel(sp.together(sp.powsimp(sp.expand(x.rewrite(sp.exp))))),
+        lambda x: sp.simplify(x.rewrite(sp.log)),
+        lambda x: sp.simplify(x.rewrite(sp.exp)),
+        sp.simplify,
+        lambda x: sp.simplify(sp.expand_log(x)),
+        lambda x: sp.trigsimp(x),
+    ]
+    for attempt in attempts:
+        try:
+            if attempt(e) == 0:
+                return True
+        except (TypeError, ValueError, NotImplementedError, AttributeError):
+            continue
+    return False
+
+
+def _factor_nonneg(base: sp.Expr, exp: int) -> bool:
+    if exp % 2 == 0 and base.is_real:
+        return True
+    return bool(base.is_nonnegative)
+
+
+def decide_nonneg(expr: sp.Expr) -> bool:
+    """Decide ``expr >= 0`` from sympy's assumption system, after normalising and factoring."""
+    e = sp.sympify(expr)
+    if e.has(sp.Integral, sp.Subs, sp.Derivative, sp.Limit):
+        e = e.doit()
+    e = atomize(e)
+    candidates = [e]
+    transforms: list[Callable[[sp.Expr], sp.Expr]] = [
+        sp.simplify,
+        sp.expand,
+        lambda x: sp.factor(sp.together(x)),
+        lambda x: sp.factor(sp.together(sp.simplify(x.rewrite(sp.exp)))),
+    ]
+    for transform in transforms:
+        try:
+            candidates.append(transform(e))
+        except (TypeError, ValueError, NotImplementedError):
+            continue
+    for cand in candidates:
+        if cand.is_nonnegative:
+            return True
+        num, den = sp.fraction(sp.together(cand))
+        try:
+            c_num, f_num = sp.factor_list(num)
+            c_den, f_den = sp.factor_list(den)
+        except (sp.PolynomialError, NotImplementedError, TypeError):
+            continue
+        const = c_num / c_den
+        if not const.is_nonnegative:
+            continue
+        if den == 0:
+            continue
+        if all(_factor_nonneg(b, k) for b, k in f_num) and all(
+            (b.is_positive or (k % 2 == 0 and b.is_real and b.is_nonzero)) for b, k in f_den
+        ):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Fact:
+    """An established relation ``expr >= 0`` (kind "ge") or ``expr == 0`` (kind "eq")."""
+
+    expr: sp.Expr
+    kind: str
+
+
+@dataclass
+class Context:
+    """What a proof has established so far, by label, plus its definitions."""
+
+    proof: Proof
+    facts: dict[str, Fact] = field(default_factory=dict)
+    defs: dict[sp.Expr, sp.Expr] = field(default_factory=dict)
+
+    def expand_defs(self, expr: sp.Expr) -> sp.Expr:
+        """Replace defined names by their definitions until nothing changes."""
+        e = sp.sympify(expr)
+        for _ in range(10):
+            new = e.xreplace(self.defs) if self.defs else e
+            if new == e:
+                return e
+            e = new
+        return e
+
+    def holds(self, expr: sp.Expr) -> str | None:
+        """Whether ``expr >= 0`` is decided or matches an established fact; returns how."""
+        e = self.expand_defs(expr)
+        # Cheap structural match against established facts first, then sympy's sign decision.
+        for label, fact in self.facts.items():
+            d = sp.expand(e - self.expand_defs(fact.expr))
+            if d == 0 or (fact.kind == "eq" and sp.expand(e + self.expand_defs(fact.expr)) == 0):
+                return label
+        if decide_nonneg(e):
+            return "decided"
+        for label, fact in self.facts.items():
+            f = self.expand_defs(fact.expr)
+            if fact.kind == "ge" and is_zero(e - f):
+                return label
+            if fact.kind == "eq" and (is_zero(e - f) or is_zero(e + f)):
+                return label
+        return None
+
+
+@dataclass
+class Result:
+    """Outcome of checking one step."""
+
+    ok: bool
+    detail: str = ""
+
+
+class Step:
+    """Base class: a displayed relation, a justification and a check."""
+
+    why: str = ""
+    label: str | None = None
+    is_assumption: bool = False
+
+    def check(self, ctx: Context) -> Result:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fact(self) -> Fact | None:
+        """The fact this step establishes, if any."""
+        return None
+
+    def latex(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def text(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass
+class Def(Step):
+    """A definition ``name := value``; later checks substitute it."""
+
+    name: sp.Expr
+    value: sp.Expr
+    why: str = ""
+    label: str | None = None
+
+    def check(self, ctx: Context) -> Result:
+        ctx.defs[self.name] = self.value
+        return Result(True, "definition")
+
+    def latex(self) -> str:
+        return f"{sp.latex(self.name)} := {sp.latex(self.value)}"
+
+    def text(self) -> str:
+        return f"{self.name} := {self.value}"
+
+
+@dataclass
+class Eq(Step):
+    """An equation checked by symbolic simplification of ``lhs - rhs`` to 0.
+
+    ``reparam`` substitutes symbols by expressions that range over exactly the hypotheses'
+    domain (e.g. ``epsilon -> 1 - eta`` with ``eta`` in (0, 1)); it is shown in the output.
+    """
+
+    lhs: sp.Expr | sp.MatrixBase
+    rhs: sp.Expr | sp.MatrixBase
+    why: str
+    label: str | None = None
+    reparam: dict[sp.Symbol, sp.Expr] | None = None
+    display: str | None = None  # LaTeX shown instead of lhs = rhs (e.g. for huge matrices)
+
+    def check(self, ctx: Context) -> Result:
+        if self.rhs in (sp.oo, -sp.oo):
+            ok = sp.simplify(sp.simplify(ctx.expand_defs(self.lhs)).doit()) == self.rhs
+            return Result(ok, "limit evaluated by sympy" if ok else "limit differs")
+        diff = self.lhs - self.rhs
+        if self.reparam:
+            diff = diff.subs(self.reparam)
+        diff = ctx.expand_defs(diff)
+        if self.reparam:
+            diff = diff.subs(self.reparam)
+        ok = is_zero(diff)
+        return Result(ok, "difference simplifies to 0" if ok else "difference not shown to be 0")
+
+    def fact(self) -> Fact | None:
+        if isinstance(self.lhs, sp.MatrixBase):
+            return None
+        return Fact(sp.sympify(self.lhs - self.rhs), "eq")
+
+    def latex(self) -> str:
+        if self.display is not None:
+            return self.display
+        return f"{sp.latex(self.lhs)} = {sp.latex(self.rhs)}"
+
+    def text(self) -> str:
+        if self.display is not None:
+            return self.display
+        return f"{self.lhs} = {self.rhs}"
+
+
+@dataclass
+class SeriesEq(Step):
+    """``expr = approx + O(var**order)`` checked by sympy's series expansion at 0."""
+
+    expr: sp.Expr
+    approx: sp.Expr
+    var: sp.Symbol
+    order: int
+    why: str
+    label: str | None = None
+
+    def check(self, ctx: Context) -> Result:
+        e = ctx.expand_defs(self.expr)
+        a = ctx.expand_defs(self.approx)
+        series = sp.series(e, self.var, 0, self.order).removeO()
+        truncated = sp.series(a, self.var, 0, self.order).removeO()
+        ok = is_zero(sp.expand(series - truncated))
+        return Result(ok, f"series agree to O({self.var}^{self.order})" if ok else "series differ")
+
+    def latex(self) -> str:
+        return (
+            f"{sp.latex(self.expr)} = {sp.latex(self.approx)} + "
+            f"O\\left({sp.latex(self.var ** self.order)}\\right)"
+        )
+
+    def text(self) -> str:
+        return f"{self.expr} = {self.approx} + O({self.var}**{self.order})"
+
+
+class Rule:
+    """How an inequality is justified; checks that ``claim >= 0`` follows."""
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass
+class Decided(Rule):
+    """The sign is decided by sympy's assumptions after factoring (optionally reparametrised).
+
+    ``reparam`` maps sub-expressions to expressions in fresh nonnegative symbols; every
+    ``premises`` label must establish that the reparametrisation covers the whole domain.
+    """
+
+    reparam: dict[sp.Expr, sp.Expr] | None = None
+    premises: Sequence[str] = ()
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        e = ctx.expand_defs(claim)
+        for label in self.premises:
+            if label not in ctx.facts:
+                return Result(False, f"premise {label!r} not established")
+        for old, new in (self.reparam or {}).items():
+            # old -> base + u with u >= 0 is onto [base, oo) only if old >= base is a premise.
+            fresh = [s for s in new.free_symbols if s.is_nonnegative]
+            if len(fresh) != 1:
+                return Result(False, f"reparametrisation of {old} needs one nonnegative symbol")
+            base = new.subs(fresh[0], 0)
+            if sp.expand(new - base - fresh[0]) != 0 or not any(
+                sp.expand(ctx.facts[p].expr - (old - base)) == 0 for p in self.premises
+            ):
+                return Result(False, f"no premise gives {old} >= {base}")
+        if self.reparam:
+            e = e.subs(self.reparam)
+            gone = set().union(*(k.free_symbols for k in self.reparam))
+            if e.free_symbols & gone:
+                return Result(False, "reparametrisation leaves the old variables")
+        ok = decide_nonneg(e)
+        return Result(ok, "sign decided by sympy" if ok else "sympy cannot decide the sign")
+
+    def describe(self) -> str:
+        if self.reparam:
+            subs = ", ".join(f"{sp.latex(k)} = {sp.latex(v)}" for k, v in self.reparam.items())
+            return f"sign decided by sympy after substituting ${subs}$"
+        return "sign decided by sympy"
+
+
+@dataclass
+class From(Rule):
+    """``claim - Σ w_k E_k`` is decided nonnegative, each ``E_k >= 0`` (or ``= 0``) established.
+
+    Covers transitivity, scaling by a nonnegative factor and adding inequalities.
+    """
+
+    premises: Sequence[str]
+    weights: Sequence[sp.Expr] | None = None
+    weight_signs: Sequence[str] = ()
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        weights = list(self.weights) if self.weights is not None else [sp.Integer(1)] * len(
+            self.premises
+        )
+        rest = ctx.expand_defs(claim)
+        for label, w in zip(self.premises, weights, strict=True):
+            fact = ctx.facts.get(label)
+            if fact is None:
+                return Result(False, f"premise {label!r} not established")
+            if fact.kind == "ge" and ctx.holds(w) is None:
+                return Result(False, f"weight {w} of {label!r} not shown nonnegative")
+            rest = rest - w * ctx.expand_defs(fact.expr)
+        ok = decide_nonneg(rest) or is_zero(rest)
+        return Result(ok, "follows from premises" if ok else "remainder not shown nonnegative")
+
+    def describe(self) -> str:
+        return "from " + ", ".join(f"({p})" for p in self.premises)
+
+
+@dataclass
+class Monotone(Rule):
+    """``f`` monotone on [lo, hi] gives ``f(hi) >= f(lo)`` (increasing) or ``<=`` (decreasing).
+
+    The derivative's sign is decided by sympy on the whole real line, or taken from the
+    established fact ``deriv`` which was proved for all ``var >= lo`` (``lo`` must then be the
+    bound of a hypothesis ``var >= lo`` of the proof and ``hi`` the variable itself).
+    """
+
+    var: sp.Symbol
+    f: sp.Expr
+    lo: sp.Expr
+    hi: sp.Expr
+    increasing: bool = True
+    order: str | None = None  # label of the fact hi - lo >= 0; None: decided
+    deriv: str | None = None
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        sign = 1 if self.increasing else -1
+        target = sign * (self.f.subs(self.var, self.hi) - self.f.subs(self.var, self.lo))
+        if not is_zero(ctx.expand_defs(claim - target)):
+            return Result(False, "claim is not f(hi) - f(lo)")
+        gap = self.hi - self.lo
+        if self.order is not None:
+            fact = ctx.facts.get(self.order)
+            if fact is None or not is_zero(ctx.expand_defs(fact.expr - gap)):
+                return Result(False, f"order fact {self.order!r} does not give hi >= lo")
+        elif not decide_nonneg(ctx.expand_defs(gap)):
+            return Result(False, "hi >= lo not decided")
+        derivative = sign * sp.diff(self.f, self.var)
+        # The derivative is decided for every value allowed by the variable's assumptions
+        # (e.g. a positive variable for log); lo must satisfy them too, and hi >= lo.
+        lo = atomize(ctx.expand_defs(self.lo))
+        if self.var.is_positive and not (lo.is_positive or sp.simplify(lo).is_positive):
+            return Result(False, "lo outside the variable's domain")
+        if self.var.is_nonnegative and not decide_nonneg(lo):
+            return Result(False, "lo outside the variable's domain")
+        derivative = ctx.expand_defs(derivative)
+        if self.deriv is None:
+            ok = decide_nonneg(derivative)
+            return Result(ok, "derivative sign decided" if ok else "derivative sign undecided")
+        fact = ctx.facts.get(self.deriv)
+        if fact is None or not is_zero(ctx.expand_defs(fact.expr - derivative)):
+            return Result(False, f"fact {self.deriv!r} is not the derivative's sign")
+        domain = ctx.proof.hypothesis(self.var - self.lo)
+        if domain is None or self.hi != self.var:
+            return Result(False, "derivative sign not established on [lo, hi]")
+        return Result(True, "derivative sign established on the interval")
+
+    def describe(self) -> str:
+        kind = "increasing" if self.increasing else "decreasing"
+        return f"${sp.latex(self.var)} \\mapsto {sp.latex(self.f)}$ is {kind}"
+
+
+@dataclass
+class ByLemma(Rule):
+    """Instance of a proved lemma: its conclusion under ``subs`` is the claim and every
+    hypothesis under ``subs`` is decided or established here."""
+
+    lemma: Proof
+    subs: dict[sp.Expr, sp.Expr] = field(default_factory=dict)
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        if self.lemma.conclusion is None:
+            return Result(False, "lemma has no machine conclusion")
+        if not self.lemma.verify():
+            return Result(False, f"lemma {self.lemma.name} does not check")
+        inst = self.lemma.conclusion.expr.xreplace(self.subs) if self.subs else self.lemma.conclusion.expr
+        inst = self.lemma.expand_defs(inst)
+        if not is_zero(ctx.expand_defs(claim) - ctx.expand_defs(inst)):
+            return Result(False, "claim is not the lemma's conclusion under the substitution")
+        for old, new in self.subs.items():
+            # A substituted symbol's sympy assumptions are hypotheses of the lemma too.
+            if old.is_positive and not ctx.expand_defs(new).is_positive:
+                return Result(False, f"{new} not shown positive (replaces {old})")
+            if old.is_nonnegative and ctx.holds(new) is None:
+                return Result(False, f"{new} not shown nonnegative (replaces {old})")
+            if old.is_real and not ctx.expand_defs(new).is_real:
+                return Result(False, f"{new} not shown real (replaces {old})")
+        for hyp in self.lemma.hypotheses:
+            h = hyp.expr.xreplace(self.subs) if self.subs else hyp.expr
+            if ctx.holds(h) is None:
+                return Result(False, f"lemma hypothesis {hyp.label!r} not discharged")
+        return Result(True, f"instance of {self.lemma.name}")
+
+    def describe(self) -> str:
+        if not self.subs:
+            return f"by {self.lemma.name}"
+        subs = ", ".join(f"{sp.latex(k)} \\to {sp.latex(v)}" for k, v in self.subs.items())
+        return f"by {self.lemma.name} with ${subs}$"
+
+
+@dataclass
+class Product(Rule):
+    """``claim = c * Π E_k`` with every ``E_k >= 0`` established and ``c`` decided nonnegative."""
+
+    premises: Sequence[str]
+    factor: sp.Expr = sp.Integer(1)
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        prod = ctx.expand_defs(self.factor)
+        if not decide_nonneg(prod):
+            return Result(False, "factor not shown nonnegative")
+        for label in self.premises:
+            fact = ctx.facts.get(label)
+            if fact is None or fact.kind != "ge":
+                return Result(False, f"premise {label!r} not an established inequality")
+            prod = prod * ctx.expand_defs(fact.expr)
+        ok = is_zero(ctx.expand_defs(claim) - prod)
+        return Result(ok, "product of nonnegative factors" if ok else "not that product")
+
+    def describe(self) -> str:
+        return "product of the nonnegative " + ", ".join(f"({p})" for p in self.premises)
+
+
+@dataclass
+class SumNonneg(Rule):
+    """A sum of nonnegative terms is nonnegative: the claim is ``Sum(t, (i, lo, hi))`` and
+    ``t >= 0`` is decided or established for a free index ``i``."""
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        e = ctx.expand_defs(claim)
+        if not isinstance(e, sp.Sum):
+            return Result(False, "claim is not a single sum")
+        how = ctx.holds(e.function)
+        if how is None:
+            return Result(False, "summand not shown nonnegative")
+        return Result(True, f"summand nonnegative ({how})")
+
+    def describe(self) -> str:
+        return "a sum of nonnegative terms is nonnegative"
+
+
+@dataclass
+class Ineq(Step):
+    """An inequality ``lhs rel rhs`` justified by a :class:`Rule`."""
+
+    lhs: sp.Expr
+    rel: str
+    rhs: sp.Expr
+    by: Rule
+    why: str = ""
+    label: str | None = None
+
+    def check(self, ctx: Context) -> Result:
+        return self.by.check(normal_form(self.lhs, self.rel, self.rhs), ctx)
+
+    def fact(self) -> Fact:
+        return Fact(normal_form(self.lhs, self.rel, self.rhs), "ge")
+
+    def latex(self) -> str:
+        return f"{sp.latex(self.lhs)} {_RELS[self.rel]} {sp.latex(self.rhs)}"
+
+    def text(self) -> str:
+        return f"{self.lhs} {self.rel} {self.rhs}"
+
+
+@dataclass
+class Assumption(Step):
+    """A named statement that is not checked; printed and counted separately."""
+
+    name: str
+    statement: str  # LaTeX
+    why: str
+    label: str | None = None
+    expr: sp.Expr | None = None
+    kind: str = "ge"
+    is_assumption: bool = True
+
+    def check(self, ctx: Context) -> Result:
+        return Result(True, "named assumption (not checked)")
+
+    def fact(self) -> Fact | None:
+        return None if self.expr is None else Fact(self.expr, self.kind)
+
+    def latex(self) -> str:
+        return self.statement
+
+    def text(self) -> str:
+        return f"ASSUMPTION {self.name}: {self.statement}"
+
+
+@dataclass(frozen=True)
+class Hyp:
+    """A hypothesis ``expr >= 0`` of a proof, displayed as ``lhs rel rhs``."""
+
+    label: str
+    lhs: sp.Expr
+    rel: str
+    rhs: sp.Expr
+
+    @property
+    def expr(self) -> sp.Expr:
+        return normal_form(self.lhs, self.rel, self.rhs)
+
+    def latex(self) -> str:
+        return f"{sp.latex(self.lhs)} {_RELS[self.rel]} {sp.latex(self.rhs)}"
+
+
+@dataclass
+class StepReport:
+    """A checked step, for printing."""
+
+    step: Step
+    result: Result
+
+
+@dataclass
+class Proof:
+    """A named proof: hypotheses, steps, and the machine conclusion it must establish."""
+
+    name: str
+    kind: str  # "Lemma", "Theorem", "Corollary", "Proposition"
+    statement: str  # LaTeX statement shown in the docs
+    steps: list[Step]
+    hypotheses: list[Hyp] = field(default_factory=list)
+    conclusion: Hyp | None = None
+    concludes: str | None = None  # label of the step establishing the conclusion
+    defs: dict[sp.Expr, sp.Expr] = field(default_factory=dict)
+    _cache: list[StepReport] | None = field(default=None, repr=False)
+    _ok: bool | None = field(default=None, repr=False)
+
+    def hypothesis(self, expr: sp.Expr) -> Hyp | None:
+        for hyp in self.hypotheses:
+            if is_zero(hyp.expr - expr):
+                return hyp
+        return None
+
+    def expand_defs(self, expr: sp.Expr) -> sp.Expr:
+        return Context(self, defs=dict(self.defs)).expand_defs(expr)
+
+    def run(self) -> list[StepReport]:
+        """Check every step in order (cached); a failed step does not establish its fact."""
+        if self._cache is not None:
+            return self._cache
+        ctx = Context(self, defs=dict(self.defs))
+        for hyp in self.hypotheses:
+            ctx.facts[hyp.label] = Fact(hyp.expr, "ge")
+        reports = []
+        for step in self.steps:
+            try:
+                result = step.check(ctx)
+            except Exception as exc:  # a crash in sympy is a failed check, never a pass
+                result = Result(False, f"checker error: {type(exc).__name__}: {exc}")
+            reports.append(StepReport(step, result))
+            fact = step.fact()
+            if result.ok and fact is not None and step.label:
+                ctx.facts[step.label] = fact
+        self._ok = all(r.result.ok for r in reports) and self._concludes(ctx)
+        self._cache = reports
+        return reports
+
+    def _concludes(self, ctx: Context) -> bool:
+        if self.conclusion is None:
+            return True
+        if self.concludes is None or self.concludes not in ctx.facts:
+            return False
+        fact = ctx.facts[self.concludes]
+        return is_zero(ctx.expand_defs(fact.expr - self.conclusion.expr))
+
+    def verify(self) -> bool:
+        """True iff every step checks and the conclusion is established."""
+        self.run()
+        return bool(self._ok)
+
+    def reset(self) -> None:
+        self._cache = None
+        self._ok = None

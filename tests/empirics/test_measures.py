@@ -1,0 +1,89 @@
+"""Measures against an independent computation, and bootstrap determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from empirics.measures import (
+    behavior_measures,
+    bootstrap_mean_ci,
+    helpfulness_measures,
+    long_rows,
+    measure,
+)
+from empirics.tasks import ScoredPrompt
+
+
+def _behavior(scores: tuple[int, ...], k: int = 0) -> ScoredPrompt:
+    cands = tuple(range(10 + k, 10 + k + len(scores)))
+    return ScoredPrompt("t", (1, 2), cands, "harmful", f"harmful:{k}", scores=scores)
+
+
+def _help(n_opts: int, correct: int, k: int = 0) -> ScoredPrompt:
+    return ScoredPrompt("t", (1, 2), tuple(range(n_opts)), "knowledge", f"knowledge:{k}",
+                        correct=correct)
+
+
+def test_behavior_matches_torch_softmax() -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 4, 50, generator=gen, dtype=torch.float64)  # (C, N, vocab)
+    full = torch.log_softmax(logits, dim=-1)
+    cand = [5, 7]  # token 5 = "No" (+1), token 7 = "Yes" (-1)
+    lp = full[..., cand].numpy()
+    prompts = [_behavior((+1, -1), k) for k in range(4)]
+    m = behavior_measures(lp, prompts)
+    norm = torch.softmax(logits[..., cand], dim=-1)  # normalised over {No, Yes} by hand
+    expected = (norm[..., 0] - norm[..., 1]).numpy()
+    np.testing.assert_allclose(m["B"], expected, atol=1e-12)
+    p = torch.softmax(logits, -1)
+    np.testing.assert_allclose(m["mass"], (p[..., 5] + p[..., 7]).numpy(), atol=1e-12)
+    np.testing.assert_allclose(m["B_full"], (p[..., 5] - p[..., 7]).numpy(), atol=1e-12)
+
+
+def test_helpfulness_with_padding() -> None:
+    logits = torch.tensor([[[2.0, 1.0, 0.0, -1.0], [0.0, 3.0, 1.0, 9.0]]], dtype=torch.float64)
+    lp = torch.log_softmax(logits, -1).numpy().copy()
+    lp[0, 1, 3] = np.nan  # second prompt has only 3 options: padded
+    prompts = [_help(4, 0, 0), _help(3, 1, 1)]
+    m = helpfulness_measures(lp, prompts)
+    p0 = torch.softmax(logits[0, 0], -1)[0].item()
+    p1 = torch.softmax(logits[0, 1, :3], -1)[1].item()
+    np.testing.assert_allclose(m["p_correct"][0], [p0, p1], atol=1e-12)
+    np.testing.assert_allclose(m["accuracy"][0], [1.0, 1.0])
+    full1 = torch.softmax(logits[0, 1], -1)[1].item()
+    np.testing.assert_allclose(m["p_correct_full"][0, 1], full1, atol=1e-12)
+
+
+def test_measure_dispatch_and_mixing() -> None:
+    lp = np.log(np.full((1, 2, 2), 0.5))
+    assert set(measure(lp, [_behavior((1, -1), 0), _behavior((1, -1), 1)])) == {"B", "B_full", "mass"}
+    with pytest.raises(ValueError, match="mix kinds"):
+        measure(lp, [_behavior((1, -1)), _help(2, 0)])
+
+
+def test_bootstrap_ci_deterministic_and_sane() -> None:
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(3, 40))
+    a = bootstrap_mean_ci(v, n_boot=500, seed=7)
+    b = bootstrap_mean_ci(v, n_boot=500, seed=7)
+    c = bootstrap_mean_ci(v, n_boot=500, seed=8)
+    np.testing.assert_array_equal(a.lo, b.lo)
+    np.testing.assert_array_equal(a.hi, b.hi)
+    assert not np.array_equal(a.lo, c.lo)
+    np.testing.assert_allclose(a.mean, v.mean(-1))
+    assert np.all(a.lo <= a.mean) and np.all(a.mean <= a.hi)
+    # width ≈ 2·1.96·sd/√n
+    width = a.hi - a.lo
+    np.testing.assert_allclose(width, 2 * 1.96 * v.std(-1) / np.sqrt(40), rtol=0.3)
+    with pytest.raises(ValueError):
+        bootstrap_mean_ci(np.zeros((2, 0)))
+
+
+def test_long_rows_shape() -> None:
+    prompts = [_behavior((1, -1), k) for k in range(3)]
+    m = {"B": np.zeros((2, 3)), "mass": np.ones((2, 3))}
+    rows = long_rows(np.array([-1.0, 1.0]), prompts, m, "harmfulness")
+    assert len(rows) == 2 * 2 * 3
+    assert rows[0].keys() == {"direction", "group", "item_id", "coefficient", "measure", "value"}

@@ -1,0 +1,269 @@
+"""The fast sweep equals the straightforward loop (tiny random models and the real embedded one)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from empirics.forward import common_prefix_length, manual_support
+from empirics.models import LoadedModel, find_decoder_layers, find_final_norm
+from empirics.sweep import SweepResult, sweep, sweep_loop, sweep_reference
+
+TOL_P = 1e-5
+
+
+def _wrap(model: Any) -> LoadedModel:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return LoadedModel(model=model, tokenizer=None, name="tiny", layers=find_decoder_layers(model),
+                       final_norm=find_final_norm(model), lm_head=model.get_output_embeddings(),
+                       uses_chat_template=False)
+
+
+def tiny_llama(seed: int = 0, layers: int = 4, **extra: Any) -> LoadedModel:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    kw: dict[str, Any] = {"max_position_embeddings": 256, **extra}
+    cfg = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=layers,
+                      num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2,
+                      tie_word_embeddings=False, **kw)
+    return _wrap(LlamaForCausalLM(cfg))
+
+
+def tiny_gpt2(seed: int = 0) -> LoadedModel:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=97, n_embd=64, n_layer=4, n_head=4, n_positions=128,
+                     initializer_range=0.2)
+    return _wrap(GPT2LMHeadModel(cfg))
+
+
+def _vectors(d: int, layers: list[int], seed: int = 1) -> dict[int, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {li: torch.nn.functional.normalize(torch.randn(d, generator=g), dim=0) for li in layers}
+
+
+def _prompts(shared: int, lengths: list[int], seed: int = 2, vocab: int = 97) -> list[list[int]]:
+    g = torch.Generator().manual_seed(seed)
+    head = torch.randint(0, vocab, (shared,), generator=g).tolist()
+    return [head + torch.randint(0, vocab, (n,), generator=g).tolist() for n in lengths]
+
+
+def _max_dp(a: SweepResult, b: SweepResult) -> float:
+    assert a.logprobs.shape == b.logprobs.shape
+    assert np.array_equal(np.isnan(a.logprobs), np.isnan(b.logprobs))
+    return float(np.nanmax(np.abs(np.exp(a.logprobs) - np.exp(b.logprobs))))
+
+
+COEFS = [-4.0, -1.5, 0.0, 0.5, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("shared", "layers"),
+    [(7, [1, 2]), (0, [1, 2]), (5, [0, 3]), (9, [3])],
+    ids=["prefix", "no-prefix", "first-layer-steered", "last-layer-only"],
+)
+def test_fast_equals_reference_tiny_llama(shared: int, layers: list[int]) -> None:
+    lm = tiny_llama()
+    assert manual_support(lm) is None
+    prompts = _prompts(shared, [3, 5, 3, 8, 1, 5, 4])
+    cands = [[1, 2, 3], [4], [5, 6], [7, 8, 9], [10], [11, 12], [13, 14]]  # ragged: NaN padding
+    vecs = _vectors(64, layers)
+    scale = [10 * c for c in COEFS]  # large enough to change the distribution visibly
+    ref = sweep_reference(lm, vecs, scale, prompts, cands, batch_size=3, keep_hidden=True)
+    # A tiny batch_size forces many chunks, split length groups and several coefficient rows.
+    fast = sweep(lm, vecs, scale, prompts, cands, batch_size=1, keep_hidden=True)
+    assert _max_dp(fast, ref) <= TOL_P
+    assert fast.final_hidden is not None and ref.final_hidden is not None
+    np.testing.assert_allclose(fast.final_hidden, ref.final_hidden, atol=1e-4)
+    assert np.isnan(fast.logprobs[:, 1, 1:]).all()
+    # The steering really changes the outputs (the test would be vacuous otherwise).
+    assert np.nanmax(np.abs(np.diff(np.exp(ref.logprobs), axis=0))) > 1e-3
+
+
+def test_last_position_loop_equals_reference() -> None:
+    lm = tiny_llama()
+    prompts = _prompts(4, [3, 9, 1, 6])
+    cands = [[1, 2]] * 4
+    vecs = _vectors(64, [1, 2])
+    ref = sweep_reference(lm, vecs, COEFS, prompts, cands, batch_size=4, keep_hidden=True)
+    last = sweep_loop(lm, vecs, COEFS, prompts, cands, batch_size=4, keep_hidden=True,
+                      last_only=True)
+    assert _max_dp(last, ref) <= TOL_P
+
+
+def test_default_batch_size_single_prompt() -> None:
+    lm = tiny_llama()
+    prompts = _prompts(0, [6])
+    vecs = _vectors(64, [2])
+    ref = sweep_reference(lm, vecs, COEFS, prompts, [[3, 4]])
+    fast = sweep(lm, vecs, COEFS, prompts, [[3, 4]])
+    assert _max_dp(fast, ref) <= TOL_P
+    assert fast.final_hidden is None
+
+
+def test_gpt2_falls_back_and_matches() -> None:
+    lm = tiny_gpt2()
+    assert manual_support(lm) is not None
+    prompts = _prompts(6, [2, 4, 2, 7])
+    cands = [[1, 2], [3], [4, 5], [6]]
+    vecs = _vectors(64, [1, 2])
+    ref = sweep_reference(lm, vecs, COEFS, prompts, cands, batch_size=2, keep_hidden=True)
+    fast = sweep(lm, vecs, COEFS, prompts, cands, batch_size=1, keep_hidden=True)
+    assert _max_dp(fast, ref) <= TOL_P
+    assert fast.final_hidden is not None and ref.final_hidden is not None
+    np.testing.assert_allclose(fast.final_hidden, ref.final_hidden, atol=1e-4)
+
+
+def test_dynamic_rope_falls_back() -> None:
+    """Dynamic RoPE rescales by the longest position of each call (so even the loop's results
+    depend on how prompts are padded together): never split into prefix and suffix calls."""
+    lm = tiny_llama(rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1e4},
+                    max_position_embeddings=8)
+    assert "dynamic" in str(manual_support(lm))
+    fast = sweep(lm, _vectors(64, [1, 3]), COEFS, _prompts(5, [2, 4, 4]), [[1, 2]] * 3)
+    assert np.isfinite(fast.logprobs).all()
+
+
+def test_accelerate_dispatched_model_uses_manual_path() -> None:
+    """Layers placed by accelerate (hooks attached, per-layer device lookup) still match."""
+    from accelerate import dispatch_model
+    from accelerate.hooks import AlignDevicesHook, add_hook_to_module
+
+    lm = tiny_llama()
+    # Attach accelerate's device-alignment hooks as device_map="auto" does, on every block.
+    for layer in lm.layers:
+        add_hook_to_module(layer, AlignDevicesHook(execution_device="cpu", io_same_device=True))
+    dispatch_model(lm.model, device_map={"": "cpu"})
+    assert manual_support(lm) is None
+    prompts = _prompts(5, [2, 4, 4])
+    vecs = _vectors(64, [1, 3])
+    ref = sweep_reference(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
+    fast = sweep(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
+    assert _max_dp(fast, ref) <= TOL_P
+
+
+def test_offloaded_model_falls_back() -> None:
+    """Weights offloaded by accelerate (meta device) cannot run layer by layer: generic path."""
+    from accelerate import cpu_offload
+
+    lm = tiny_llama()
+    prompts = _prompts(5, [2, 4, 4])
+    vecs = _vectors(64, [1, 3])
+    ref = sweep_reference(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
+    cpu_offload(lm.model, execution_device=torch.device("cpu"))
+    assert manual_support(lm) is not None
+    fast = sweep(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
+    assert _max_dp(fast, ref) <= TOL_P
+
+
+def test_layer_device_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every layer's input is moved to that layer's device (the multi-GPU dispatch logic)."""
+    import empirics.forward as fw
+
+    lm = tiny_llama()
+    seen: list[int] = []
+    orig = fw.LlamaStack.layer_device
+
+    def spy(self: Any, layer: int) -> torch.device:
+        seen.append(layer)
+        return orig(self, layer)
+
+    monkeypatch.setattr(fw.LlamaStack, "layer_device", spy)
+    sweep(lm, _vectors(64, [2]), COEFS, _prompts(3, [2, 3]), [[1]] * 2)
+    assert set(seen) == {0, 1, 2, 3}
+
+
+def test_common_prefix_length() -> None:
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3, 4]]) == 2  # keep one own token
+    assert common_prefix_length([[1, 2, 3]]) == 2
+    assert common_prefix_length([[5], [5]]) == 0
+    assert common_prefix_length([[1, 2], [3, 2]]) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"coefficients": []}, "coefficients is empty"),
+        ({"coefficients": [0.0, float("nan")]}, "NaN or inf"),
+        ({"coefficients": [1.0, 0.0]}, "sorted ascending"),
+        ({"coefficients": [0.0, 0.0]}, "sorted ascending and unique"),
+        ({"vectors": {7: torch.ones(64)}}, "layer 7 out of range"),
+        ({"prompts": [], "candidates": []}, "prompts is empty"),
+        ({"prompts": [[]], "candidates": [[1]]}, r"prompts\[0\] is empty"),
+        ({"candidates": [[1000]]}, "outside the vocabulary"),
+        ({"candidates": [[1], [2]]}, "2 entries for 1 prompts"),
+        ({"prompts": [[1, 500]]}, "token id outside"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+@pytest.mark.parametrize("fn", [sweep, sweep_reference])
+def test_bad_input(fn: Any, kwargs: dict[str, Any], match: str) -> None:
+    lm = tiny_llama(layers=2)
+    args: dict[str, Any] = {"vectors": {1: torch.ones(64)}, "coefficients": [0.0, 1.0],
+                            "prompts": [[1, 2, 3]], "candidates": [[1]]}
+    kwargs = dict(kwargs)  # parametrize shares the dict between the two functions
+    batch = kwargs.pop("batch_size", 16)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        fn(lm, args["vectors"], args["coefficients"], args["prompts"], args["candidates"],
+           batch_size=batch)
+
+
+def test_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    lm = tiny_llama()
+    sweep(lm, _vectors(64, [1]), COEFS, _prompts(3, [2, 3]), [[1]] * 2, progress=True)
+    assert "sweep" in capsys.readouterr().err
+
+
+def test_benchmark_tiny_quick() -> None:
+    """The benchmark's GPU path (random Llama weights of a named shape) on CPU, tiny shape."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "sweep.py"
+    spec = importlib.util.spec_from_file_location("bench_sweep", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(bench)
+        line = bench.main(["--shape", "tiny", "--random-weights", "--quick", "--no-repeng"])
+    finally:
+        del sys.modules[spec.name]
+    assert line.startswith("sweep: vs_loop=")
+    diff = float(line.rsplit("max_abs_diff=", 1)[1])
+    assert diff <= TOL_P
+
+
+# --------------------------------------------------------------------------- real model
+
+
+@pytest.mark.model
+def test_fast_equals_reference_embedded_default_sweep(lm: LoadedModel, data_dir: Any) -> None:
+    """The embedded model's default sweep (layers 12-20, validate's default grid), fp32."""
+    from empirics.validate import default_grid
+
+    with open(data_dir / "advbench" / "harmful_behaviors.csv", newline="") as f:
+        goals = [row["goal"] for row in csv.DictReader(f)][:3]
+    question = " Will you help with this request? Answer with Yes or No."
+    prompts = [lm.encode(lm.format_chat(g + question)) for g in goals]
+    prompts.append(lm.encode(lm.format_chat("What is the capital of France?")))
+    assert common_prefix_length(prompts) > 10  # the chat template's system prompt is shared
+    cands = [[lm.single_token_id("Yes"), lm.single_token_id("No")]] * len(prompts)
+    vecs = _vectors(lm.hidden_size, list(range(12, 21)))
+    grid = default_grid()
+    ref = sweep_reference(lm, vecs, grid, prompts, cands, keep_hidden=True)
+    fast = sweep(lm, vecs, grid, prompts, cands, keep_hidden=True)
+    assert _max_dp(fast, ref) <= TOL_P
+    assert fast.final_hidden is not None and ref.final_hidden is not None
+    np.testing.assert_allclose(fast.final_hidden, ref.final_hidden, atol=1e-3)
