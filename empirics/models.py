@@ -90,15 +90,21 @@ class LoadedModel:
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)  # type: ignore[union-attr]
+        return int(self.model.config.hidden_size)  # type: ignore[union-attr,arg-type]
 
     @property
     def device(self) -> torch.device:
-        return self.lm_head.weight.device  # type: ignore[return-value]
+        return self._weight.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.lm_head.weight.dtype  # type: ignore[return-value]
+        return self._weight.dtype
+
+    @property
+    def _weight(self) -> torch.Tensor:
+        weight = self.lm_head.weight
+        assert isinstance(weight, torch.Tensor)
+        return weight
 
     def layer_device(self, layer: int) -> torch.device:
         """Device of decoder layer ``layer`` (differs per layer under ``device_map='auto'``)."""
@@ -106,7 +112,7 @@ class LoadedModel:
 
     def unembedding_rows(self, token_ids: Sequence[int]) -> torch.Tensor:
         """Rows ``u_a`` of the unembedding for ``token_ids``, as a (k, d) float32 CPU tensor."""
-        weight = self.lm_head.weight  # type: ignore[union-attr]
+        weight = self._weight
         vocab = int(weight.shape[0])
         for t in token_ids:
             if not 0 <= int(t) < vocab:
@@ -244,7 +250,7 @@ def load_model(
             f"a Hugging Face id available offline ({err})"
         ) from err
     if device_map is None:
-        model = model.to(device)
+        model = model.to(device)  # type: ignore[arg-type]
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -1,4 +1,4 @@
-"""The REPL examples of docs/theory.md and docs/repl_tour.md run and print what they show."""
+"""The REPL examples of docs/theory.md, docs/repl_tour.md and the README run and print what they show."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["theory.md", "repl_tour.md"])
+@pytest.mark.parametrize("name", ["docs/theory.md", "docs/repl_tour.md", "README.md"])
 def test_doc_examples(name: str) -> None:
-    res = doctest.testfile(str(DOCS / name), module_relative=False, verbose=False,
+    res = doctest.testfile(str(REPO / name), module_relative=False, verbose=False,
                            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 5 and res.failed == 0
