@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theory-prompts", type=int,
                    help="prompts per pool that get Δ by JVP (default 16; 4 with --quick)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: torch's; 1 is far faster on a busy "
+                        "machine, where threads contend)")
     return p
 
 
@@ -206,6 +209,11 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
     n_boot = a.n_boot if a.n_boot is not None else (200 if a.quick else 1000)
     theory_prompts = (a.theory_prompts if a.theory_prompts is not None
                       else THEORY_PROMPTS["quick" if a.quick else "default"])
+    if a.threads is not None:
+        if a.threads < 1:
+            raise ValueError(f"--threads {a.threads} must be >= 1")
+        import torch
+        torch.set_num_threads(a.threads)
     if a.batch_size < 1 or n_boot < 10 or theory_prompts < 2:
         raise ValueError("--batch-size must be >= 1, --n-boot >= 10, --theory-prompts >= 2")
     counts = dict(QUICK_COUNTS if a.quick else DEFAULT_COUNTS)
