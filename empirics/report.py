@@ -21,6 +21,9 @@ import numpy as np
 from empirics.io import atomic_write_json, atomic_write_text
 from empirics.measures import bootstrap_mean_ci, long_rows
 
+# Half-width of the local polynomial fits: the default grid has half steps within ±3.
+LOCAL_WINDOW = 3.0
+
 if TYPE_CHECKING:
     from empirics.validate import DirectionRun, Prepared
 
@@ -313,7 +316,7 @@ def theory_for_direction(p: Prepared, run: DirectionRun, target: str) -> dict[st
         out["estimates"][name] = _estimate_summary(e)
     b_per = run.measures[target]["B"].T            # fits take (N, C)
     h_per = pooled(run, helpfulness_groups(run), "p_correct").T
-    small = float(min(3.0, np.max(np.abs(grid))))
+    small = float(min(LOCAL_WINDOW, np.max(np.abs(grid))))
     nb = min(s.n_boot, 200)  # nonlinear refits per resample are the slow part
     out["fits"]["alignment_tanh"] = fits.fit_tanh(grid, b_per, bootstrap=nb, seed=s.seed)
     out["fits"]["helpfulness_two"] = fits.fit_helpfulness_two(grid, h_per, bootstrap=nb, seed=s.seed)
@@ -451,9 +454,14 @@ def _verdicts(report: dict[str, Any], p: Prepared, runs: dict[str, DirectionRun]
         kw: dict[str, Any] = {"n_boot": s.n_boot, "seed": s.seed}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            # Helpfulness changes by O(r²): on the narrowest window its curvature is lost in
+            # the noise, so both helpfulness verdicts use the fits' window (|r| ≤ 3 by default).
+            window = float(min(LOCAL_WINDOW, np.max(np.abs(grid))))
             vs = [V.alignment_rises_linearly(grid, bm, objs[tgt], **kw),
-                  V.helpfulness_no_first_order(grid, pm, objs["helpfulness"], **kw),
+                  V.helpfulness_no_first_order(grid, pm, objs["helpfulness"],
+                                               max_abs_r=window, **kw),
                   V.helpfulness_falls_quadratically(grid, pm, objs["helpfulness"],
+                                                    max_abs_r=window,
                                                     hidden_size=p.lm.hidden_size, **kw),
                   V.bounds_hold(grid, bsub, psub, objs[tgt], objs["helpfulness"],
                                 linear_range=rem.linear_range_pooled if rem is not None else None),

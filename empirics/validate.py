@@ -172,10 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:N, mps (default: cuda when available)")
     p.add_argument("--dtype", help="float32, bfloat16, float16 (default: fp32 on CPU, bf16 on GPU)")
     p.add_argument("--method", default="pca", choices=("pca", "mean_diff"))
-    p.add_argument("--n-prompts", type=int, help="prompts per group (default: 40 harmful, 24 "
-                                                 "harmless, 40 bias, 64 helpfulness)")
+    p.add_argument("--n-prompts", type=int, help="prompts per group (default: 32 harmful, 16 "
+                                                 "harmless, 32 bias, 48 helpfulness)")
     p.add_argument("--kappa", type=float, default=1.0, help="weight of helpfulness loss in U=G-κL")
-    p.add_argument("--epsilon", type=float, default=0.05, help="target: B >= 1-ε")
+    p.add_argument("--epsilon", type=float, default=0.05,
+                   help="tolerated helpfulness loss for the 'max alignment with loss <= ε' "
+                        "recommendation; also reports the smallest r with B >= 1-ε")
     p.add_argument("--quick", action="store_true", help="few prompts, five coefficients")
     p.add_argument("--no-control", action="store_true", help="skip the random-direction control")
     p.add_argument("--batch-size", type=int, default=16)

@@ -235,13 +235,20 @@ def _theorem1_check(x: np.ndarray, b: np.ndarray, est_b: Sequence[PromptEstimate
             worst = {"amount": float(gap[j]), "item_id": e.item_id, "r": float(x[j]),
                      "measured": float(b[i, j]), "bound": float(bound[j])}
     n_pos = sum(1 for e in est_b if (e.lam_hat or 0) > 0)
+    # One S+ and one S- outcome (Yes/No) is Theorem 1's equality case: under the linear model
+    # B equals the bound, so the sign of the O(r²) remainder alone decides a "violation".
+    tight = sum(1 for e in est_b if e.scores is not None and len(e.scores) == 2)
     ev = {"prompts_with_positive_margin": n_pos, "prompts": len(est_b), "points_checked": n_checked,
           "violations": n_viol, "worst": worst,
-          "violations_within_linear_range": n_viol_lin if linear_range is not None else None}
+          "violations_within_linear_range": n_viol_lin if linear_range is not None else None,
+          "prompts_in_equality_case": tight}
     lin_note = ""
     if linear_range is not None and n_viol:
         lin_note = (f" ({n_viol_lin} within the linear-response range |r| ≤ {linear_range:g};"
                     f" the rest are beyond it: evidence of nonlinearity, not of a false theorem)")
+    if tight and n_viol:
+        lin_note += (f"; {tight} prompts have two outcomes, Theorem 1's equality case, where any"
+                     f" curvature of the real response crosses the bound")
     summary = (f"Theorem 1: {n_viol} violations in {n_checked} checks on {n_pos}/{len(est_b)} "
                f"prompts with λ̂ > 0{lin_note}"
                + (f", worst {worst['amount']:.3g} at r={worst['r']:g} ({worst['item_id']})" if worst else "")
