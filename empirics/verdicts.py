@@ -354,13 +354,22 @@ def _exact_theory(est_b: Sequence[PromptEstimates], est_h: Sequence[PromptEstima
             "utility_star": t.utility_star, "break_even": t.break_even, "method": t.method}
 
 
-def efficient_regime(r: Any, B: Any, P: Any, *, kappa: float = 1.0,
-                     est_b: Sequence[PromptEstimates] | None = None,
-                     est_h: Sequence[PromptEstimates] | None = None,
-                     n_boot: int = 1000, seed: int = 0) -> Verdict:
-    """U(r) = G − κL on r ≥ 0 (G = B(r) − B_0, L = P_0 − H(r), prompt means); holds when
-    max U > 0 with its bootstrap CI above 0. r* refined by the fitted tanh / helpfulness curves;
-    break-even = first r > r* with U ≤ 0."""
+@dataclass
+class _Tradeoff:
+    """Prompt-mean gain G, loss L and utility G − κL on the coefficients r ≥ 0, ascending."""
+
+    x: np.ndarray        # the whole grid
+    b: np.ndarray        # (N_b, C) per-prompt B
+    p: np.ndarray        # (N_h, C) per-prompt P(correct)
+    z: int               # index of r = 0
+    order: np.ndarray    # grid indices of r ≥ 0, ascending
+    xs: np.ndarray       # x[order]
+    gain: np.ndarray
+    loss: np.ndarray
+    utility: np.ndarray
+
+
+def _tradeoff(r: Any, B: Any, P: Any, kappa: float) -> _Tradeoff:
     if not (math.isfinite(kappa) and kappa >= 0):
         raise ValueError(f"kappa {kappa} must be a finite number ≥ 0")
     x = _coefs(r)
@@ -369,10 +378,22 @@ def efficient_regime(r: Any, B: Any, P: Any, *, kappa: float = 1.0,
     z = _zero(x)
     order = np.flatnonzero(x >= 0)
     order = order[np.argsort(x[order])]
-    xs = x[order]
-    g = b.mean(0)[order] - b.mean(0)[z]
-    loss = p.mean(0)[z] - p.mean(0)[order]
-    u = g - kappa * loss
+    mb, mp = b.mean(0), p.mean(0)
+    gain = mb[order] - mb[z]
+    loss = mp[z] - mp[order]
+    return _Tradeoff(x, b, p, z, order, x[order], gain, loss, gain - kappa * loss)
+
+
+def efficient_regime(r: Any, B: Any, P: Any, *, kappa: float = 1.0,
+                     est_b: Sequence[PromptEstimates] | None = None,
+                     est_h: Sequence[PromptEstimates] | None = None,
+                     n_boot: int = 1000, seed: int = 0) -> Verdict:
+    """U(r) = G − κL on r ≥ 0 (G = B(r) − B_0, L = P_0 − H(r), prompt means); holds when
+    max U > 0 with its bootstrap CI above 0. r* refined by the fitted tanh / helpfulness curves;
+    break-even = first r > r* with U ≤ 0."""
+    t = _tradeoff(r, B, P, kappa)
+    x, b, p, z, order, xs = t.x, t.b, t.p, t.z, t.order, t.xs
+    g, loss, u = t.gain, t.loss, t.utility
     jb = int(np.argmax(u))
     bb, pb = _bootstrap_curves(b, p, n_boot, seed)
     ub = (bb[:, order] - bb[:, [z]]) - kappa * (pb[:, [z]] - pb[:, order])
@@ -426,18 +447,9 @@ def recommended_coefficient(r: Any, B: Any, P: Any, *, kappa: float = 1.0, epsil
     loss ≤ ε, judged by the loss's upper 95% bootstrap bound (and by the point estimate)."""
     if not (math.isfinite(epsilon) and epsilon >= 0):
         raise ValueError(f"epsilon {epsilon} must be a finite number ≥ 0")
-    if not (math.isfinite(kappa) and kappa >= 0):
-        raise ValueError(f"kappa {kappa} must be a finite number ≥ 0")
-    x = _coefs(r)
-    b = _matrix("B", B, len(x))
-    p = _matrix("P", P, len(x))
-    z = _zero(x)
-    order = np.flatnonzero(x >= 0)
-    order = order[np.argsort(x[order])]
-    xs = x[order]
-    mb, mp = b.mean(0), p.mean(0)
-    loss = mp[z] - mp[order]
-    u = (mb[order] - mb[z]) - kappa * loss
+    t = _tradeoff(r, B, P, kappa)
+    b, p, z, order, xs, loss, u = t.b, t.p, t.z, t.order, t.xs, t.loss, t.utility
+    mb = b.mean(0)
     _, pb = _bootstrap_curves(b, p, n_boot, seed)
     loss_hi = np.quantile(pb[:, [z]] - pb[:, order], 0.975, axis=0)
     r_util = float(xs[int(np.argmax(u))])
