@@ -120,14 +120,20 @@ def _linear_model_fit(est: Sequence[PromptEstimates], r: np.ndarray,
 # --------------------------------------------------------------------------------------------
 # Verdicts
 # --------------------------------------------------------------------------------------------
+def _local_fit(r: Any, values: Any, label: str, max_abs_r: float | None, n_boot: int,
+               seed: int) -> tuple[np.ndarray, float, FitResult]:
+    """The grid, the window and the local quadratic fit (prompt bootstrap) of a (N, C) matrix."""
+    x = _coefs(r)
+    mat = _matrix(label, values, len(x))
+    w = default_window(x) if max_abs_r is None else max_abs_r
+    return x, w, fit_local_polynomial(x, mat, w, bootstrap=n_boot, seed=seed)
+
+
 def alignment_rises_linearly(r: Any, B: Any, est_b: Sequence[PromptEstimates] | None = None, *,
                              max_abs_r: float | None = None, n_boot: int = 1000,
                              seed: int = 0) -> Verdict:
     """Slope of B at 0 (local quadratic fit, prompt bootstrap CI) > 0 with CI excluding 0."""
-    x = _coefs(r)
-    b = _matrix("B", B, len(x))
-    w = default_window(x) if max_abs_r is None else max_abs_r
-    fit = fit_local_polynomial(x, b, w, bootstrap=n_boot, seed=seed)
+    x, w, fit = _local_fit(r, B, "B", max_abs_r, n_boot, seed)
     c1, ci = fit.params["c1"], fit.ci["c1"]
     holds = bool(c1 > 0 and ci[0] > 0)
     ev: dict[str, Any] = {"slope": c1, "slope_ci": ci, "window": w, "fit": fit}
@@ -153,10 +159,7 @@ def helpfulness_no_first_order(r: Any, P: Any, est_h: Sequence[PromptEstimates] 
                                max_abs_r: float | None = None, n_boot: int = 1000,
                                seed: int = 0) -> Verdict:
     """Theorem 2: E[P_r(c)] has no linear term — c1 = 0 within its CI."""
-    x = _coefs(r)
-    p = _matrix("P", P, len(x))
-    w = default_window(x) if max_abs_r is None else max_abs_r
-    fit = fit_local_polynomial(x, p, w, bootstrap=n_boot, seed=seed)
+    x, w, fit = _local_fit(r, P, "P", max_abs_r, n_boot, seed)
     c1, c2, ci = fit.params["c1"], fit.params["c2"], fit.ci["c1"]
     holds = bool(ci[0] <= 0 <= ci[1])
     ev: dict[str, Any] = {"c1": c1, "c1_ci": ci, "c2": c2, "window": w, "fit": fit,
@@ -184,10 +187,7 @@ def helpfulness_falls_quadratically(r: Any, P: Any, est_h: Sequence[PromptEstima
                                     hidden_size: int | None = None, n_boot: int = 1000,
                                     seed: int = 0) -> Verdict:
     """c2 < 0 with its CI below 0; compared with −α̂ P_0 s² (Theorem 2, pooled σ̂ and 1/d)."""
-    x = _coefs(r)
-    p = _matrix("P", P, len(x))
-    w = default_window(x) if max_abs_r is None else max_abs_r
-    fit = fit_local_polynomial(x, p, w, bootstrap=n_boot, seed=seed)
+    x, w, fit = _local_fit(r, P, "P", max_abs_r, n_boot, seed)
     c2, ci = fit.params["c2"], fit.ci["c2"]
     holds = bool(c2 < 0 and ci[1] < 0)
     ev: dict[str, Any] = {"c2": c2, "c2_ci": ci, "window": w, "fit": fit}
