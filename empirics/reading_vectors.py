@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from empirics.io import atomic_write_bytes, atomic_write_json
-from empirics.models import LoadedModel
+from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 
 METHODS = ("pca", "mean_diff")
 
@@ -144,8 +144,7 @@ def last_token_hidden_states(
     out = {layer: torch.empty(n, d, dtype=torch.float32) for layer in layers}
     if n == 0:
         return out
-    pad_id = getattr(lm.tokenizer, "pad_token_id", None)
-    pad_id = 0 if pad_id is None else int(pad_id)
+    pad_id = pad_id_of(lm.tokenizer)
     # Length-sorted batches keep padding (wasted compute) small; stable sort = deterministic.
     order = sorted(range(n), key=lambda i: len(encoded[i]))
     batches = [order[s : s + batch_size] for s in range(0, n, batch_size)]
@@ -170,12 +169,7 @@ def last_token_hidden_states(
         with torch.no_grad():
             for batch in iterator:
                 lengths = [len(encoded[i]) for i in batch]
-                width = max(lengths)
-                ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, i in enumerate(batch):
-                    ids[row, : lengths[row]] = torch.tensor(encoded[i])
-                    mask[row, : lengths[row]] = 1
+                ids, mask = pad_token_batch([encoded[i] for i in batch], pad_id)
                 captured.clear()
                 try:
                     lm.model(

@@ -33,7 +33,7 @@ from empirics.forward import (
     common_prefix_length,
     manual_support,
 )
-from empirics.models import LoadedModel
+from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer, validate_vectors
 
 # Fast path: tokens per packed forward = batch_size * TOKENS_PER_ROW (rows are (coef, prompt)).
@@ -165,20 +165,15 @@ def sweep_loop(
     res = _empty_result(coefs, len(ids), cands, lm.hidden_size, keep_hidden)
     batches = [list(range(i, min(i + batch_size, len(ids)))) for i in range(0, len(ids), batch_size)]
     bar = _progress(len(coefs) * len(batches), progress, "sweep (loop)")
-    pad = int(getattr(lm.tokenizer, "pad_token_id", None) or 0)
+    pad = pad_id_of(lm.tokenizer)
     dev = _input_device(lm)
     with torch.inference_mode():
         for ci, c in enumerate(coefs):
             with steer(lm, vectors, float(c)):
                 for batch in batches:
                     lens = [len(ids[i]) for i in batch]
-                    width = max(lens)
-                    tok = torch.full((len(batch), width), pad, dtype=torch.long)
-                    mask = torch.zeros((len(batch), width), dtype=torch.long)
-                    for j, i in enumerate(batch):
-                        sl = slice(width - lens[j], width) if last_only else slice(0, lens[j])
-                        tok[j, sl] = torch.tensor(ids[i])
-                        mask[j, sl] = 1
+                    # Left padding puts every last token at -1 for logits_to_keep=1.
+                    tok, mask = pad_token_batch([ids[i] for i in batch], pad, left=last_only)
                     hid: list[torch.Tensor] = []
                     with _capture_final_norm(lm, hid):
                         if last_only:
