@@ -46,8 +46,8 @@ from theory.symbols import (
     beta,
     delta_minus,
     delta_plus,
-    epsilon,
     ell_2,
+    epsilon,
     g_1,
     gamma,
     kappa,
@@ -619,7 +619,7 @@ def _check_sequence(rng: np.random.Generator, n: int) -> StatementReport:
         sc = np.where(rng.random(m) < 0.5, 1.0, -1.0)
         sc[0], sc[1] = 1.0, -1.0
 
-        def bexact(r: float) -> float:
+        def bexact(r: float, p: np.ndarray = p, dl: np.ndarray = dl, sc: np.ndarray = sc) -> float:
             w = np.exp(np.log(p) + r * dl - logsumexp(np.log(p) + r * dl))
             return float(w @ sc)
 

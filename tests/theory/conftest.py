@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-DEEP_FACTOR = 80
+DEEP_FACTOR = 160
 _REPO = Path(__file__).resolve().parents[2]
 settings.register_profile("ci", max_examples=100, derandomize=True, database=None, deadline=None,
                           print_blob=True)

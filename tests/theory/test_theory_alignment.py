@@ -19,7 +19,7 @@ from theory.symbols import B_0, delta_minus, delta_plus, epsilon, gamma, lam, r_
 
 def scaled(base: int) -> int:
     """``base`` examples in the ci profile, DEEP_FACTOR times more in the deep one."""
-    return max(1, base * settings.default.max_examples // 100)
+    return max(1, base * settings().max_examples // 100)
 
 
 def test_series_matches_linear_gain_and_second_order() -> None:

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from scipy.special import expit, logsumexp
 
 from theory import helpfulness as H
-from theory.symbols import K, P_0, Q, Sigma, alpha, beta, c, lam, mu, p, r_e, sigma
+from theory import symbols as S
+from theory.symbols import P_0, Q, alpha, beta, lam, r_e, sigma
 
 
 def scaled(base: int) -> int:
     """``base`` examples in the ci profile, DEEP_FACTOR times more in the deep one."""
-    return max(1, base * settings.default.max_examples // 100)
+    return max(1, base * settings().max_examples // 100)
 
 P4 = np.array([0.6, 0.2, 0.15, 0.05])
 
@@ -222,10 +223,10 @@ def test_alpha_definition() -> None:
 
 def _general_numeric(expr: sp.Expr, k: int, cc: int, pv: np.ndarray, m: np.ndarray,
                      cov: np.ndarray) -> float:
-    e = expr.subs({K: k, c: cc}).doit()
-    rep = {p[i]: float(pv[i]) for i in range(k)}
-    rep.update({mu[i]: float(m[i]) for i in range(k)})
-    rep.update({Sigma[i, j]: float(cov[i, j]) for i in range(k) for j in range(k)})
+    e = expr.subs({S.K: k, S.c: cc}).doit()
+    rep = {S.p[i]: float(pv[i]) for i in range(k)}
+    rep.update({S.mu[i]: float(m[i]) for i in range(k)})
+    rep.update({S.Sigma[i, j]: float(cov[i, j]) for i in range(k) for j in range(k)})
     return float(e.xreplace(rep))
 
 
@@ -252,11 +253,11 @@ def test_general_form_reduces_to_the_iid_case() -> None:
     k = 4
     ps = sp.symbols("q0:4", positive=True)
     s2, m0 = sp.symbols("s2 m0", positive=True)
-    e2 = H.general_c2.subs({K: k, c: 0}).doit()
-    e1 = H.general_c1.subs({K: k, c: 0}).doit()
-    rep = {p[i]: ps[i] for i in range(k)}
-    rep.update({mu[i]: m0 for i in range(k)})
-    rep.update({Sigma[i, j]: (s2 if i == j else 0) for i in range(k) for j in range(k)})
+    e2 = H.general_c2.subs({S.K: k, S.c: 0}).doit()
+    e1 = H.general_c1.subs({S.K: k, S.c: 0}).doit()
+    rep = {S.p[i]: ps[i] for i in range(k)}
+    rep.update({S.mu[i]: m0 for i in range(k)})
+    rep.update({S.Sigma[i, j]: (s2 if i == j else 0) for i in range(k) for j in range(k)})
     one = {ps[3]: 1 - ps[0] - ps[1] - ps[2]}
     al = H.alpha_def.subs({P_0: ps[0], Q: ps[1] ** 2 + ps[2] ** 2 + ps[3] ** 2})
     assert sp.simplify(e1.xreplace(rep).subs(one)) == 0
@@ -317,7 +318,7 @@ def test_default_quadrature_is_fast_for_many_answers() -> None:
     (lambda: H.random_direction_second_order([0.5, 0.5], 0, np.ones((3, 4)), 1.0), "U"),
     (lambda: H.random_direction_second_order([0.5, 0.5], 0, np.ones((2, 4)), 0.0), "lam"),
     (lambda: H.c4_value([0.5, 0.5], 0, -1.0), "s must be"),
-    (lambda: H.alpha([0.5, 0.5], 1.5), "correct"),
+    (lambda: H.alpha([0.5, 0.5], 1.5), "correct"),  # type: ignore[arg-type]
     (lambda: H.expansion_value(1.0, 0.1, 1.0, 1.0), "P0"),
     (lambda: H.spread_bound_value(0.0, 1.0, 1.0), "P0"),
     (lambda: H.theorem2_prime([0.6, 0.4], 0, 1.0, 1.0, 1.0), "epsilon"),
