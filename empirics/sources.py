@@ -39,7 +39,7 @@ HUB_IDS: dict[str, str] = {
 
 def data_error_message(problem: str, fix: str = FIX_COMMAND) -> str:
     """``problem``, the three sources, and the one command that fixes it."""
-    return f"{problem}\n{SOURCES_HELP}\nFix: {fix}"
+    return f"{problem} {SOURCES_HELP} Fix: {fix}"
 
 
 class DataUnavailable(FileNotFoundError):
@@ -72,6 +72,13 @@ class Provenance:
         return {"source": self.source, "location": self.location,
                 "files": [{"name": f.name, "sha256": f.sha256, "size": f.size}
                           for f in sorted(self.files, key=lambda f: f.name)]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Provenance:
+        """Inverse of :meth:`as_dict` (the report keeps the dict form)."""
+        files = [FileRecord(str(f["name"]), str(f["sha256"]), int(f["size"]))
+                 for f in d.get("files", [])]
+        return cls(str(d["source"]), str(d["location"]), files)
 
     def markdown(self) -> str:
         lines = [f"Data source: **{self.source}** ({self.location})", "",
