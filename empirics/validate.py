@@ -410,6 +410,8 @@ def prepare(s: Settings) -> Prepared:
     """Load and check everything; raises ``ValueError``/``FileNotFoundError``/``ImportError``
     on bad input before anything is written."""
     data_dir = resolve_source(s.data, s.data_dir)
+    from empirics.data import require_benchmark
+    require_benchmark(data_dir, s.helpfulness)
     lm = _load_model(s)
     from empirics.models import EMBEDDED_NAME
     layers = parse_layers(s.layers, lm.num_layers, embedded=lm.name == EMBEDDED_NAME)
