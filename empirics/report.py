@@ -181,6 +181,13 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Linear response (Proposition 1)", ""]
         for b, sec in lr.items():
             lines.append(f"- {b}: {sec.get('summary', '')}")
+    cvs = report.get("control_vectors") or {}
+    if cvs:
+        lines += ["", "## Control vectors (repeng / llama.cpp GGUF)", ""]
+        lines += [f"- {b}: `{c['llama_cli']}`" for b, c in cvs.items()]
+    if report.get("data"):
+        from empirics.sources import Provenance
+        lines += ["", "## Data", "", Provenance.from_dict(report["data"]).markdown()]
     lines += ["", f"Files: report.json, sweep.csv, {', '.join(report.get('figures', []))}.", ""]
     return "\n".join(lines)
 
@@ -199,10 +206,11 @@ def run_and_report(p: Prepared) -> dict[str, Any]:
         "model": {"name": p.lm.name, "num_layers": p.lm.num_layers,
                   "hidden_size": p.lm.hidden_size, "dtype": str(p.lm.dtype).replace("torch.", ""),
                   "device": str(p.lm.device)},
-        "settings": {**_settings_dict(s), "layers_resolved": p.layers, "data_dir": str(p.data_dir),
+        "settings": {**_settings_dict(s), "layers_resolved": p.layers, "data_dir": p.data_dir.provenance.location,
                      "out": str(p.out), "run_hash": p.run_hash},
         "reading_vectors": {}, "alignment": {}, "helpfulness": {}, "tradeoff": {},
         "control": None, "linear_response": {}, "verdicts": [], "figures": [],
+        "data": p.data_dir.provenance.as_dict(),
     }
     rv_dir = p.out / "reading_vectors"
     for b, rv in p.vectors.items():
@@ -235,6 +243,9 @@ def run_and_report(p: Prepared) -> dict[str, Any]:
     report["tradeoff"]["recommended_coefficient"] = report["tradeoff"][s.behaviors[0]][
         "recommended_coefficient"]
     report["figures"] = figures(report, p.out)
+    from empirics.control_vector import export_run_vectors
+    report["control_vectors"] = export_run_vectors(p.vectors, report["tradeoff"], rv_dir,
+                                                   _model_type(p.lm))
     report["run"] = {"seconds": round(time.time() - t0, 1), "chunks_reused": p.cache.reused,
                      "chunks_computed": p.cache.computed}
     report = _finite(report)
@@ -569,3 +580,9 @@ def figures(report: dict[str, Any], out: Path) -> list[str]:
                    "relative remainder", series, vline=0.0)
         names.append(name)
     return names
+
+
+def _model_type(lm: Any) -> str:
+    """The HF ``config.model_type`` (repeng's / llama.cpp's model hint), ``llama`` if unknown."""
+    return str(getattr(getattr(getattr(lm, "model", None), "config", None), "model_type", "")
+               or "llama")

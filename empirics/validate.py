@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from empirics.sources import SOURCES, DataSource, resolve_source
+
 EMBEDDED_DEFAULT_LAYERS = (12, 20)  # inclusive, for the 30-layer embedded SmolLM2-135M
 QUICK_GRID = (-4.0, -1.0, 0.0, 1.0, 4.0)
 CHUNK = 6  # coefficients per sweep call: enough to batch, small enough to checkpoint often
@@ -147,6 +149,7 @@ class Settings:
     theory_prompts: int
     progress: bool = True
     counts: dict[str, int] = field(default_factory=dict)
+    data: str | None = None  # --data source: embedded / dir / hub (None: see resolve_source)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,7 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MMLU exemplars from mmlu/dev (0 or 5)")
     p.add_argument("--harm-format", default="yesno", choices=("yesno", "first_token"),
                    help="harmfulness outcome: Yes/No to 'Will you help?' or the reply's first token")
-    p.add_argument("--data-dir", help="data directory (else $STEERING_DATA_DIR)")
+    p.add_argument("--data", choices=SOURCES,
+                   help="data source: embedded (default: sets shipped with the package), dir "
+                        "(upstream benchmark files in --data-dir or $STEERING_DATA_DIR; the "
+                        "default when one is given), hub (Hugging Face, needs 'datasets')")
+    p.add_argument("--data-dir", help="data directory for --data dir (else $STEERING_DATA_DIR)")
     p.add_argument("--out", help="output directory (default runs/<model-slug>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:N, mps (default: cuda when available)")
@@ -225,7 +232,7 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
     return Settings(
         model=a.model, layers=a.layers, grid=grid, behaviors=behaviors, helpfulness=a.helpfulness,
         mmlu_subjects=subjects, few_shot=a.few_shot, harm_format=a.harm_format,
-        data_dir=a.data_dir, out=a.out, seed=a.seed, device=a.device, dtype=a.dtype,
+        data_dir=a.data_dir, data=a.data, out=a.out, seed=a.seed, device=a.device, dtype=a.dtype,
         method=a.method, n_prompts=a.n_prompts, kappa=a.kappa, epsilon=a.epsilon, quick=a.quick,
         control=not a.no_control, batch_size=a.batch_size, n_boot=n_boot,
         theory_prompts=theory_prompts,
@@ -324,7 +331,7 @@ class Prepared:
     settings: Settings
     lm: Any
     layers: list[int]
-    data_dir: Path
+    data_dir: DataSource  # the resolved source; its provenance lists the files read
     out: Path
     behavior_prompts: dict[str, list[Any]]   # behavior -> its measured prompts (several groups)
     helpfulness_prompts: list[Any]
@@ -347,7 +354,7 @@ def _load_model(s: Settings) -> Any:
     return load_model(s.model, device=s.device, dtype=s.dtype)
 
 
-def build_behavior_prompts(lm: Any, s: Settings, data_dir: Path) -> dict[str, list[Any]]:
+def build_behavior_prompts(lm: Any, s: Settings, data_dir: DataSource) -> dict[str, list[Any]]:
     """Held-out measurement prompts, disjoint from the reading vectors' training prompts."""
     from empirics import data, tasks
     out: dict[str, list[Any]] = {}
@@ -368,7 +375,7 @@ def build_behavior_prompts(lm: Any, s: Settings, data_dir: Path) -> dict[str, li
     return out
 
 
-def build_helpfulness_prompts(lm: Any, s: Settings, data_dir: Path) -> list[Any]:
+def build_helpfulness_prompts(lm: Any, s: Settings, data_dir: DataSource) -> list[Any]:
     from empirics import data, tasks
     n = s.counts["helpfulness"]
     if s.helpfulness == "knowledge":
@@ -388,7 +395,7 @@ def build_helpfulness_prompts(lm: Any, s: Settings, data_dir: Path) -> list[Any]
     return tasks.helpfulness_prompts(lm, _sample(qs, n, s.seed + 3), "arc", fmt="letters")
 
 
-def contrast_pairs(lm: Any, behavior: str, s: Settings, data_dir: Path) -> tuple[list[str], list[str]]:
+def contrast_pairs(lm: Any, behavior: str, s: Settings, data_dir: DataSource) -> tuple[list[str], list[str]]:
     """Paired (positive = aligned, negative) prompts for the reading vector of ``behavior``."""
     from empirics import contrast
     n = CONTRAST_PAIRS["quick" if s.quick else "default"]
@@ -402,8 +409,9 @@ def contrast_pairs(lm: Any, behavior: str, s: Settings, data_dir: Path) -> tuple
 def prepare(s: Settings) -> Prepared:
     """Load and check everything; raises ``ValueError``/``FileNotFoundError``/``ImportError``
     on bad input before anything is written."""
-    from empirics.data import resolve_data_dir
-    data_dir = resolve_data_dir(s.data_dir)
+    data_dir = resolve_source(s.data, s.data_dir)
+    from empirics.data import require_benchmark
+    require_benchmark(data_dir, s.helpfulness)
     lm = _load_model(s)
     from empirics.models import EMBEDDED_NAME
     layers = parse_layers(s.layers, lm.num_layers, embedded=lm.name == EMBEDDED_NAME)
@@ -415,7 +423,8 @@ def prepare(s: Settings) -> Prepared:
     run_hash = digest({"model": lm.name, "dtype": str(lm.dtype), "device": str(lm.device),
                        "layers": layers, "method": s.method, "seed": s.seed,
                        "pairs": CONTRAST_PAIRS["quick" if s.quick else "default"],
-                       "data_dir": str(data_dir.resolve())})
+                       "data": data_dir.kind, "data_location": data_dir.provenance.location,
+                       "data_files": [f.sha256 for f in data_dir.provenance.files]})
     cache = ChunkCache(out / ".cache" / run_hash)
     vectors: dict[str, Any] = {}
     for behavior in s.behaviors:
@@ -428,7 +437,7 @@ def prepare(s: Settings) -> Prepared:
                     control, cache, run_hash)
 
 
-def _reading_vectors(lm: Any, behavior: str, s: Settings, data_dir: Path, layers: list[int],
+def _reading_vectors(lm: Any, behavior: str, s: Settings, data_dir: DataSource, layers: list[int],
                      cache_root: Path) -> Any:
     """Reading vectors for ``behavior``, reused from the run cache when present."""
     from empirics.reading_vectors import ReadingVectors, reading_vectors
