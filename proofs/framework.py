@@ -429,8 +429,14 @@ class Eq(Step):
     display: str | None = None  # LaTeX shown instead of lhs = rhs (e.g. for huge matrices)
     by: Sequence[str] = ()
     sums: dict[sp.Symbol, tuple[sp.Expr, sp.Expr]] | None = None
+    combine: Sequence[str] = ()  # equations E_k = 0 subtracted with ``weights`` before checking
+    weights: Sequence[sp.Expr] = ()
+    congruence: bool = False  # f(A) = f(B) from A = B (with ``sums``)
 
     def check(self, ctx: Context) -> Result:
+        for label in self.combine:
+            if label not in ctx.facts or ctx.facts[label].kind != "eq":
+                return Result(False, f"{label!r} is not an established equation")
         for old, new in (self.reparam or {}).items():
             if not any(ctx.eq_fact(label, old - new) for label in self.by):
                 return Result(False, f"substitution {old} -> {new} is not an established "
@@ -441,12 +447,24 @@ class Eq(Step):
         diff = self.lhs - self.rhs
         if self.reparam:
             diff = diff.subs(self.reparam)
+        weights = list(self.weights) or [sp.Integer(1)] * len(self.combine)
+        for label, w in zip(self.combine, weights, strict=True):
+            diff = diff - w * ctx.facts[label].expr
         diff = ctx.expand_defs(diff)
         if self.reparam:
             diff = diff.subs(self.reparam)
         if self.sums is not None:
             from proofs.sums import sum_zero
 
+            for idx, (lo, hi) in self.sums.items():
+                if ctx.proof.hypothesis(idx - lo) is None or ctx.proof.hypothesis(hi - idx) is None:
+                    return Result(False, f"no hypotheses {lo} <= {idx} <= {hi}")
+            if self.congruence:
+                lhs, rhs = ctx.expand_defs(self.lhs), ctx.expand_defs(self.rhs)
+                if (lhs.func != rhs.func or len(lhs.args) != 1 or len(rhs.args) != 1
+                        or not isinstance(lhs.func, sp.core.function.UndefinedFunction)):
+                    return Result(False, "congruence needs f(A) = f(B)")
+                diff = lhs.args[0] - rhs.args[0]
             eqs = []
             for label in self.by:
                 fact = ctx.facts.get(label)
@@ -483,8 +501,8 @@ class SeriesEq(Step):
 
     Without ``premise``: checked by sympy's series expansion at 0 of both sides. With
     ``premise`` (an established ``O``-fact ``E = O(var**n)``, ``n >= order``) and equations
-    ``by`` with ``weights``: ``E - (expr - approx) - Σ w_k F_k`` must vanish identically or be
-    ``O(var**order)`` by series.
+    ``F_k = 0`` named in ``by`` with ``weights``: ``E - (expr - approx) + Σ w_k F_k`` must vanish
+    identically or be a polynomial in ``var`` without terms below ``var**order``.
     """
 
     expr: sp.Expr
@@ -517,12 +535,13 @@ class SeriesEq(Step):
             f = ctx.facts.get(label)
             if f is None or f.kind != "eq":
                 return Result(False, f"{label!r} is not an established equation")
-            rest -= w * ctx.expand_defs(f.expr)
+            rest += w * ctx.expand_defs(f.expr)
         if self.sums is not None:
-            from proofs.sums import canon
+            from proofs.sums import sum_zero
 
-            rest = canon(rest, self.sums)
-        if is_zero(rest):
+            if sum_zero(rest, self.sums):
+                return Result(True, "follows from the premise and the equations")
+        elif is_zero(rest):
             return Result(True, "follows from the premise and the equations")
         try:
             ok = rest.is_polynomial(self.var) and all(
@@ -779,6 +798,21 @@ class SumNonneg(Rule):
 
     def describe(self) -> str:
         return "a sum of nonnegative terms is nonnegative"
+
+
+@dataclass
+class ByMax(Rule):
+    """``max(x_1, ..., x_n) >= x_k``: the claim is ``Max(...) - x_k`` for an argument ``x_k``."""
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        e = sp.expand(ctx.expand_defs(claim))
+        for m in e.atoms(sp.Max):
+            if any(sp.expand(e - (m - arg)) == 0 for arg in m.args):
+                return Result(True, "the maximum is at least each argument")
+        return Result(False, "claim is not max(...) minus one of its arguments")
+
+    def describe(self) -> str:
+        return "a maximum is at least each of its arguments"
 
 
 @dataclass

@@ -9,6 +9,7 @@ from proofs.alignment import (
     guarantee,
     linear_gain_expansion,
     sequence_level,
+    sequence_slope,
     theorem1,
 )
 from proofs.composition import proposition1
@@ -39,6 +40,7 @@ def build() -> list[Proof]:
         guarantee(thm1),
         linear_gain_expansion(),
         sequence_level(lower, upper),
+        sequence_slope(),
         sym,
         tangent,
         moments,

@@ -86,12 +86,20 @@ def _rename(e: sp.Expr, depth: int = 0) -> sp.Expr:
     return e.func(*[_rename(a, depth) for a in e.args])
 
 
+def evaluate_derivatives(e: sp.Expr) -> sp.Expr:
+    """Carry out ``Derivative`` and ``Subs`` nodes (sympy differentiation), leaving sums as sums."""
+    e = e.replace(lambda n: isinstance(n, sp.Derivative),
+                  lambda n: sp.diff(n.expr, *n.variable_count))
+    return e.replace(lambda n: isinstance(n, sp.Subs),
+                     lambda n: n.expr.subs(dict(zip(n.variables, n.point, strict=True))))
+
+
 def canon(e: sp.Expr, ranges: Mapping[sp.Symbol, Range]) -> sp.Expr:
     """Canonical form of ``e`` under the rules of finite sums (module docstring).
 
     ``ranges`` maps each free index symbol to the range it is known to lie in.
     """
-    e = sp.sympify(e)
+    e = evaluate_derivatives(sp.sympify(e))
     e = _canon(_expand(e), ranges)
     for _ in range(3):  # sifting can expose new sums to canonicalise
         new = _canon(_expand(e), ranges)
@@ -105,14 +113,24 @@ def atoms_of(e: sp.Expr) -> list[sp.Sum]:
     return sorted(e.atoms(sp.Sum), key=sp.default_sort_key)
 
 
+def _symmetrise(e: sp.Expr, symmetric: Sequence[sp.IndexedBase]) -> sp.Expr:
+    return e.replace(
+        lambda x: isinstance(x, sp.Indexed) and x.base in symmetric,
+        lambda x: x.base[tuple(sorted(x.indices, key=sp.default_sort_key))])
+
+
 def sum_zero(e: sp.Expr, ranges: Mapping[sp.Symbol, Range],
-             equations: Sequence[sp.Expr] = ()) -> bool:
+             equations: Sequence[sp.Expr] = (),
+             symmetric: Sequence[sp.IndexedBase] = ()) -> bool:
     """Whether ``e = 0`` follows by the rules of finite sums and the given equations ``E = 0``.
 
     Each equation must contain exactly one sum atom, linearly; it is solved for that atom and
-    substituted (a rewrite by an established equality).
+    substituted (a rewrite by an established equality). Families in ``symmetric`` are
+    symmetric matrices (their two indices are put in a canonical order).
     """
     c = canon(e, ranges)
+    if symmetric:
+        c = canon(_symmetrise(c, symmetric), ranges)
     rules: dict[sp.Expr, sp.Expr] = {}
     for eq in equations:
         ce = canon(eq, ranges)
