@@ -21,14 +21,14 @@ from sympy.simplify.simplify import factor_sum, sum_simplify
 Checker = Callable[[sp.Expr], bool]
 
 # Relations accepted in Ineq steps, mapped to (normal form builder, latex symbol).
-_RELS: dict[str, str] = {">=": r"\ge", "<=": r"\le", "==": "="}
+_RELS: dict[str, str] = {">=": r"\ge", "<=": r"\le", "==": "=", ">": ">", "<": "<"}
 
 
 def normal_form(lhs: sp.Expr, rel: str, rhs: sp.Expr) -> sp.Expr:
     """The expression E with ``lhs rel rhs`` iff ``E >= 0``."""
-    if rel == ">=":
+    if rel in (">=", ">"):
         return sp.sympify(lhs - rhs)
-    if rel == "<=":
+    if rel in ("<=", "<"):
         return sp.sympify(rhs - lhs)
     if rel == "==":
         return sp.sympify(lhs - rhs)
@@ -58,11 +58,41 @@ def atomize(expr: sp.Expr) -> sp.Expr:
     return expr.xreplace(reps)
 
 
+def integral_canon(expr: sp.Expr) -> sp.Expr:
+    """Linearity of integrals: each ``∫ Σ_k c_k f_k dy`` becomes ``Σ_k c_k ∫ f_k dy`` with the
+    factors ``c_k`` free of ``y`` pulled out."""
+    def split(integral: sp.Integral) -> sp.Expr:
+        if len(integral.limits) != 1:
+            return integral
+        var = integral.limits[0][0]
+        out = sp.Integer(0)
+        for term in sp.Add.make_args(sp.expand(integral.function)):
+            const, rest = [], []
+            for factor in sp.Mul.make_args(term):
+                (rest if var in factor.free_symbols else const).append(factor)
+            out += sp.Mul(*const) * sp.Integral(sp.Mul(*rest), *integral.limits)
+        return out
+    return sp.sympify(expr).replace(lambda x: isinstance(x, sp.Integral), split)
+
+
+def _elementary(integral: sp.Integral) -> bool:
+    """Whether sympy may try to evaluate the integral (no rational function of exponentials)."""
+    return not any(isinstance(x, sp.Pow) and x.exp.is_negative and isinstance(x.base, sp.Add)
+                   and x.base.has(sp.exp) for x in sp.preorder_traversal(integral.function))
+
+
 def is_zero(expr: sp.Expr | sp.MatrixBase) -> bool:
     """Symbolic zero test: simplify, with expand/trigsimp/rewrite fallbacks (never numeric)."""
     if isinstance(expr, sp.MatrixBase):
         return all(is_zero(e) for e in expr)
     e = sp.sympify(expr)
+    if e.has(sp.Integral):
+        flat = integral_canon(e)
+        reps = {x: sp.Dummy("I") for x in flat.atoms(sp.Integral)}
+        if _is_zero(flat.xreplace(reps)):
+            return True
+        if not all(_elementary(x) for x in e.atoms(sp.Integral)):
+            return False
     if e.has(sp.Integral, sp.Subs, sp.Derivative, sp.Limit):
         e = e.doit()  # evaluated symbolically by sympy; an unevaluated object stays nonzero
     if e.has(sp.Sum):
@@ -107,6 +137,9 @@ def _factor_nonneg(base: sp.Expr, exp: int) -> bool:
 def decide_nonneg(expr: sp.Expr) -> bool:
     """Decide ``expr >= 0`` from sympy's assumption system, after normalising and factoring."""
     e = sp.sympify(expr)
+    if e.has(sp.Integral) and not all(_elementary(x) for x in e.atoms(sp.Integral)):
+        flat = integral_canon(e)
+        e = flat.xreplace({x: sp.Dummy("I", real=True) for x in flat.atoms(sp.Integral)})
     if e.has(sp.Integral, sp.Subs, sp.Derivative, sp.Limit):
         e = e.doit()
     e = atomize(e)
@@ -216,7 +249,7 @@ class Context:
         e = self.expand_defs(expr)
         # Cheap structural match against established facts first, then sympy's sign decision.
         for label, fact in self.facts.items():
-            if fact.kind == "o":
+            if fact.kind == "o" or isinstance(fact.expr, sp.MatrixBase):
                 continue
             d = sp.expand(e - self.expand_defs(fact.expr))
             if d == 0 or (fact.kind == "eq" and sp.expand(e + self.expand_defs(fact.expr)) == 0):
@@ -224,7 +257,7 @@ class Context:
         if decide_nonneg(e):
             return "decided"
         for label, fact in self.facts.items():
-            if fact.kind == "o":
+            if fact.kind == "o" or isinstance(fact.expr, sp.MatrixBase):
                 continue
             f = self.expand_defs(fact.expr)
             if fact.kind == "ge" and is_zero(e - f):
@@ -348,7 +381,7 @@ def _domain(ctx: Context, sym: sp.Symbol) -> sp.Set | None:
         e = hyp.expr
         if e.free_symbols != {sym}:
             continue
-        rel = sp.Eq(e, 0) if hyp.rel == "==" else sp.Ge(e, 0)
+        rel = {"==": sp.Eq, ">": sp.Gt, "<": sp.Gt}.get(hyp.rel, sp.Ge)(e, 0)
         try:
             part = sp.solve_univariate_inequality(rel, sym, relational=False, domain=dom) \
                 if hyp.rel != "==" else sp.solveset(e, sym, dom)
@@ -477,9 +510,7 @@ class Eq(Step):
         return Result(ok, "difference simplifies to 0" if ok else "difference not shown to be 0")
 
     def fact(self) -> Fact | None:
-        if isinstance(self.lhs, sp.MatrixBase):
-            return None
-        return Fact(sp.sympify(self.lhs - self.rhs), "eq")
+        return Fact(self.lhs - self.rhs, "eq")  # type: ignore[arg-type]
 
     def exprs(self) -> list[sp.Basic]:
         return [sp.sympify(self.lhs), sp.sympify(self.rhs)]
@@ -645,8 +676,8 @@ class From(Rule):
                 return Result(False, f"premise {label!r} not established")
             if fact.kind == "ge" and ctx.holds(w) is None:
                 return Result(False, f"weight {w} of {label!r} not shown nonnegative")
-            rest = rest - w * ctx.expand_defs(fact.expr)
-        ok = decide_nonneg(rest) or is_zero(rest)
+            rest = rest - ctx.expand_defs(w) * ctx.expand_defs(fact.expr)
+        ok = is_zero(rest) or decide_nonneg(rest)
         return Result(ok, "follows from premises" if ok else "remainder not shown nonnegative")
 
     def describe(self) -> str:
@@ -816,6 +847,71 @@ class ByMax(Rule):
 
 
 @dataclass
+class ExpectMono(Rule):
+    """Monotonicity and linearity of expectation: from the pointwise fact ``F >= 0`` (label
+    ``premise``, ``F = Σ_k c_k X_k`` with deterministic ``c_k``) the claim ``Σ_k c_k E[X_k] >= 0``.
+    The proof must state the named assumption "linearity of expectation"."""
+
+    premise: str
+    expectation: sp.core.function.UndefinedFunction
+    deterministic: Sequence[sp.Symbol] = ()
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        if not any(isinstance(st, Assumption) and st.name == "linearity of expectation"
+                   for st in ctx.proof.steps):
+            return Result(False, "named assumption 'linearity of expectation' not stated")
+        fact = ctx.facts.get(self.premise)
+        if fact is None or fact.kind != "ge":
+            return Result(False, f"{self.premise!r} is not an established inequality")
+        total = sp.Integer(0)
+        for term in sp.Add.make_args(fact.expr):
+            coeff, rest = sp.Integer(1), sp.Integer(1)
+            for factor in sp.Mul.make_args(term):
+                if factor.is_number or (factor.free_symbols <= set(self.deterministic)):
+                    coeff *= factor
+                else:
+                    rest *= factor
+            total += coeff * (self.expectation(rest) if rest != 1 else 1)
+        ok = sp.expand(ctx.expand_defs(claim) - ctx.expand_defs(total)) == 0
+        return Result(ok, "expectation of the pointwise inequality" if ok
+                      else "claim is not the expectation of the premise")
+
+    def describe(self) -> str:
+        return f"take expectations in ({self.premise}): E is linear and monotone"
+
+
+@dataclass
+class IntegralMono(Rule):
+    """``∫ f dy >= 0`` over any interval when ``f >= 0`` for every ``y`` (decided or an
+    established fact with ``y`` free): positivity of the integral."""
+
+    premise: str | None = None  # integrand = (established F >= 0) * (factor decided >= 0)
+
+    def check(self, claim: sp.Expr, ctx: Context) -> Result:
+        e = ctx.expand_defs(claim)
+        if not isinstance(e, sp.Integral) or len(e.limits) != 1:
+            return Result(False, "claim is not a single integral")
+        (var, lo, hi), = e.limits
+        if not ((lo, hi) == (-sp.oo, sp.oo) or decide_nonneg(hi - lo)):
+            return Result(False, "limits not increasing")
+        if self.premise is not None:
+            fact = ctx.facts.get(self.premise)
+            if fact is None or fact.kind != "ge":
+                return Result(False, f"{self.premise!r} is not an established inequality")
+            ratio = sp.cancel(sp.together(e.function / ctx.expand_defs(fact.expr)))
+            if decide_nonneg(ratio):
+                return Result(True, f"integrand = ({self.premise}) x a nonnegative factor")
+            return Result(False, "integrand is not the premise times a nonnegative factor")
+        how = ctx.holds(e.function)
+        if how is None:
+            return Result(False, "integrand not shown nonnegative")
+        return Result(True, f"integrand nonnegative ({how})")
+
+    def describe(self) -> str:
+        return "the integral of a nonnegative function is nonnegative"
+
+
+@dataclass
 class Ineq(Step):
     """An inequality ``lhs rel rhs`` justified by a :class:`Rule`."""
 
@@ -876,6 +972,133 @@ class Assumption(Step):
         return f"ASSUMPTION {self.name}: {self.statement}"
 
 
+@dataclass
+class Reflect(Step):
+    """``∫_{-∞}^{∞} f(y) dy = ∫_{-∞}^{∞} f(-y) dy`` (substitution y -> -y): checked by
+    comparing the integrands."""
+
+    lhs: sp.Integral
+    rhs: sp.Integral
+    why: str = "substitute y -> -y"
+    label: str | None = None
+
+    def check(self, ctx: Context) -> Result:
+        a, b = ctx.expand_defs(self.lhs), ctx.expand_defs(self.rhs)
+        if not (isinstance(a, sp.Integral) and isinstance(b, sp.Integral)
+                and len(a.limits) == 1 and len(b.limits) == 1):
+            return Result(False, "both sides must be single integrals")
+        (va, la, ha), (vb, lb, hb) = a.limits[0], b.limits[0]
+        if (la, ha) != (-sp.oo, sp.oo) or (lb, hb) != (-sp.oo, sp.oo):
+            return Result(False, "reflection needs integrals over the whole line")
+        ok = is_zero(a.function.subs(va, -vb) - b.function)
+        return Result(ok, "integrands agree after y -> -y" if ok else "integrands differ")
+
+    def fact(self) -> Fact:
+        return Fact(sp.sympify(self.lhs - self.rhs), "eq")
+
+    def exprs(self) -> list[sp.Basic]:
+        return [self.lhs, self.rhs]
+
+    def latex(self) -> str:
+        return f"{sp.latex(self.lhs)} = {sp.latex(self.rhs)}"
+
+    def text(self) -> str:
+        return f"{self.lhs} = {self.rhs}"
+
+
+@dataclass
+class IndicatorValue(Step):
+    """``1{X >= 0} = 1`` where ``X >= 0`` is the established fact ``label``."""
+
+    indicator: sp.Piecewise
+    by: str
+    why: str = "value of the indicator"
+    label: str | None = None
+
+    def check(self, ctx: Context) -> Result:
+        ind = self.indicator
+        fact = ctx.facts.get(self.by)
+        if (not isinstance(ind, sp.Piecewise) or len(ind.args) != 2 or ind.args[0].expr != 1
+                or ind.args[1] != (0, True) or fact is None or fact.kind != "ge"):
+            return Result(False, "not the indicator 1{X >= 0} of an established fact")
+        cond = ind.args[0].cond
+        if isinstance(cond, sp.GreaterThan):
+            value = cond.lhs - cond.rhs
+        elif isinstance(cond, sp.LessThan):
+            value = cond.rhs - cond.lhs
+        else:
+            return Result(False, "the indicator's condition is not X >= 0")
+        if sp.expand(ctx.expand_defs(value) - ctx.expand_defs(fact.expr)) != 0:
+            return Result(False, "the indicator's condition is not the fact")
+        return Result(True, f"its condition is ({self.by})")
+
+    def fact(self) -> Fact:
+        return Fact(self.indicator - 1, "eq")
+
+    def exprs(self) -> list[sp.Basic]:
+        return [self.indicator]
+
+    def latex(self) -> str:
+        return f"{sp.latex(self.indicator)} = 1"
+
+    def text(self) -> str:
+        return f"{self.indicator} = 1"
+
+
+@dataclass
+class ByCases(Step):
+    """``lhs rel rhs`` in both cases ``split >= 0`` and ``split <= 0`` (exhaustive on the
+    reals): each list of steps runs with its case as the fact ``"case"`` and must end with
+    the claim. Facts of a branch do not leave it."""
+
+    lhs: sp.Expr
+    rel: str
+    rhs: sp.Expr
+    split: sp.Expr
+    when_ge: list[Step]
+    when_le: list[Step]
+    why: str = ""
+    label: str | None = None
+
+    def check(self, ctx: Context) -> Result:
+        if not self.split.is_real:
+            return Result(False, "the case split must be real")
+        claim = normal_form(self.lhs, self.rel, self.rhs)
+        for sign, branch in ((1, self.when_ge), (-1, self.when_le)):
+            sub = Context(ctx.proof, facts=dict(ctx.facts), defs=dict(ctx.defs),
+                          subs=dict(ctx.subs), used=list(ctx.used))
+            sub.facts["case"] = Fact(sign * self.split, "ge")
+            last: Fact | None = None
+            for step in branch:
+                res = step.check(sub)
+                if not res.ok:
+                    return Result(False, f"case {'>=' if sign > 0 else '<='} 0: {res.detail}")
+                sub.used += step.exprs()
+                fact = step.fact()
+                if fact is not None and step.label:
+                    sub.facts[step.label] = fact
+                last = fact
+            if last is None or last.kind != "ge" or not is_zero(
+                    ctx.expand_defs(last.expr - claim)):
+                return Result(False, "a case does not end with the claim")
+        return Result(True, f"both cases of {self.split} >= 0 / <= 0")
+
+    def fact(self) -> Fact:
+        return Fact(normal_form(self.lhs, self.rel, self.rhs), "ge")
+
+    def exprs(self) -> list[sp.Basic]:
+        out: list[sp.Basic] = [sp.sympify(self.lhs), sp.sympify(self.rhs)]
+        for step in [*self.when_ge, *self.when_le]:
+            out += step.exprs()
+        return out
+
+    def latex(self) -> str:
+        return f"{sp.latex(self.lhs)} {_RELS[self.rel]} {sp.latex(self.rhs)}"
+
+    def text(self) -> str:
+        return f"{self.lhs} {self.rel} {self.rhs}  (by cases on {self.split})"
+
+
 @dataclass(frozen=True)
 class Hyp:
     """A hypothesis or conclusion ``lhs rel rhs`` (rel ``>=``, ``<=`` or ``==``); with ``order``
@@ -903,7 +1126,7 @@ class Hyp:
         if self.order is not None:
             return sp.Eq(self.lhs, self.rhs + sp.Order(self.var**self.order, (self.var, 0)),
                          evaluate=False)
-        cls = {">=": sp.Ge, "<=": sp.Le, "==": sp.Eq}[self.rel]
+        cls = {">=": sp.Ge, "<=": sp.Le, "==": sp.Eq, ">": sp.Gt, "<": sp.Lt}[self.rel]
         return cls(self.lhs, self.rhs, evaluate=False)
 
     def latex(self) -> str:
@@ -926,7 +1149,8 @@ class Proof:
     """A named proof: hypotheses, steps, and the machine conclusion it must establish.
 
     ``defs`` are the statement's own definitions (e.g. ``B_0`` is the behavior at ``r_e = 0``):
-    part of what is proved, shown with it; their names may not occur in the hypotheses.
+    part of what is proved, shown with it; ``proofs.statements`` only accepts definitions of
+    the quantities the setting defines (``SETTING_DEFINED``), never of a quantified symbol.
     """
 
     name: str
@@ -952,8 +1176,6 @@ class Proof:
 
     def _statement_defs_error(self) -> str | None:
         for name, value in self.defs.items():
-            if any(_mentions(h.expr, name) for h in self.hypotheses):
-                return f"statement definition {name} occurs in a hypothesis"
             if _mentions(value.expr if isinstance(value, sp.Lambda) else value, name):
                 return f"circular statement definition of {name}"
         return None

@@ -12,7 +12,7 @@ from proofs.expectation import Moments, centred_iid_moments, expect, general_mom
 from proofs.framework import Assumption, Context, Eq, Fact, Hyp, Proof, Result, SeriesEq, Step
 from proofs.sums import sum_zero
 from theory.helpfulness import H
-from theory.symbols import K, P_0, Q, Sigma, a, alpha, b, beta, c, lam, mu, p, r_e, sigma
+from theory.symbols import P_0, K, Q, Sigma, a, alpha, b, beta, c, lam, mu, p, r_e, sigma
 
 E = sp.Function("E")  # expectation over the law of the shifts (opaque outside Expect steps)
 z = sp.IndexedBase("z", real=True)  # unsteered logits
@@ -176,5 +176,75 @@ def theorem2_general() -> Proof:
         steps=steps,
         conclusion=Hyp("general", H, "==", GENERAL, var=r_e, order=3),
         concludes="general",
+        defs=defs,
+    )
+
+
+def theorem2_iid() -> Proof:
+    """i.i.d. N(mu_0, s^2) shifts: H(r_e) = P_0 - alpha P_0 s^2 r_e^2 + O(r_e^4), symbolic K."""
+    rc = {c: RANGE}
+    f_x = softmax_c(x, _t)
+    moments = centred_iid_moments(s)
+    defs: dict[sp.Basic, sp.Basic] = {
+        p: sp.Lambda(_u, sp.exp(z[_u]) / NORMALISER),
+        P_0: p[c],
+        Q: sp.Sum((1 - sp.KroneckerDelta(a, c)) * p[a] ** 2, (a, 0, K - 1)),
+        alpha: P_0 * (1 - P_0) - Q,
+        H_f: sp.Lambda(_t, E(softmax_c(x, _t, mu0))),
+    }
+    taylor = sum((r_e**k / sp.factorial(k) * E(_deriv(f_x, k)) for k in range(4)),
+                 sp.Integer(0))
+    special = {Sigma[a, b]: s**2 * sp.KroneckerDelta(a, b), mu[a]: mu0, mu[b]: mu0}
+    steps: list[Step] = [
+        Eq(softmax_c(x, r_e, mu0), softmax_c(x, r_e), "softmax is shift invariant: the "
+           "common mean mu_0 of the shifts cancels", sums=rc, label="shift"),
+        Eq(H, E(softmax_c(x, r_e)), "so H is the expectation over the centred shifts x",
+           sums=rc, congruence=True, label="centre"),
+        Assumption("Taylor with remainder",
+                   r"P_{r}(c) = \sum_{k \le 3} \frac{r^k}{k!} \partial_r^k P_{r}(c)\big|_0 "
+                   r"+ O(r^4)",
+                   "Taylor's theorem with remainder for the smooth map r -> softmax_c(z + r x)"),
+        Assumption("dominated convergence",
+                   r"\mathbb{E}\, P_r(c) = \sum_{k \le 3} \frac{r^k}{k!}\, \mathbb{E}\,"
+                   r"\partial_r^k P_r(c)\big|_0 + O(r^4)",
+                   "the fourth derivative of softmax is bounded by a polynomial in |x|, whose "
+                   "Gaussian moments are finite", label="dc",
+                   expr=E(softmax_c(x, r_e)) - taylor, kind="o", var=r_e, order=4),
+        LINEARITY,
+        Assumption("moment identities",
+                   r"\mathbb{E}\, x_a = 0,\quad \mathbb{E}\, x_a x_b = s^2 \delta_{ab},\quad "
+                   r"\mathbb{E}\, x_a x_b x_d = 0",
+                   "x_a = g_a - mu_0 i.i.d. N(0, s^2), s = lambda sigma beta: independence and "
+                   "the Gaussian moments E X = E X^3 = 0, E X^2 = s^2 (Lemma G)"),
+        Expect(_deriv(f_x, 0), P_0, x, moments, "i.i.d.", "order 0", label="e0", ranges=rc),
+        Expect(_deriv(f_x, 1), 0, x, moments, "i.i.d.",
+               "order 1 vanishes: E x_a = 0", label="e1", ranges=rc),
+        Expect(_deriv(f_x, 2), -2 * alpha * P_0 * s**2, x, moments, "i.i.d.",
+               "order 2: E x_a x_b = s^2 delta_ab gives -2 alpha P_0 s^2 with "
+               "alpha = P_0(1 - P_0) - Q", label="e2", ranges=rc),
+        Expect(_deriv(f_x, 3), 0, x, moments, "i.i.d.",
+               "order 3 vanishes: every third moment of x is 0", label="e3", ranges=rc),
+        SeriesEq(H, IID, r_e, 4, "collect the orders", premise="dc",
+                 by=["e0", "e1", "e2", "e3", "centre"],
+                 weights=[1, r_e, r_e**2 / 2, r_e**3 / 6, 1], label="iid", sums=rc),
+        Eq(GENERAL_C1.xreplace(special), 0, "the general form's first order at mu = mu_0 1 "
+           "vanishes: sum_a (delta_ac - p_a) = 0", sums=rc),
+        Eq(GENERAL_C2.xreplace(special), -alpha * P_0 * s**2,
+           "and its second order at Sigma = s^2 I, mu = mu_0 1 is -alpha P_0 s^2 "
+           "(sum_ab Hc_ab = 0, sum_a Hc_aa = -2 alpha P_0)", sums=rc),
+    ]
+    return Proof(
+        name="Theorem 2 (i.i.d., symbolic K)",
+        kind="Theorem",
+        statement=(
+            r"For $K$ answers (symbolic) with i.i.d. $N(\mu_0, s^2)$ logit shifts, "
+            r"$s = \lambda\sigma\beta$, $P_0 = p_c$, $Q = \sum_{a \ne c} p_a^2$ and "
+            r"$\alpha = P_0(1 - P_0) - Q$: "
+            f"$H(r_e) = {sp.latex(IID)} + O(r_e^4)$ (no first- or third-order term)."
+        ),
+        hypotheses=_index_hyps(c, a, b),
+        steps=steps,
+        conclusion=Hyp("iid", H, "==", IID, var=r_e, order=4),
+        concludes="iid",
         defs=defs,
     )

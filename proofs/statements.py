@@ -34,6 +34,12 @@ class Target:
     implies: sp.Basic | None = None
 
 
+#: Symbols the setting itself defines (as functions of the model), which a statement's own
+#: definitions may name; every other theory symbol in a conclusion is quantified.
+SETTING_DEFINED = frozenset({"B_{r_e}", "B_0", "P_0", "Q", "alpha", "r*", "dB/dr_e|_0",
+                             "delta_+", "delta_-", "P_{r_e}(c)"})
+
+
 def theory_object(module: str, attr: str) -> object:
     return getattr(importlib.import_module(f"theory.{module}"), attr)
 
@@ -81,6 +87,9 @@ def check_target(target: Target, proofs: Sequence[Proof]) -> str:
         return f"no proof named {target.proof!r}"
     if not proof.verify():
         return f"proof does not check ({proof.why_not()})"
+    for name in proof.defs:
+        if isinstance(name, sp.Symbol) and str(name) not in SETTING_DEFINED:
+            return f"the proof defines the quantified symbol {name}"
     obj = theory_object(target.module, target.attr)
     concl = proof.conclusion
     if concl is None:
