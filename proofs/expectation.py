@@ -71,9 +71,9 @@ def expect(expr: sp.Expr, x: sp.IndexedBase, moments: Moments,
                     raise ValueError(f"{factor} is not polynomial in {x}")
                 for _ in range(int(power)):
                     reps = {}
-                    for idx, lo, hi in base.limits:
-                        new = sp.Dummy(str(idx), integer=True)
-                        reps[idx] = new
+                    for var, lo, hi in base.limits:
+                        new = sp.Dummy(str(var), integer=True)
+                        reps[var] = new
                         limits.append((new, lo, hi))
                     body = body * base.function.xreplace(reps)
             else:

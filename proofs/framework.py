@@ -67,7 +67,8 @@ def integral_canon(expr: sp.Expr) -> sp.Expr:
         var = integral.limits[0][0]
         out = sp.Integer(0)
         for term in sp.Add.make_args(sp.expand(integral.function)):
-            const, rest = [], []
+            const: list[sp.Expr] = []
+            rest: list[sp.Expr] = []
             for factor in sp.Mul.make_args(term):
                 (rest if var in factor.free_symbols else const).append(factor)
             out += sp.Mul(*const) * sp.Integral(sp.Mul(*rest), *integral.limits)
@@ -1124,7 +1125,8 @@ class Hyp:
     def relation(self) -> sp.Basic:
         """The sympy relation (``Ge``, ``Le``, ``Eq`` with an ``Order`` term)."""
         if self.order is not None:
-            return sp.Eq(self.lhs, self.rhs + sp.Order(self.var**self.order, (self.var, 0)),
+            var = sp.sympify(self.var)
+            return sp.Eq(self.lhs, self.rhs + sp.Order(var**self.order, (var, 0)),
                          evaluate=False)
         cls = {">=": sp.Ge, "<=": sp.Le, "==": sp.Eq, ">": sp.Gt, "<": sp.Lt}[self.rel]
         return cls(self.lhs, self.rhs, evaluate=False)
@@ -1132,7 +1134,7 @@ class Hyp:
     def latex(self) -> str:
         if self.order is not None:
             return (f"{sp.latex(self.lhs)} = {sp.latex(self.rhs)} + "
-                    f"O\\left({sp.latex(self.var**self.order)}\\right)")
+                    f"O\\left({sp.latex(sp.sympify(self.var)**self.order)}\\right)")
         return f"{sp.latex(self.lhs)} {_RELS[self.rel]} {sp.latex(self.rhs)}"
 
 

@@ -35,7 +35,8 @@ def _sum(f: sp.Expr, idx: sp.Symbol, lo: sp.Expr, hi: sp.Expr,
     """``Σ_{idx=lo}^{hi} f`` for a canonical summand ``f``."""
     out = []
     for term in sp.Add.make_args(_expand(f)):
-        dep, indep = [], []
+        dep: list[sp.Expr] = []
+        indep: list[sp.Expr] = []
         for factor in sp.Mul.make_args(term):
             (dep if idx in factor.free_symbols else indep).append(factor)
         rest = sp.Mul(*indep)

@@ -106,7 +106,7 @@ def test_alpha_with_2q_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     defs = dict(proof.defs)
     defs[alpha] = P_0 * (1 - P_0) - 2 * Q
     s2 = sp.sqrt(2) * theory.symbols.lam * theory.symbols.sigma * theory.symbols.beta
-    steps = [dataclasses.replace(st, moments=centred_iid_moments(s2))
+    steps = [dataclasses.replace(st, moments=centred_iid_moments(s2))  # type: ignore[type-var]
              if getattr(st, "label", None) == "e2" else st for st in proof.steps]
     mutated = dataclasses.replace(proof, defs=defs, steps=steps, _cache=None, _ok=None)
     assert not mutated.verify()
@@ -115,7 +115,7 @@ def test_alpha_with_2q_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("factor", [0, 3, -1])
 def test_scaled_alpha_in_theorem2_is_rejected(factor: int) -> None:
     proof = by_name("Theorem 2 (i.i.d., symbolic K)")
-    steps = [dataclasses.replace(st, value=factor * st.value)  # type: ignore[attr-defined]
+    steps = [dataclasses.replace(st, value=factor * st.value)  # type: ignore[attr-defined,type-var]
              if getattr(st, "label", None) == "e2" else st for st in proof.steps]
     assert not dataclasses.replace(proof, steps=steps, _cache=None, _ok=None).verify()
 
@@ -130,6 +130,6 @@ def test_skewed_third_moment_breaks_the_order_four_claim() -> None:
             return k3 * sp.KroneckerDelta(idx[0], idx[1]) * sp.KroneckerDelta(idx[1], idx[2])
         return base(idx)
 
-    steps = [dataclasses.replace(st, moments=skewed)
+    steps = [dataclasses.replace(st, moments=skewed)  # type: ignore[type-var]
              if getattr(st, "label", None) == "e3" else st for st in proof.steps]
     assert not dataclasses.replace(proof, steps=steps, _cache=None, _ok=None).verify()
