@@ -66,12 +66,11 @@ def integral_canon(expr: sp.Expr) -> sp.Expr:
             return integral
         var = integral.limits[0][0]
         out = sp.Integer(0)
-        for term in sp.Add.make_args(sp.expand(integral.function)):
-            const: list[sp.Expr] = []
-            rest: list[sp.Expr] = []
-            for factor in sp.Mul.make_args(term):
-                (rest if var in factor.free_symbols else const).append(factor)
-            out += sp.Mul(*const) * sp.Integral(sp.Mul(*rest), *integral.limits)
+        flat = sp.expand(integral.function, deep=False, power_exp=False, power_base=False,
+                         log=False, multinomial=False)
+        for term in sp.Add.make_args(flat):
+            const, rest = term.as_independent(var, as_Add=False)
+            out += const * sp.Integral(rest, *integral.limits)
         return out
     return sp.sympify(expr).replace(lambda x: isinstance(x, sp.Integral), split)
 
