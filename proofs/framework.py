@@ -70,7 +70,10 @@ def integral_canon(expr: sp.Expr) -> sp.Expr:
                          log=False, multinomial=False)
         for term in sp.Add.make_args(flat):
             const, rest = term.as_independent(var, as_Add=False)
-            out += const * sp.Integral(rest, *integral.limits)
+            # One canonical form of the integrand (sympy merges factors differently by route).
+            c2, rest = sp.factor(sp.cancel(sp.powsimp(sp.together(rest)))).as_independent(
+                var, as_Add=False)
+            out += const * c2 * sp.Integral(rest, *integral.limits)
         return out
     return sp.sympify(expr).replace(lambda x: isinstance(x, sp.Integral), split)
 

@@ -13,6 +13,7 @@ from proofs import all_proofs
 from proofs.expectation import centred_iid_moments
 from proofs.framework import Decided, Def, Eq, From, Hyp, Ineq, Proof, Reparam
 from proofs.registry import TARGETS
+from proofs.spread import DELTA_OWN
 from proofs.statements import check_target, same_expr
 from theory._common import Statement
 from theory.symbols import P_0, Q, alpha, r_e
@@ -57,6 +58,7 @@ def target(module: str, attr: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("module", "attr"), [
     ("alignment", "THEOREM"), ("alignment", "GUARANTEE"), ("alignment", "bound"),
     ("helpfulness", "THEOREM"), ("helpfulness", "alpha_def"), ("tradeoff", "THEOREM"),
+    ("helpfulness", "full_bound"), ("helpfulness", "THEOREM_PRIME"),
 ])
 def test_originals_concluded(module: str, attr: str) -> None:
     assert check_target(target(module, attr), all_proofs()) == "concluded"
@@ -69,7 +71,12 @@ def test_dropped_delta_in_full_bound_is_rejected(monkeypatch: pytest.MonkeyPatch
     mutated = original - theory.helpfulness.delta_expr
     assert not same_expr(proof.conclusion.rhs, mutated)
     monkeypatch.setattr(theory.helpfulness, "full_bound", mutated)
-    assert check_target(target("helpfulness", "full_bound"), all_proofs()) != "concluded"
+    assert check_target(target("helpfulness", "full_bound"), all_proofs()).startswith(
+        "conclusion's right side")
+    # Claiming the bound without delta inside the proof fails the final step.
+    steps = [dataclasses.replace(st, rhs=st.rhs - DELTA_OWN)  # type: ignore[type-var,attr-defined]
+             if getattr(st, "label", None) == "bound" else st for st in proof.steps]
+    assert not dataclasses.replace(proof, steps=steps, _cache=None, _ok=None).verify()
 
 
 def test_gamma_times_1_01_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
