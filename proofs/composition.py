@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from proofs.framework import Assumption, Eq, Proof, Step
+from proofs.framework import Assumption, Eq, Hyp, Proof, Step
 
 DIM = 2
 
@@ -36,7 +36,7 @@ def _first_order(depth: int) -> Eq:
             tail = _layer(later, tail)
         jac = tail.jacobian(ys).subs(dict(zip(ys, hidden(0, layer), strict=True)))
         rhs += jac * vs[layer]
-    return Eq(lhs, rhs, f"depth {depth}: chain rule, the derivative of the composition at "
+    return Eq(lhs, rhs, label=f"depth{depth}", why=f"depth {depth}: chain rule, the derivative of the composition at "
               "r = 0 against the sum of Jacobian-vector products (generic blocks, every component)",
               display=(r"\left.\frac{d h_" + str(depth) + r"}{d r}\right|_{r=0} = \sum_{l=1}^{"
                        + str(depth) + r"} J_{" + str(depth) + r"\leftarrow l}\, v_l"))
@@ -46,7 +46,7 @@ def proposition1(depths: tuple[int, ...] = (2, 3)) -> Proof:
     """Proposition 1 for compositions of the given depths."""
     steps: list[Step] = [_first_order(depth) for depth in depths]
     steps.append(Assumption(
-        "Taylor remainder", r"h_L(r) = h_L(0) + r \Delta + O(r^2)",
+        "Taylor with remainder", r"h_L(r) = h_L(0) + r \Delta + O(r^2)",
         "Taylor's theorem for C^2 maps (analysis, not re-derived here): the remainder of the "
         "first-order expansion is O(r^2)"))
     return Proof(
@@ -60,4 +60,7 @@ def proposition1(depths: tuple[int, ...] = (2, 3)) -> Proof:
             "Checked for depths " + ", ".join(map(str, depths)) + "."
         ),
         steps=steps,
+        conclusion=Hyp("prop1", steps[len(depths) - 1].lhs, "==",  # type: ignore[attr-defined]
+                       steps[len(depths) - 1].rhs),  # type: ignore[attr-defined]
+        concludes=f"depth{depths[-1]}",
     )

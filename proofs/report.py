@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from proofs.framework import Assumption, Def, Ineq, Proof
+import sympy as sp
+
+from proofs.framework import NAMED, Assumption, Def, Ineq, Proof
+from proofs.statements import check_target
 
 PASS, FAIL = "✓", "✗"
 
@@ -19,14 +22,35 @@ class Summary:
     assumptions: int
     proofs: int
     failed_proofs: tuple[str, ...]
+    statements: tuple[tuple[str, str], ...] = ()  # (theory object, "concluded" or why not)
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and not self.failed_proofs
+        return (self.failed == 0 and not self.failed_proofs
+                and all(v == "concluded" for _, v in self.statements))
 
     def line(self) -> str:
+        done = sum(v == "concluded" for _, v in self.statements)
         return (f"{self.steps} steps checked, {self.failed} failed, "
-                f"{self.assumptions} named assumptions")
+                f"{self.assumptions} named assumptions; "
+                f"{done}/{len(self.statements)} theory statements concluded")
+
+
+def statement_results(proofs: Sequence[Proof]) -> tuple[tuple[str, str], ...]:
+    """Every target, and every statement of ``theory.STATEMENTS``/``SUPPLEMENTARY`` (one
+    without a target is not concluded)."""
+    import theory
+    from proofs.registry import TARGETS
+
+    out = []
+    covered = set()
+    for target in TARGETS:
+        out.append((f"theory.{target.module}.{target.attr}", check_target(target, proofs)))
+        covered.add(id(getattr(getattr(theory, target.module), target.attr)))
+    for st in (*theory.STATEMENTS, *getattr(theory, "SUPPLEMENTARY", ())):
+        if id(st) not in covered:
+            out.append((st.name, "no proof concludes this statement"))
+    return tuple(out)
 
 
 def summarize(proofs: Sequence[Proof]) -> Summary:
@@ -42,7 +66,16 @@ def summarize(proofs: Sequence[Proof]) -> Summary:
             failed += not rep.result.ok
         if not proof.verify():
             bad.append(proof.name)
-    return Summary(steps, failed, assumptions, len(proofs), tuple(bad))
+    return Summary(steps, failed, assumptions, len(proofs), tuple(bad),
+                   statement_results(proofs))
+
+
+def _shown(name: object, value: object) -> object:
+    if isinstance(value, sp.Lambda):
+        args = value.variables
+        lhs = name[args] if isinstance(name, sp.IndexedBase) else name(*args)  # type: ignore[operator]
+        return sp.Eq(lhs, value.expr, evaluate=False)
+    return sp.Eq(name, value, evaluate=False)
 
 
 def _why(step: object) -> str:
@@ -69,11 +102,14 @@ def text_report(proofs: Sequence[Proof]) -> str:
             mark = PASS if rep.result.ok else FAIL
             lines.append(f"  {mark} {step.text()}")
             lines.append(f"      why: {_why(step)}; check: {rep.result.detail}")
-        if proof.conclusion is not None and not proof.verify():
-            lines.append(f"  {FAIL} conclusion not established")
+        if not proof.verify():
+            lines.append(f"  {FAIL} not concluded: {proof.why_not()}")
     summary = summarize(proofs)
     if summary.failed_proofs:
         lines.append("failed proofs: " + ", ".join(summary.failed_proofs))
+    lines.append("theory statements:")
+    for name, verdict in summary.statements:
+        lines.append(f"  {name}: {verdict}")
     lines.append(summary.line())
     return "\n".join(lines) + "\n"
 
@@ -88,15 +124,26 @@ def markdown(proofs: Sequence[Proof]) -> str:
         "checks that this file equals the generated text). Every step below was checked by sympy:",
         "equations by simplifying the difference to 0 (or comparing series), inequalities by a",
         "proved lemma, a decided sign, monotonicity with a decided derivative sign, or a",
-        "nonnegative combination of established facts. Named assumptions are marked **Assumption**",
-        "and are the only unchecked statements.",
+        "nonnegative combination of established facts. Definitions name fresh symbols,",
+        "substitutions need an established equation and changes of variables are accepted only",
+        "when sympy shows the new parametrisation covers the old variable's domain. Named",
+        "assumptions (one of: " + ", ".join(sorted(NAMED)) + ") are marked",
+        "**Assumption** and are the only unchecked statements.",
         "",
         f"**Summary:** {summary.line()}.",
+        "",
+        "| theory object | verdict |",
+        "|---|---|",
+        *[f"| `{name}` | {verdict} |" for name, verdict in summary.statements],
         "",
     ]
     for proof in proofs:
         mark = PASS if proof.verify() else FAIL
         out += [f"## {proof.name} {mark}", "", f"*{proof.kind}.* {proof.statement}", ""]
+        if proof.defs:
+            out.append("Definitions (part of the statement): " + "; ".join(
+                f"${sp.latex(_shown(k, v))}$" for k, v in proof.defs.items()) + ".")
+            out.append("")
         if proof.hypotheses:
             out.append("Hypotheses: " + "; ".join(
                 f"({h.label}) ${h.latex()}$" for h in proof.hypotheses) + ".")

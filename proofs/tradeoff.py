@@ -1,48 +1,73 @@
-"""Corollary (the efficient regime): optimum and break-even of the second-order utility."""
+"""Corollary (the efficient regime): optimum and break-even of the second-order utility, in the
+i.i.d. form and in the general form r* = g_1/(2 kappa ell_2)."""
 
 from __future__ import annotations
 
 import sympy as sp
 
-from proofs.framework import Decided, Def, Eq, Hyp, Ineq, Product, Proof, SeriesEq
-from theory.alignment import bound
-from theory.helpfulness import expansion
-from theory.symbols import B_0, P_0, alpha, beta, kappa, lam, r_e, sigma
-from theory.tradeoff import break_even, gain, loss, optimal_coefficient, utility
+from proofs.alignment import BOUND
+from proofs.framework import Decided, Eq, Hyp, Ineq, Product, Proof, Reparam, SeriesEq
+from theory.symbols import B_0, P_0, alpha, beta, ell_2, g_1, gamma, kappa, lam, r_e, sigma
+from theory.tradeoff import r_star
+
+S2 = (lam * sigma * beta) ** 2
 
 
-def efficient_regime() -> Proof:
-    """r* maximises U = G - kappa L, U > 0 exactly between 0 and 2 r*, and G/L -> oo."""
-    b = sp.Symbol("b", real=True)
-    alpha_p = sp.Symbol("alpha", positive=True)
-    kappa_p = sp.Symbol("kappa", positive=True)
-    s2 = (lam * sigma * beta) ** 2
+def _regime(name: str, slope: sp.Expr, curvature: sp.Expr, extra: list, hyps: list) -> Proof:
+    gain = slope * r_e
+    loss = curvature * r_e**2
+    utility = gain - kappa * loss
+    optimum = slope / (2 * kappa * curvature)
     return Proof(
-        name="Corollary (efficient regime)",
+        name=name,
         kind="Corollary",
         statement=(
-            f"With $G = {sp.latex(gain)}$, $L = {sp.latex(loss)}$, $U = G - \\kappa L$ and "
-            r"$\kappa\alpha > 0$: $U$ is maximal at "
-            f"$r^* = {sp.latex(optimal_coefficient)}$, $U > 0$ on $0 < r_e < 2r^*$ "
-            r"(break-even $2r^*$), and $G/L \to \infty$ as $r_e \to 0^+$."
+            f"With gain $G = {sp.latex(gain)}$, loss $L = {sp.latex(loss)}$, $U = G - \\\\kappa L$ "
+            r"and $\kappa > 0$, positive curvature: $U(r) \le U(r^*)$ for every $r$ with "
+            f"$r^* = {sp.latex(optimum)}$, and $U \\\\ge 0$ on $0 \\\\le r_e \\\\le 2r^*$."
         ),
-        hypotheses=[Hyp("r>=0", r_e, ">=", 0), Hyp("r<=2r*", r_e, "<=", break_even)],
+        hypotheses=[*hyps, Hyp("r>=0", r_e, ">=", 0), Hyp("r<=2r*", r_e, "<=", 2 * r_star)],
         steps=[
-            Def(B_0, b / sp.sqrt(1 + b**2), "-1 < B_0 < 1, parametrised by real b"),
-            Def(alpha, alpha_p, "alpha > 0 (helpfulness does fall)"),
-            Def(kappa, kappa_p, "kappa > 0 (helpfulness is weighed)"),
-            SeriesEq(bound - B_0, gain, r_e, 2, "G: first-order gain of Theorem 1's bound"),
-            Eq(loss, P_0 - expansion, "L: second-order loss of Theorem 2"),
-            Eq(sp.Subs(sp.Derivative(utility, r_e), r_e, optimal_coefficient), 0, "U'(r*) = 0"),
-            Ineq(sp.Derivative(utility, (r_e, 2)), "<=", 0, Decided(), "U is concave: r* is the maximum"),
-            Eq(sp.Subs(utility, r_e, 0), 0, "U(0) = 0"),
-            Eq(sp.Subs(utility, r_e, break_even), 0, "U(2 r*) = 0: break-even"),
-            Eq(utility, kappa * alpha * P_0 * s2 * r_e * (break_even - r_e),
-               "U factors through its two roots", label="factor"),
-            Ineq(utility, ">=", 0, Product(["r>=0", "r<=2r*"], kappa * alpha * P_0 * s2),
+            *extra,
+            Eq(sp.Subs(sp.Derivative(utility, r_e), r_e, r_star), 0, "U'(r*) = 0"),
+            Ineq(sp.Derivative(utility, (r_e, 2)), "<=", 0, Decided(),
+                 "U is concave: r* is the maximum"),
+            Eq(utility.subs(r_e, r_star) - utility,
+               kappa * curvature * (r_e - r_star) ** 2, "U(r*) - U(r) is a square",
+               label="gap"),
+            Eq(utility, kappa * curvature * r_e * (2 * r_star - r_e),
+               "U factors through its roots 0 and 2 r*", label="factor"),
+            Ineq(utility, ">=", 0, Product(["r>=0", "r<=2r*"], kappa * curvature),
                  "U >= 0 between the roots", label="net"),
-            Eq(sp.Limit(gain / loss, r_e, 0, "+"), sp.oo, "G/L -> oo as r_e -> 0+"),
         ],
         conclusion=Hyp("net", utility, ">=", 0),
         concludes="net",
+        defs={r_star: optimum},
     )
+
+
+def efficient_regime() -> Proof:
+    """i.i.d. second-order model: r* = gamma (1 - B_0^2)/(2 kappa alpha P_0 sigma^2 beta^2 lambda)."""
+    kap = sp.Symbol("k", positive=True)
+    alp = sp.Symbol("A", positive=True)
+    extra = [
+        Reparam(kappa, kap, "kappa > 0"),
+        Reparam(alpha, alp, "alpha > 0 (helpfulness does fall)"),
+        SeriesEq(BOUND - B_0, gamma * lam * (1 - B_0**2) * r_e, r_e, 2,
+                 "G: first-order gain of Theorem 1's bound"),
+        Eq(alpha * P_0 * S2 * r_e**2, P_0 - (P_0 - alpha * P_0 * S2 * r_e**2),
+           "L: second-order loss of Theorem 2"),
+        Eq(sp.Limit(gamma * lam * (1 - B_0**2) * r_e / (alpha * P_0 * S2 * r_e**2), r_e, 0, "+"),
+           sp.oo, "G/L -> oo as r_e -> 0+ (|B_0| < 1)", reparam=None),
+    ]
+    hyps = [Hyp("kappa>0", kappa, ">", 0), Hyp("alpha>0", alpha, ">", 0),
+            Hyp("B0>-1", B_0, ">", -1), Hyp("B0<1", B_0, "<", 1)]
+    return _regime("Corollary (efficient regime)", gamma * lam * (1 - B_0**2),
+                   alpha * P_0 * S2, extra[:2] + extra[2:4], hyps)
+
+
+def general_regime() -> Proof:
+    """General form: r* = g_1/(2 kappa ell_2)."""
+    kap = sp.Symbol("k", positive=True)
+    return _regime("Corollary (general form)", g_1, ell_2,
+                   [Reparam(kappa, kap, "kappa > 0")], [Hyp("kappa>0", kappa, ">", 0)])

@@ -37,11 +37,16 @@ def test_every_proof_checks(proofs) -> None:  # type: ignore[no-untyped-def]
     assert failed == []
 
 
+def test_every_statement_concluded(proofs) -> None:  # type: ignore[no-untyped-def]
+    assert all(v == "concluded" for _, v in summarize(proofs).statements)
+
+
 def test_required_proofs_present(proofs) -> None:  # type: ignore[no-untyped-def]
     names = " | ".join(p.name for p in proofs)
     for needle in ["mediant", "Theorem 1 (r_e >= 0)", "Theorem 1 (r_e <= 0)", "equality case",
                    "guarantee", "linear gain", "sequence level", "symmetric sigmoid",
-                   "Theorem 2 (second-order", "Theorem 2'", "efficient regime",
+                   "Theorem 2 (i.i.d., symbolic K)", "Theorem 2 (general form, symbolic K)",
+                   "Theorem 2'", "efficient regime", "general form", "sequence-level slope",
                    "Proposition 1"]:
         assert needle in names
 
@@ -50,7 +55,8 @@ def test_summary_line(proofs) -> None:  # type: ignore[no-untyped-def]
     summary = summarize(proofs)
     assert summary.ok
     assert summary.failed == 0 and summary.steps > 100
-    assert summary.line().endswith(f"0 failed, {summary.assumptions} named assumptions")
+    assert f"0 failed, {summary.assumptions} named assumptions" in summary.line()
+    assert len(summary.statements) >= 10
     report = text_report(proofs)
     assert report.rstrip().endswith(summary.line())
     assert "ASSUMPTION [Chebyshev]" in report
@@ -58,7 +64,8 @@ def test_summary_line(proofs) -> None:  # type: ignore[no-untyped-def]
 
 def test_main_exit_status(proofs, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main([]) == 0
-    assert "0 failed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "theory.helpfulness.THEOREM_GENERAL: concluded" in out
 
 
 def test_docs_equal_generated_markdown(proofs) -> None:  # type: ignore[no-untyped-def]
