@@ -2,29 +2,22 @@
 curvature, bound and optimum the pipeline reports is computed here by calling ``theory``.
 
 Nothing here re-types a formula. Each function looks its ``theory`` function up at call time
-(so a test that patches ``theory.X`` sees the report follow). Theory v2 names (the contract in
-docs/architecture.md) are used where they exist; where only a v1 function exists its v1
-parametrisation is used (v1's ``lam`` is v2's product ``γλ``); a quantity that exists only in v2
-comes back ``None`` (the report says "needs theory v2").
+through the module (so a test that patches ``theory.X`` sees the report follow). Theory v2
+parametrisation: ``λ = ‖Δ‖`` and ``γ`` the margin per unit ‖Δ‖; the data determine the product
+γλ (the certified margin), passed as ``gamma_lam``.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from theory import alignment as th_alignment
 from theory import helpfulness as th_helpfulness
+from theory import symbols as th_symbols
 from theory import tradeoff as th_tradeoff
-
-
-def _has_gamma(fn: Any) -> bool:
-    """Does a theory function take γ and λ separately (v2) or their product (v1)?"""
-    return "gamma" in inspect.signature(fn).parameters
 
 
 # ------------------------------------------------------------------------------ Theorem 1
@@ -40,27 +33,20 @@ def behavior(logits: np.ndarray, positive: np.ndarray) -> float:
 
 def theorem1_bound(grid: np.ndarray, B0: float, gamma_lam: float) -> np.ndarray:
     """tanh(γλ r_e + artanh B_0) on ``grid`` (``theory.alignment.evaluate``)."""
-    fn: Any = th_alignment.evaluate
-    if _has_gamma(fn):
-        return np.asarray(fn(grid, B0, gamma_lam, 1.0), dtype=float)
-    return np.asarray(fn(grid, B0, gamma_lam), dtype=float)
+    return np.asarray(th_alignment.evaluate(grid, B0, gamma_lam, 1.0), dtype=float)
 
 
 def _lambdified(expr: sp.Expr, **values: float) -> float:
     """Evaluate a theory expression at named symbol values (γλ given as ``gamma_lam``)."""
     gl = values.pop("gamma_lam", None)
-    names = {str(s): s for s in expr.free_symbols}
-    subs: dict[sp.Symbol, float] = {}
-    if gl is not None:
-        if "gamma" in names:  # v2: γ and λ separate; their product is what the data determine
-            subs[names["gamma"]] = gl
-            subs[names["lambda"]] = 1.0
-        else:
-            subs[names["lambda"]] = gl
+    subs: dict[sp.Basic, float] = {}
+    if gl is not None:  # γ and λ enter as their product γλ: put the product into γ
+        subs[th_symbols.gamma] = gl
+        subs[th_symbols.lam] = 1.0
+    by_name = {str(x): x for x in expr.free_symbols}
     for key, val in values.items():
-        sym = names.get(key)
-        if sym is not None:
-            subs[sym] = val
+        if key in by_name:
+            subs[by_name[key]] = val
     missing = expr.free_symbols - set(subs)
     if missing:
         raise ValueError(f"theory expression {expr} needs values for {sorted(map(str, missing))}")
@@ -95,33 +81,28 @@ def iid_c2(P0: float, alpha_: float, s: float) -> float:
 
 
 def random_direction_c2(p: np.ndarray, correct: int, U: np.ndarray, lam: float) -> float | None:
-    """c2 for a uniformly random direction with the real answer geometry ``U`` (K, d):
-    ``theory.helpfulness.random_direction_second_order`` (theory v2; None before it)."""
-    fn = getattr(th_helpfulness, "random_direction_second_order", None)
-    if fn is None:
+    """c2 for a uniformly random direction of norm λ with the real answer geometry ``U`` (K, d):
+    ``theory.helpfulness.random_direction_second_order``; None when λ = 0."""
+    if not lam > 0:
         return None
-    return float(fn(np.asarray(p, float), int(correct), np.asarray(U, float), float(lam)))
+    return float(th_helpfulness.random_direction_second_order(
+        np.asarray(p, float), int(correct), np.asarray(U, float), float(lam)))
 
 
-def actual_coefficients(p: np.ndarray, correct: int, g: np.ndarray) -> tuple[float, float] | None:
+def actual_coefficients(p: np.ndarray, correct: int, g: np.ndarray) -> tuple[float, float]:
     """(c1, c2) of P_{r_e}(c) for the fixed shifts ``g`` of the actual Δ̂ (μ = g, Σ = 0):
-    ``theory.helpfulness.second_order(p, c, mean=g)`` (theory v2; None before it)."""
-    fn = getattr(th_helpfulness, "second_order", None)
-    if fn is None:
-        return None
-    c1, c2 = fn(np.asarray(p, float), int(correct), mean=np.asarray(g, float))
+    ``theory.helpfulness.second_order(p, c, mean=g)``."""
+    c1, c2 = th_helpfulness.second_order(np.asarray(p, float), int(correct),
+                                         mean=np.asarray(g, float))
     return float(c1), float(c2)
 
 
-def behavior_coefficients(p: np.ndarray, scores: np.ndarray,
-                          g: np.ndarray) -> tuple[float, float] | None:
+def behavior_coefficients(p: np.ndarray, scores: np.ndarray, g: np.ndarray) -> tuple[float, float]:
     """(c1, c2) of B_{r_e} = Σ_a B(a) P_{r_e}(a) for the actual shifts: Theorem 2's general
-    expansion applied to every outcome (theory v2; None before it)."""
+    expansion applied to every outcome, weighted by its score."""
     parts = [actual_coefficients(p, a, g) for a in range(len(p))]
-    if any(x is None for x in parts):
-        return None
-    c1 = sum(float(s) * x[0] for s, x in zip(scores, parts, strict=True) if x is not None)
-    c2 = sum(float(s) * x[1] for s, x in zip(scores, parts, strict=True) if x is not None)
+    c1 = sum(float(s) * x[0] for s, x in zip(scores, parts, strict=True))
+    c2 = sum(float(s) * x[1] for s, x in zip(scores, parts, strict=True))
     return c1, c2
 
 
@@ -163,23 +144,21 @@ def spread_bound_quadratic(P0: float, s: float, grid: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Optimum:
     """r*, U* and break-even of U = G − κL from a gain slope and a loss curvature (second-order
-    model, ``theory.tradeoff``); ``valid`` is theory's own validity flag (None before v2)."""
+    model, ``theory.tradeoff.general``); ``valid`` is theory's own validity flag."""
 
     r_star: float
     utility_star: float
     break_even: float
     method: str
-    valid: bool | None
+    valid: bool
     note: str
 
 
 def second_order_optimum(g1: float, l2: float, kappa: float, s: float | None) -> Optimum | None:
     """``theory.tradeoff.general(g1, ℓ₂, κ, s=s)``: r* = g1/(2κℓ₂) with theory's validity flag
-    (theory v2; None before it, or when ℓ₂ ≤ 0 or κ = 0: no finite optimum)."""
-    general = getattr(th_tradeoff, "general", None)
-    if general is None or not (np.isfinite(g1) and np.isfinite(l2)) or l2 <= 0 or kappa <= 0:
+    (s·r* ≤ 0.5); None when an input is not finite."""
+    if not (np.isfinite(g1) and np.isfinite(l2)):
         return None
-    t = general(g1, l2, kappa, s=s)
-    valid = getattr(t, "valid", None)
+    t = th_tradeoff.general(g1, l2, kappa, s=s)
     return Optimum(float(t.r_star), float(t.utility_star), float(t.break_even), str(t.method),
-                   None if valid is None else bool(valid), str(getattr(t, "note", "")))
+                   bool(t.valid), str(t.note))

@@ -329,7 +329,7 @@ def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> Beh
                               _fit_value(fit_b, "c1"), _fit_value(fit_b, "c2"))
     measured_h = Coefficients(f"measured (local quadratic, |r| ≤ {window:g})", "measured",
                               _fit_value(fit_h, "c1"), _fit_value(fit_h, "c2"))
-    v2 = "needs theory v2 (theory.helpfulness.second_order)"
+    v2 = "no prompt with an estimate"
     thm1 = Coefficients("Theorem 1 γ̂λ̂(1−B₀²)", "fit-free",
                         _value([formulas.theorem1_slope(e.B0 or 0.0, e.gamma_lam or 0.0)
                                 for e in est_t], nb, s.seed), None)
@@ -345,7 +345,7 @@ def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> Beh
                               _value(list(iid_c2(est_h, float(sig_rand))), nb, s.seed))
     geometry = Coefficients("Thm 2 random direction, real geometry U", "fit-free",
                             Value(0.0, 0.0, 0.0), _value([e.c2_random for e in est_h], nb, s.seed),
-                            "needs theory v2 (random_direction_second_order)")
+                            "‖Δ̂‖ = 0 on some prompt")
     actual_h = Coefficients("Thm 2 actual Δ̂ (μ = g, Σ = 0)", "fit-free",
                             _value([e.c1_actual for e in est_h], nb, s.seed),
                             _value([e.c2_actual for e in est_h], nb, s.seed), v2)
@@ -465,8 +465,7 @@ def _recommend(grid: np.ndarray, t: Tradeoff, b_mean: np.ndarray, s: Settings,
                      f"curvature ({'valid' if valid else 'not valid'}: linear-response range "
                      f"|r| ≤ {lin_range:g}{'; ' + so_measured.note if so_measured.note else ''})")
     else:
-        notes.append("second-order r*: needs theory v2's tradeoff.general and a falling "
-                      "helpfulness curvature")
+        notes.append("second-order r*: no finite measured slope or curvature")
     if so_fit_free is not None:
         notes.append(f"fit-free second-order r* = {so_fit_free.r_star:.3g}")
     if valid and so_measured is not None:
