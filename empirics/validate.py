@@ -16,6 +16,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+import torch
+
 from empirics import pipeline, report
 from empirics.settings import (
     BEHAVIORS,
@@ -106,7 +108,6 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
     if a.threads is not None:
         if a.threads < 1:
             raise ValueError(f"--threads {a.threads} must be >= 1")
-        import torch
         torch.set_num_threads(a.threads)
     if a.batch_size < 1 or n_boot < 10 or a.theory_prompts < 0 or a.theory_prompts == 1:
         raise ValueError("--batch-size must be >= 1, --n-boot >= 10, --theory-prompts 0 (all) "
