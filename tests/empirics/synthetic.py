@@ -13,7 +13,6 @@ import torch
 
 from empirics import pipeline
 from empirics.cache import ChunkCache
-from empirics.reading_vectors import ReadingVectors
 from empirics.results import ReadingVectorInfo, Results
 from empirics.settings import Settings
 from empirics.sweep import SweepResult
@@ -121,8 +120,8 @@ def prepared(world: World, tmp: Path, **settings: Any) -> pipeline.Prepared:
     info = ReadingVectorInfo("harmfulness", "pca", "--method", {"pca": 0.9}, {1: 0.9},
                              str(tmp / "reading_vectors" / "harmfulness"), "hash")
     vectors: Any = _Vectors()
-    assert isinstance(vectors, _Vectors) and not isinstance(vectors, ReadingVectors)
-    return pipeline.Prepared(s, world.lm, [1], tmp, tmp, {"harmfulness": harm}, helpful,  # type: ignore[arg-type]
+    lm: Any = world.lm
+    return pipeline.Prepared(s, lm, [1], tmp, tmp, {"harmfulness": harm}, helpful,
                              {"harmfulness": vectors}, {"harmfulness": info}, None,
                              ChunkCache(tmp / ".cache"), "hash")
 

@@ -90,6 +90,7 @@ def test_theorem1_slope_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path
     # and the fitted tanh's slope at 0 uses the same expression
     fa = next(f for f in base.fits if f.label.endswith("full grid") and f.slope_at_zero)
     fb = next(f for f in doubled.fits if f.label.endswith("full grid") and f.slope_at_zero)
+    assert fa.slope_at_zero is not None and fb.slope_at_zero is not None
     assert fb.slope_at_zero == pytest.approx(2 * fa.slope_at_zero)
 
 
