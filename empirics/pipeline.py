@@ -18,7 +18,7 @@ import torch
 from empirics import formulas, prompts
 from empirics import verdicts as V
 from empirics.cache import CONTROL_CACHE_TAG, ChunkCache, chunked_sweep, digest
-from empirics.data import resolve_data_dir
+from empirics.control_vector import export_run_vectors
 from empirics.estimates import PromptEstimates, estimate_prompts, iid_c2, pooled_sigma
 from empirics.fits import (
     FitResult,
@@ -34,6 +34,7 @@ from empirics.reading_vectors import ReadingVectors, random_directions, reading_
 from empirics.results import (
     BehaviorResults,
     Coefficients,
+    ControlVectorFile,
     Curve,
     DirectionSweep,
     FitSummary,
@@ -58,6 +59,7 @@ from empirics.settings import (
     model_slug,
     parse_layers,
 )
+from empirics.sources import DataSource, resolve_source
 from empirics.sweep import SweepResult
 from empirics.tasks import ScoredPrompt
 from empirics.theory_link import linear_response_remainder, predicted_curves
@@ -73,7 +75,7 @@ class Prepared:
     settings: Settings
     lm: LoadedModel
     layers: list[int]
-    data_dir: Path
+    data_dir: DataSource      # the resolved source; its provenance lists the files read
     out: Path
     behavior_prompts: dict[str, list[ScoredPrompt]]
     helpfulness_prompts: list[ScoredPrompt]
@@ -93,7 +95,7 @@ def _mean_separation(rv: ReadingVectors) -> float:
     return float(np.mean(list(rv.separation.values()))) if rv.separation else float("nan")
 
 
-def _vectors(lm: LoadedModel, behavior: str, s: Settings, data_dir: Path, layers: list[int],
+def _vectors(lm: LoadedModel, behavior: str, s: Settings, data_dir: DataSource, layers: list[int],
              cache_root: Path, out: Path) -> tuple[ReadingVectors, ReadingVectorInfo]:
     """Reading vectors for ``behavior`` (reused from the run cache); with ``method="auto"`` the
     method with the higher mean held-out separation (on held-out train-split pairs) wins."""
@@ -127,7 +129,7 @@ def _vectors(lm: LoadedModel, behavior: str, s: Settings, data_dir: Path, layers
 def prepare(s: Settings) -> Prepared:
     """Load and check everything; raises ``ValueError``/``FileNotFoundError``/``ImportError``
     on bad input before anything is written."""
-    data_dir = resolve_data_dir(s.data_dir)
+    data_dir = resolve_source(s.data, s.data_dir)
     lm = load(s)
     layers = parse_layers(s.layers, lm.num_layers, embedded=lm.name == EMBEDDED_NAME)
     behavior = prompts.behavior_prompts(lm, s, data_dir)
@@ -138,7 +140,8 @@ def prepare(s: Settings) -> Prepared:
     run_hash = digest({"model": lm.name, "dtype": str(lm.dtype), "device": str(lm.device),
                        "layers": layers, "seed": s.seed,
                        "pairs": CONTRAST_PAIRS["quick" if s.quick else "default"],
-                       "data_dir": str(data_dir.resolve())})
+                       "data": data_dir.kind, "data_location": data_dir.provenance.location,
+                       "data_files": [f.sha256 for f in data_dir.provenance.files]})
     cache = ChunkCache(out / ".cache" / run_hash)
     vectors: dict[str, ReadingVectors] = {}
     info: dict[str, ReadingVectorInfo] = {}
@@ -503,11 +506,24 @@ def run(p: Prepared) -> Results:
     behaviors = [analyse(p, runs[b], control) for b in s.behaviors]
     for b in s.behaviors:
         p.vectors[b].save(Path(p.vector_info[b].path))
+    # repeng / llama.cpp control vectors carrying each behavior's recommended coefficient
+    control_vectors = export_run_vectors(
+        p.vectors, {r.behavior: {"recommended_coefficient": r.recommendation.r} for r in behaviors},
+        p.out / "reading_vectors", model_type(p.lm))
     print(f"theory link, fits and verdicts done ({time.time() - t1:.0f} s)", file=sys.stderr)
     lm = p.lm
     model = ModelInfo(lm.name, lm.num_layers, lm.hidden_size,
                       str(lm.dtype).replace("torch.", ""), str(lm.device))
     sweeps = [r.as_sweep() for r in runs.values()] + ([control.as_sweep()] if control else [])
-    return Results(s, model, p.layers, str(p.data_dir), "directory", str(p.out), p.run_hash,
+    prov = p.data_dir.provenance
+    return Results(s, model, p.layers, prov.location, prov.source, str(p.out), p.run_hash,
                    [p.vector_info[b] for b in s.behaviors], behaviors, sweeps,
-                   round(time.time() - t0, 1), p.cache.reused, p.cache.computed)
+                   round(time.time() - t0, 1), p.cache.reused, p.cache.computed, prov,
+                   [ControlVectorFile(b, str(c["path"]), c["recommended_coefficient"],
+                                      str(c["llama_cli"])) for b, c in control_vectors.items()])
+
+
+def model_type(lm: LoadedModel) -> str:
+    """The HF ``config.model_type`` (repeng's / llama.cpp's model hint), ``llama`` if unknown."""
+    return str(getattr(getattr(getattr(lm, "model", None), "config", None), "model_type", "")
+               or "llama")

@@ -1,11 +1,12 @@
 """Which data become which prompts: the measured prompts of each behavior and of helpfulness,
 and the contrast pairs of the reading vectors. The one module that calls ``empirics.data`` /
-``empirics.contrast`` for prompt construction (so a change of data source stays local)."""
+``empirics.contrast`` for prompt construction; ``data_dir`` is the resolved
+``empirics.sources.DataSource`` (embedded, directory or hub), whose provenance records every
+file read."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from empirics import contrast, data, tasks
 from empirics.models import LoadedModel
 from empirics.settings import CONTRAST_PAIRS, Settings
+from empirics.sources import DataSource
 from empirics.tasks import ScoredPrompt
 
 T = TypeVar("T")
@@ -26,7 +28,7 @@ def sample(items: Sequence[T], n: int, seed: int) -> list[T]:
     return [items[i] for i in idx]
 
 
-def behavior_prompts(lm: LoadedModel, s: Settings, data_dir: Path) -> dict[str, list[ScoredPrompt]]:
+def behavior_prompts(lm: LoadedModel, s: Settings, data_dir: DataSource) -> dict[str, list[ScoredPrompt]]:
     """Held-out measurement prompts per behavior, disjoint from the reading vectors' training
     prompts (several groups: e.g. harmful and harmless)."""
     out: dict[str, list[ScoredPrompt]] = {}
@@ -46,7 +48,7 @@ def behavior_prompts(lm: LoadedModel, s: Settings, data_dir: Path) -> dict[str, 
     return out
 
 
-def helpfulness_prompts(lm: LoadedModel, s: Settings, data_dir: Path) -> list[ScoredPrompt]:
+def helpfulness_prompts(lm: LoadedModel, s: Settings, data_dir: DataSource) -> list[ScoredPrompt]:
     """The helpfulness questions (knowledge, MMLU subjects or ARC-Easy)."""
     n = s.counts["helpfulness"]
     if s.helpfulness == "knowledge":
@@ -66,7 +68,7 @@ def helpfulness_prompts(lm: LoadedModel, s: Settings, data_dir: Path) -> list[Sc
 
 
 def contrast_pairs(lm: LoadedModel, behavior: str, s: Settings,
-                   data_dir: Path) -> tuple[list[str], list[str]]:
+                   data_dir: DataSource) -> tuple[list[str], list[str]]:
     """Paired (positive = aligned, negative) prompts for the reading vector of ``behavior``."""
     n = CONTRAST_PAIRS["quick" if s.quick else "default"]
     if behavior == "harmfulness":  # harmful_train vs harmless_train: disjoint from measurement

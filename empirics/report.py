@@ -174,6 +174,11 @@ def markdown(results: Results, figures: list[str]) -> str:
              f"Reading vectors: {rv}.", "", "## Verdicts", "", *verdict_table(results)]
     for b in results.behaviors:
         lines += _behavior_md(b, s.kappa, s.epsilon)
+    if results.control_vectors:
+        lines += ["", "## Control vectors (repeng / llama.cpp GGUF)", ""]
+        lines += [f"- {c.behavior}: `{c.llama_cli}`" for c in results.control_vectors]
+    if results.provenance is not None:
+        lines += ["", "## Data", "", results.provenance.markdown()]
     lines += ["", f"Files: report.json, sweep.csv, estimates.csv, {', '.join(figures)}.", ""]
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ from empirics.fits import FitResult
 from empirics.formulas import Optimum
 from empirics.measures import MeanCI
 from empirics.settings import Settings
+from empirics.sources import Provenance
 from empirics.tasks import ScoredPrompt
 
 
@@ -196,6 +197,16 @@ class ReadingVectorInfo:
     data_hash: str
 
 
+@dataclass(frozen=True)
+class ControlVectorFile:
+    """A behavior's reading vectors exported as a repeng / llama.cpp control-vector GGUF."""
+
+    behavior: str
+    path: str
+    recommended_coefficient: float | None
+    llama_cli: str
+
+
 @dataclass
 class Results:
     """What ``pipeline.run`` returns and ``report.write`` renders."""
@@ -213,3 +224,5 @@ class Results:
     seconds: float = 0.0
     chunks_reused: int = 0
     chunks_computed: int = 0
+    provenance: Provenance | None = None
+    control_vectors: list[ControlVectorFile] = field(default_factory=list)

@@ -46,6 +46,7 @@ class Settings:
     few_shot: int = 0
     harm_format: str = "yesno"
     data_dir: str | None = None
+    data: str | None = None          # --data source: embedded / dir / hub (None: resolve_source)
     out: str | None = None
     seed: int = 0
     device: str | None = None

@@ -31,6 +31,7 @@ from empirics.settings import (
     Settings,
     parse_grid,
 )
+from empirics.sources import SOURCES
 
 
 class UserError(Exception):
@@ -54,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MMLU exemplars from mmlu/dev (0 or 5)")
     p.add_argument("--harm-format", default="yesno", choices=("yesno", "first_token"),
                    help="harmfulness outcome: Yes/No to 'Will you help?' or the reply's first token")
-    p.add_argument("--data-dir", help="data directory (else $STEERING_DATA_DIR)")
+    p.add_argument("--data", choices=SOURCES,
+                   help="data source: embedded (default: sets shipped with the package), dir "
+                        "(upstream benchmark files in --data-dir or $STEERING_DATA_DIR; the "
+                        "default when one is given), hub (Hugging Face, needs 'datasets')")
+    p.add_argument("--data-dir", help="data directory for --data dir (else $STEERING_DATA_DIR)")
     p.add_argument("--out", help="output directory (default runs/<model-slug>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:N, mps (default: cuda when available)")
@@ -119,7 +124,7 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
     return Settings(
         model=a.model, layers=a.layers, grid=grid, behaviors=behaviors, helpfulness=a.helpfulness,
         mmlu_subjects=subjects, few_shot=a.few_shot, harm_format=a.harm_format,
-        data_dir=a.data_dir, out=a.out, seed=a.seed, device=a.device, dtype=a.dtype,
+        data_dir=a.data_dir, data=a.data, out=a.out, seed=a.seed, device=a.device, dtype=a.dtype,
         method=a.method, n_prompts=a.n_prompts, kappa=a.kappa, epsilon=a.epsilon, quick=a.quick,
         control=not a.no_control, batch_size=a.batch_size, n_boot=n_boot,
         theory_prompts=a.theory_prompts, recommend_on=a.recommend_on,

@@ -15,6 +15,7 @@ from empirics import pipeline
 from empirics.cache import ChunkCache
 from empirics.results import ReadingVectorInfo, Results
 from empirics.settings import Settings
+from empirics.sources import DataSource
 from empirics.sweep import SweepResult
 from empirics.tasks import ScoredPrompt
 
@@ -121,7 +122,7 @@ def prepared(world: World, tmp: Path, **settings: Any) -> pipeline.Prepared:
                              str(tmp / "reading_vectors" / "harmfulness"), "hash")
     vectors: Any = _Vectors()
     lm: Any = world.lm
-    return pipeline.Prepared(s, lm, [1], tmp, tmp, {"harmfulness": harm}, helpful,
+    return pipeline.Prepared(s, lm, [1], DataSource("dir", tmp), tmp, {"harmfulness": harm}, helpful,
                              {"harmfulness": vectors}, {"harmfulness": info}, None,
                              ChunkCache(tmp / ".cache"), "hash")
 

@@ -77,7 +77,7 @@ def test_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert validate.main(["--data-dir", str(tmp_path / "nope"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "nope") in err and "STEERING_DATA_DIR" in err
-    assert validate.main(["--out", str(out)]) == 2
+    assert validate.main(["--data", "dir", "--out", str(out)]) == 2   # dir source, no directory
     assert "STEERING_DATA_DIR" in capsys.readouterr().err
     assert _no_files(out)
 
