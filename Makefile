@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 VALIDATE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv validate test proofs verify lint bench clean
+.PHONY: venv validate test deep-test proofs verify lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ validate: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The theory property tests in the deep hypothesis profile: random seeds, a database under
+# .hypothesis/deep, >= 1e5 examples in all; the per-test tally goes to runs/deep_test.json.
+DEEP_TESTS ?= test_theorem1_nonnegative_r or test_theorem1_mirrored_nonpositive_r or \
+	test_theorem1_fails_without_margin or test_symmetric_sigmoid_lemma or test_theorem2_prime_where_tight
+deep-test: $(STAMP)
+	STEERING_HYPOTHESIS_PROFILE=deep STEERING_TALLY_JSON=runs/deep_test.json OMP_NUM_THREADS=1 \
+		nice -n 10 $(PY) -m pytest tests/theory -k "$(DEEP_TESTS)" $(PYTEST_ARGS)
 
 proofs: $(STAMP)
 	$(PY) -m proofs

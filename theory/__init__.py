@@ -11,7 +11,13 @@ from __future__ import annotations
 from theory import alignment, helpfulness, response, symbols, tradeoff
 from theory._common import Statement, solve_in_range
 from theory.alignment import behavior, evaluate, guarantee, margin
-from theory.helpfulness import Expectation, SpreadBound, expected, second_order_coefficients, theorem2_prime
+from theory.helpfulness import (
+    Expectation,
+    SpreadBound,
+    expected,
+    second_order_coefficients,
+    theorem2_prime,
+)
 from theory.response import Response, along, linear_response
 from theory.symbols import (
     B_0,

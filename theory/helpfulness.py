@@ -24,7 +24,7 @@ from scipy.special import expit, logsumexp
 
 from theory import _common as chk
 from theory._common import Statement
-from theory.symbols import G, K, P_0, Q, R, Sigma, a, b, beta, c, d, epsilon, lam, mu, p, r_e, sigma
+from theory.symbols import P_0, G, K, Q, R, Sigma, a, b, beta, c, d, epsilon, lam, mu, p, r_e, sigma
 from theory.symbols import alpha as alpha_sym
 
 #: Σ_{a≠c} p_a² (the same Symbol as ``symbols.Q``; kept under its v1 name).
