@@ -59,6 +59,17 @@ def _not_embedded(what: str, fix: str) -> DataUnavailable:
         "--data dir (with --data-dir PATH) or --data hub.", fix))
 
 
+_EMBEDDED_LACKS = {"mmlu": "MMLU", "arc": "ARC", "advbench": "AdvBench"}
+
+
+def require_benchmark(source: DataSource | str | Path, name: str) -> None:
+    """``DataUnavailable`` now (before a model loads) if ``source`` cannot serve ``name``."""
+    if as_source(source).kind == "embedded" and name in _EMBEDDED_LACKS:
+        fix = ("python -m empirics.validate --helpfulness knowledge" if name != "advbench"
+               else "python -m empirics.validate --data hub")
+        raise _not_embedded(_EMBEDDED_LACKS[name], fix)
+
+
 # ---------------------------------------------------------------------------- instructions
 
 

@@ -19,6 +19,7 @@ from empirics import formulas, prompts
 from empirics import verdicts as V
 from empirics.cache import CONTROL_CACHE_TAG, ChunkCache, chunked_sweep, digest
 from empirics.control_vector import export_run_vectors
+from empirics.data import require_benchmark
 from empirics.estimates import PromptEstimates, estimate_prompts, iid_c2, pooled_sigma
 from empirics.fits import (
     FitResult,
@@ -130,6 +131,7 @@ def prepare(s: Settings) -> Prepared:
     """Load and check everything; raises ``ValueError``/``FileNotFoundError``/``ImportError``
     on bad input before anything is written."""
     data_dir = resolve_source(s.data, s.data_dir)
+    require_benchmark(data_dir, s.helpfulness)   # a data error comes before the model loads
     lm = load(s)
     layers = parse_layers(s.layers, lm.num_layers, embedded=lm.name == EMBEDDED_NAME)
     behavior = prompts.behavior_prompts(lm, s, data_dir)

@@ -1,4 +1,4 @@
-"""Data loaders on the real shared data, their errors, the knowledge set, and disjoint splits."""
+"""Data loaders on the real benchmark files (STEERING_DATA_DIR), their errors, the knowledge set, and disjoint splits."""
 
 from __future__ import annotations
 

@@ -77,8 +77,21 @@ def test_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert validate.main(["--data-dir", str(tmp_path / "nope"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "nope") in err and "STEERING_DATA_DIR" in err
-    assert validate.main(["--data", "dir", "--out", str(out)]) == 2   # dir source, no directory
-    assert "STEERING_DATA_DIR" in capsys.readouterr().err
+    assert validate.main(["--data", "dir", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "STEERING_DATA_DIR" in err and "--data embedded" in err and "shared" not in err
+    assert _no_files(out)
+
+
+def test_embedded_data_lacks_mmlu_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STEERING_DATA_DIR", raising=False)
+    monkeypatch.setattr(pipeline, "load", lambda _s: (_ for _ in ()).throw(
+        AssertionError("the data error must come before the model loads")))
+    out = tmp_path / "out"
+    code = validate.main(["--helpfulness", "mmlu", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--helpfulness knowledge" in err and "'hub'" in err
     assert _no_files(out)
 
 
