@@ -66,11 +66,27 @@ def index(name: str, i: Any, k: int) -> int:
 
 @dataclass(frozen=True)
 class Statement:
-    """A theorem as a sympy relation, printable in a REPL (pretty text) and as LaTeX."""
+    """A theorem as a sympy relation, printable in a REPL (pretty text) and as LaTeX.
+
+    ``lhs``/``rhs`` are the two sides of the relation, ``subs(...)`` returns the statement with
+    a substitution applied (same arguments as sympy's ``subs``), ``latex`` its LaTeX source.
+    """
 
     name: str
     expr: sp.Basic
     condition: str
+
+    @property
+    def lhs(self) -> sp.Expr:
+        return self.expr.lhs  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def rhs(self) -> sp.Expr:
+        return self.expr.rhs  # type: ignore[attr-defined, no-any-return]
+
+    def subs(self, *args: Any, **kwargs: Any) -> Statement:
+        """The statement with ``expr.subs(*args, **kwargs)``; the condition is kept as text."""
+        return Statement(self.name, self.expr.subs(*args, **kwargs), self.condition)
 
     @property
     def latex(self) -> str:
@@ -84,3 +100,27 @@ class Statement:
 
     def __repr__(self) -> str:
         return f"Statement({self.name!r}: {sp.sstr(self.expr)}, if {self.condition})"
+
+
+def solve_in_range(eq: sp.Basic, x: sp.Symbol, ranges: dict[sp.Symbol, sp.Interval]) -> list[sp.Expr]:
+    """The roots of ``eq`` in ``x`` that are real and in ``ranges[x]`` whenever every symbol lies
+    in its range (checked at sample points of the ranges); sympy's ``solve`` alone keeps complex
+    branches because assumptions cannot say, e.g., ``epsilon < 2``."""
+    dom = ranges.get(x, sp.S.Reals)
+    roots = sp.solve(eq, x)
+    free = sorted(set().union(*(sp.sympify(r).free_symbols for r in roots)) - {x}, key=str)
+    samples = []
+    for frac in (sp.Rational(1, 3), sp.Rational(1, 2), sp.Rational(5, 7)):
+        point = {}
+        for s in free:
+            iv = ranges.get(s, sp.Interval.open(0, 1))
+            lo = iv.inf if iv.inf.is_finite else -sp.Integer(3)
+            hi = iv.sup if iv.sup.is_finite else lo + 5
+            point[s] = lo + frac * (hi - lo)
+        samples.append(point)
+    keep = []
+    for root in roots:
+        vals = [complex(sp.N(sp.sympify(root).subs(pt))) for pt in samples]
+        if all(abs(v.imag) < 1e-12 and dom.contains(sp.Float(v.real)) == sp.true for v in vals):
+            keep.append(sp.simplify(root))
+    return keep

@@ -1,13 +1,13 @@
-"""Theorem 2 / 2′ (helpfulness, quadratic in r_e).
+"""Theorem 2 / 2′ (helpfulness, quadratic in r_e), THEORY.md version 2.
 
-Let ``p = P_0(·|q)`` on the answers with correct answer ``c`` (``P_0 = p_c``) and let the logit
-shifts ``g_a = <u_a, Δ>`` be i.i.d. ``N(μ, s²)``, ``s = λσβ``. Then the expected probability of
-the correct answer ``H(r_e) = E[P_{r_e}(c)]`` is even in r_e and ``H(r_e) = P_0 − α P_0 s² r_e² +
-O(r_e⁴)`` with ``α = P_0(1 − P_0) − Σ_{a≠c} p_a²`` (Theorem 2: no first-order loss). Theorem 2′:
-for ``0 < ε < 1`` and ``m = log(P_0/(1 − P_0)) − (s r_e)²/2 + log(1/(1 − ε)) ≥ 0``,
-``H(r_e) ≤ sigmoid(m) + δ`` with ``δ = Σ_{a≠c} p_a² (e^{(s r_e)²} − 1)/(ε²(1 − P_0)²)``; as the
-wrong-answer mass spreads this tends to ``1/(1 + ((1 − P_0)/P_0) e^{(s r_e)²/2})`` (``spread_bound``)
-``≤ 1/(1 + ((1 − P_0)/P_0)(1 + (s r_e)²/2))`` (``spread_bound_quadratic``, the paper's fit).
+General form: for random logit shifts ``g`` with mean ``μ`` and covariance ``Σ``,
+``H(r_e) = E[P_{r_e}(c)] = P_0 + r_e ∇ᵀμ + (r_e²/2)(tr(Hc Σ) + μᵀ Hc μ) + O(r_e³)`` with
+``∇ = P_0(e_c − p)`` and ``Hc = P_0[(e_c − p)(e_c − p)ᵀ − diag(p) + p pᵀ]`` (``general_expansion``
+for symbolic K; numerically ``second_order``). i.i.d. ``N(μ, s²)`` shifts, ``s = λσβ``: ``H`` is
+even, ``H = P_0 − α P_0 s² r_e² + c₄ r_e⁴ + O(r_e⁶)`` with ``α = P_0(1 − P_0) − Q``,
+``Q = Σ_{a≠c} p_a²``. Random direction of norm λ in R^d: ``Σ = (λ²/d) U Uᵀ``. Theorem 2′: for
+``0 < ε < 1`` and ``m ≥ 0``, ``H ≤ sigmoid(m) + δ`` (``full_bound``); its spread limit
+``spread_bound`` is an UPPER bound on H, i.e. a LOWER bound on the loss: never use it as a loss.
 Lemma: ``E[sigmoid(m + Y)] ≤ sigmoid(m)`` for ``m ≥ 0`` and symmetric ``Y``.
 """
 
@@ -24,15 +24,31 @@ from scipy.special import expit, logsumexp
 
 from theory import _common as chk
 from theory._common import Statement
-from theory.symbols import P_0, beta, epsilon, lam, r_e, sigma
+from theory.symbols import G, K, P_0, Q, R, Sigma, a, b, beta, c, d, epsilon, lam, mu, p, r_e, sigma
 from theory.symbols import alpha as alpha_sym
 
-#: Σ_{a≠c} p_a², the concentration of the wrong-answer mass.
-wrong_sq: sp.Symbol = sp.Symbol("Q", nonnegative=True)
+#: Σ_{a≠c} p_a² (the same Symbol as ``symbols.Q``; kept under its v1 name).
+wrong_sq: sp.Symbol = Q
 _s = lam * sigma * beta
 
-#: Theorem 2: second-order expansion of H(r_e).
+#: α's definition α(P_0, Q) = P_0(1 − P_0) − Q.
+alpha_def: sp.Expr = P_0 * (1 - P_0) - Q
+#: Theorem 2, i.i.d. special case: second-order expansion of H(r_e).
 expansion: sp.Expr = P_0 - alpha_sym * P_0 * (lam * sigma * beta) ** 2 * r_e**2
+#: The i.i.d. fourth-order coefficient c₄ (s = λσβ, R = Σ_{a≠c} p_a³).
+c4: sp.Expr = _s**4 * P_0 * (3 * P_0**4 - 6 * P_0**3 + sp.Rational(7, 2) * P_0**2 - P_0 / 2
+                            + Q * (6 * P_0**2 - 3 * P_0 + sp.Rational(1, 2)) + 3 * Q**2 - 3 * R)
+#: Theorem 2 general form, symbolic K: gradient and Hessian entries of softmax_c at the logits.
+grad_entry: sp.Expr = p[c] * (sp.KroneckerDelta(a, c) - p[a])
+hess_entry: sp.Expr = p[c] * ((sp.KroneckerDelta(a, c) - p[a]) * (sp.KroneckerDelta(b, c) - p[b])
+                              - sp.KroneckerDelta(a, b) * p[a] + p[a] * p[b])
+general_c1: sp.Expr = sp.Sum(grad_entry * mu[a], (a, 0, K - 1))
+general_c2: sp.Expr = sp.Sum(sp.Sum(hess_entry * (Sigma[a, b] + mu[a] * mu[b]), (a, 0, K - 1)),
+                             (b, 0, K - 1)) / 2
+general_expansion: sp.Expr = p[c] + r_e * general_c1 + r_e**2 * general_c2
+#: Random direction of norm λ in R^d (μ = 0, Σ = (λ²/d) G, G = U Uᵀ the Gram matrix).
+random_direction_c2: sp.Expr = lam**2 / (2 * d) * sp.Sum(sp.Sum(hess_entry * G[a, b], (a, 0, K - 1)),
+                                                          (b, 0, K - 1))
 #: Theorem 2′, spread limit: 1/(1 + ((1−P_0)/P_0) e^{(λσβ r_e)²/2}).
 spread_bound: sp.Expr = 1 / (1 + ((1 - P_0) / P_0) * sp.exp((lam * sigma * beta * r_e) ** 2 / 2))
 #: Theorem 2′, the quadratic form the paper fits: 1/(1 + ((1−P_0)/P_0)(1 + (λσβ r_e)²/2)).
@@ -45,20 +61,83 @@ full_bound: sp.Expr = 1 / (1 + sp.exp(-m_expr)) + delta_expr
 
 H = sp.Function("H")(r_e)
 THEOREM = Statement("Theorem 2", sp.Eq(H, expansion + sp.Order(r_e**4)),
-                    "i.i.d. N(μ, (λσβ)²) logit shifts")
-THEOREM_PRIME = Statement("Theorem 2′", sp.Le(H, full_bound), "0 < ε < 1 and m ≥ 0")
+                    "i.i.d. N(μ, (λσβ)²) logit shifts, finite third absolute moment")
+THEOREM_GENERAL = Statement("Theorem 2 (general)", sp.Eq(H, general_expansion + sp.Order(r_e**3)),
+                            "logit shifts with mean μ, covariance Σ, finite third absolute moment; "
+                            "p = P_0(·|q) on K answers, correct answer c")
+THEOREM_PRIME = Statement("Theorem 2′", sp.Le(H, full_bound),
+                          "i.i.d. N(μ, (λσβ)²) shifts, 0 < ε < 1 and m ≥ 0")
 
 _np_expansion = sp.lambdify((P_0, alpha_sym, lam, sigma, beta, r_e), expansion, "numpy")
+_np_c4 = sp.lambdify((P_0, Q, R, lam), c4.subs({sigma: 1, beta: 1}), "numpy")
 _np_spread = sp.lambdify((P_0, lam, sigma, beta, r_e), spread_bound, "numpy")
 _np_spread_q = sp.lambdify((P_0, lam, sigma, beta, r_e), spread_bound_quadratic, "numpy")
 
 
 def alpha(p: Any, correct: int) -> float:
     """``α = P_0(1 − P_0) − Σ_{a≠c} p_a²`` (positive iff helpfulness falls to second order)."""
-    pv = chk.prob_vector("p", p)
-    c = chk.index("correct", correct, pv.size)
+    pv, c = _pc_vec(p, correct)
     p0 = pv[c]
     return float(p0 * (1 - p0) - (np.delete(pv, c) ** 2).sum())
+
+
+def _pc_vec(p: Any, correct: int) -> tuple[np.ndarray, int]:
+    pv = chk.prob_vector("p", p)
+    return pv, chk.index("correct", correct, pv.size)
+
+
+def gradient_hessian(p: Any, correct: int) -> tuple[np.ndarray, np.ndarray]:
+    """``∇ = P_0(e_c − p)`` and ``Hc = P_0[(e_c − p)(e_c − p)ᵀ − diag(p) + p pᵀ]``: gradient and
+    Hessian of ``softmax_c`` with respect to the logits, at the unsteered logits."""
+    pv, c = _pc_vec(p, correct)
+    e = -pv.copy()
+    e[c] += 1.0
+    p0 = pv[c]
+    return p0 * e, p0 * (np.outer(e, e) - np.diag(pv) + np.outer(pv, pv))
+
+
+def _matrix(name: str, x: Any, k: int) -> np.ndarray:
+    arr = chk.finite(name, x)
+    if arr.shape != (k, k):
+        raise ValueError(f"{name} must be a ({k}, {k}) matrix (one row per answer), got {arr.shape}")
+    return arr
+
+
+def second_order(p: Any, correct: int, mean: Any = None, cov: Any = None) -> tuple[float, float]:
+    """``(c1, c2)``: the coefficients of r_e and r_e² of ``E[P_{r_e}(c)]`` for random logit shifts
+    with mean vector ``mean`` (K,) and covariance ``cov`` (K, K) (``None`` means zero):
+    ``c1 = ∇ᵀμ``, ``c2 = (tr(Hc Σ) + μᵀ Hc μ)/2`` (Theorem 2, general form)."""
+    pv, c = _pc_vec(p, correct)
+    k = pv.size
+    grad, hess = gradient_hessian(pv, c)
+    mu_ = np.zeros(k) if mean is None else chk.finite("mean", mean)
+    if mu_.shape != (k,):
+        raise ValueError(f"mean must be a vector of length {k} (one entry per answer), got {mu_.shape}")
+    cov_ = np.zeros((k, k)) if cov is None else _matrix("cov", cov, k)
+    if not np.allclose(cov_, cov_.T, rtol=1e-9, atol=1e-12 * max(1.0, float(np.abs(cov_).max()))):
+        raise ValueError("cov must be symmetric (a covariance matrix)")
+    c1 = float(grad @ mu_)
+    c2 = float(0.5 * (np.sum(hess * cov_) + mu_ @ hess @ mu_))
+    return c1, c2
+
+
+def random_direction_second_order(p: Any, correct: int, U: Any, lam: float) -> float:
+    """``c2 = (λ²/2d) tr(Hc U Uᵀ)`` for Δ uniform on the sphere of radius λ in R^d; ``U`` (K, d)
+    holds the answer representations as rows (the real geometry replaces σ, β)."""
+    pv, c = _pc_vec(p, correct)
+    u = chk.finite("U", U)
+    if u.ndim != 2 or u.shape[0] != pv.size:
+        raise ValueError(f"U must have shape (K, d) = ({pv.size}, d), got {u.shape}")
+    la = float(chk.positive("lam", lam))
+    return second_order(pv, c, cov=(la**2 / u.shape[1]) * (u @ u.T))[1]
+
+
+def c4_value(p: Any, correct: int, s: float) -> float:
+    """The i.i.d. fourth-order coefficient ``c₄`` (lambdified ``c4``) for shift scale s."""
+    pv, c = _pc_vec(p, correct)
+    s_ = float(chk.nonnegative("s", s))
+    rest = np.delete(pv, c)
+    return float(_np_c4(float(pv[c]), float((rest**2).sum()), float((rest**3).sum()), s_))
 
 
 def _p0(P0: Any) -> np.ndarray:
@@ -179,8 +258,9 @@ def _laplace(p: np.ndarray, c: int, t: float, step: float = 0.2) -> tuple[float,
     exponentially here because the integrands are analytic in a strip of half-width π/(3t) (x)
     and π/3 (v): error ≈ exp(−2π²/(3·step)) ≈ 1e-14 at step 0.2 (checked in the tests)."""
     pc = float(p[c])
-    others = np.delete(p, c)
-    others = others[others > 0]
+    others_all = np.delete(p, c)
+    # Equal probabilities contribute equal factors: group them (uniform wrong mass costs O(1)).
+    others, counts = np.unique(others_all[others_all > 0], return_counts=True)
     hx = min(0.4, step / t)
     xmax = 9.0 + t  # the tilted weight e^{tx}φ(x) peaks at x = t
     x = np.arange(-xmax, xmax + hx / 2, hx)
@@ -195,37 +275,39 @@ def _laplace(p: np.ndarray, c: int, t: float, step: float = 0.2) -> tuple[float,
             zc = vb + math.log(pc) + t * x[None, :]
             fc = np.exp(zc - np.exp(zc)) @ wx  # E[w_c u e^{−u w_c}], computed in log space
             log_l = np.zeros(vb.shape[0])
-            for pa in others:
+            for pa, na in zip(others, counts, strict=True):
                 za = vb + math.log(pa) + t * x[None, :]
-                log_l += np.log(np.exp(-np.exp(za)) @ wx)
+                log_l += na * np.log(np.exp(-np.exp(za)) @ wx)
         total += float(fc @ np.exp(log_l))
     return step * total, v.size * x.size * max(others.size, 1)
 
 
-def expected(p: Any, correct: int, s: float, r_e: Any, *, method: str = "auto", tol: float = 1e-11,
-             n_mc: int = 200_000, seed: int = 0) -> Expectation:
+METHODS = ("quadrature", "gauss-hermite", "monte_carlo")
+
+
+def expected(p: Any, correct: int, s: float, r_e: Any, *, method: str = "quadrature",
+             tol: float = 1e-11, n_mc: int = 200_000, seed: int = 0) -> Expectation:
     """Exact ``H(r_e) = E[P_{r_e}(c)]`` under i.i.d. ``N(0, s²)`` logit shifts, vectorised over r_e.
 
-    ``method="auto"``: for ``len(p) <= 4`` exact quadrature with error < 1e-9 — tensor
-    Gauss–Hermite over the (K−1)-dimensional centred shifts when it converges on a small grid
-    (small ``s r_e``), else the 1-D Laplace-transform quadrature (``"quadrature"``, any K, cost
-    linear in K); for larger K seeded Monte Carlo (``"monte-carlo"``, ``n_mc`` antithetic draws
-    common to every r_e) with its standard error. ``method="gauss-hermite"`` forces the tensor rule.
+    ``method="quadrature"`` (default, any K, error < 1e-9): tensor Gauss–Hermite over the
+    (K−1)-dimensional centred shifts when K ≤ 4 and it converges on a small grid, else the 1-D
+    Laplace-transform quadrature (cost linear in the number of distinct wrong-answer
+    probabilities). ``"gauss-hermite"`` forces the tensor rule (K ≤ 4); ``"monte_carlo"`` seeded
+    antithetic Monte Carlo (``n_mc`` draws common to every r_e) with its standard error.
     """
     pv = chk.prob_vector("p", p)
     c = chk.index("correct", correct, pv.size)
     s_ = float(chk.nonnegative("s", s))
     r = chk.finite("r_e", r_e)
-    if method not in ("auto", "gauss-hermite", "quadrature", "monte-carlo"):
-        raise ValueError("method must be one of 'auto', 'gauss-hermite', 'quadrature', "
-                         f"'monte-carlo', got {method!r}")
+    method = {"monte-carlo": "monte_carlo", "auto": "quadrature"}.get(method, method)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if n_mc < 2:
         raise ValueError(f"n_mc must be >= 2, got {n_mc}")
     k = pv.size
-    if method == "auto":
-        method = "quadrature" if k <= 4 else "monte-carlo"
     if method == "gauss-hermite" and k > 4:
-        raise ValueError(f"method 'gauss-hermite' needs len(p) <= 4, got len(p) = {k}")
+        raise ValueError(f"method 'gauss-hermite' needs len(p) <= 4, got len(p) = {k}; "
+                         "use method='quadrature' (any K)")
     t = np.abs(s_ * r)  # H is even in r_e and depends on s, r_e only through |s r_e|
     with np.errstate(divide="ignore"):
         logp = np.log(pv)  # zero-probability answers stay at −inf: they never gain mass
@@ -264,7 +346,49 @@ def expected(p: Any, correct: int, s: float, r_e: Any, *, method: str = "auto", 
     var = np.maximum(sqs / half - mean**2, 0.0) * half / max(half - 1, 1)
     value.flat[todo] = mean
     stderr.flat[todo] = np.sqrt(var / half)
-    return Expectation(value, stderr, np.full(r.shape, np.nan), "monte-carlo", 2 * half)
+    return Expectation(value, stderr, np.full(r.shape, np.nan), "monte_carlo", 2 * half)
+
+
+def expected_gaussian(p: Any, correct: int, r_e: Any, mean: Any = None, cov: Any = None, *,
+                      tol: float = 1e-11) -> Expectation:
+    """Exact ``E[P_{r_e}(c)]`` for Gaussian logit shifts ``N(mean, cov)`` of any structure
+    (correlated, unequal variances), by tensor Gauss–Hermite over the range of ``cov``
+    (rank ≤ 4; nodes doubled until two rules agree within ``tol``). ``error_estimate`` is
+    ``|Q_n − Q_{n/2}|``."""
+    pv, c = _pc_vec(p, correct)
+    k = pv.size
+    r = chk.finite("r_e", r_e)
+    mu_ = np.zeros(k) if mean is None else chk.finite("mean", mean)
+    if mu_.shape != (k,):
+        raise ValueError(f"mean must be a vector of length {k}, got shape {mu_.shape}")
+    cov_ = np.zeros((k, k)) if cov is None else _matrix("cov", cov, k)
+    w, v = np.linalg.eigh(0.5 * (cov_ + cov_.T))
+    if w.min() < -1e-10 * max(1.0, w.max()):
+        raise ValueError("cov must be positive semi-definite")
+    keep = w > 1e-14 * max(1.0, w.max())
+    L = v[:, keep] * np.sqrt(w[keep])  # g = μ + L x, x ~ N(0, I)
+    dim = int(keep.sum())
+    if dim > 4:
+        raise ValueError(f"expected_gaussian needs cov of rank <= 4 (tensor rule), got rank {dim}")
+    with np.errstate(divide="ignore"):
+        logp = np.log(pv)
+    value = np.empty(r.shape)
+    err = np.zeros(r.shape)
+    n_used = 1
+    for i, ri in enumerate(r.ravel()):
+        if dim == 0:
+            value.flat[i] = float(_pc(logp, c, (ri * mu_)[None, :], 1.0)[0])
+            continue
+        prev, n = math.nan, 8
+        while True:
+            pts, wts = _gh_grid(dim, n)
+            val = float(wts @ _pc(logp, c, mu_[None, :] + pts @ L.T, float(ri)))
+            e = abs(val - prev)
+            if e < tol or (2 * n) ** dim > GH_MAX_POINTS or 2 * n > GH_MAX_NODES:
+                break
+            prev, n = val, 2 * n
+        value.flat[i], err.flat[i], n_used = val, e, max(n_used, n**dim)
+    return Expectation(value, np.zeros(r.shape), err, "gauss-hermite", n_used)
 
 
 def symmetric_sigmoid_gap(m: Any, y: Any, w: Any) -> np.ndarray:
@@ -279,9 +403,14 @@ def symmetric_sigmoid_gap(m: Any, y: Any, w: Any) -> np.ndarray:
     return expit(m_) - e
 
 
+second_order_coefficients = second_order  # the name ``theory`` re-exports at top level
+
 __all__ = [
-    "expansion", "spread_bound", "spread_bound_quadratic", "m_expr", "delta_expr", "full_bound",
-    "wrong_sq", "THEOREM", "THEOREM_PRIME", "alpha", "expansion_value", "spread_bound_value",
-    "spread_bound_quadratic_value", "SpreadBound", "theorem2_prime", "Expectation", "expected",
-    "symmetric_sigmoid_gap",
+    "wrong_sq", "alpha_def", "expansion", "c4", "grad_entry", "hess_entry", "general_c1",
+    "general_c2", "general_expansion", "random_direction_c2", "spread_bound",
+    "spread_bound_quadratic", "m_expr", "delta_expr", "full_bound", "H", "THEOREM",
+    "THEOREM_GENERAL", "THEOREM_PRIME", "alpha", "gradient_hessian", "second_order",
+    "second_order_coefficients", "random_direction_second_order", "c4_value", "expansion_value",
+    "spread_bound_value", "spread_bound_quadratic_value", "SpreadBound", "theorem2_prime",
+    "Expectation", "METHODS", "expected", "expected_gaussian", "symmetric_sigmoid_gap",
 ]

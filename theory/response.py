@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from theory import _common as chk
+
+if TYPE_CHECKING:  # torch is imported lazily: ``import theory`` must not pay for it
+    import torch
 
 
 @dataclass(frozen=True)
@@ -40,23 +43,28 @@ def along(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
 
 
 def _norms(t: torch.Tensor, batched: bool) -> np.ndarray:
+    import torch
+
     flat = t.reshape(t.shape[0], -1) if batched else t.reshape(1, -1)
     return torch.linalg.vector_norm(flat, dim=1).detach().cpu().double().numpy()
 
 
 def linear_response(f: Callable[[torch.Tensor], torch.Tensor], *,
                     radii: Sequence[float] | np.ndarray | None = None, fd_step: float = 1e-4,
-                    batched: bool = False, dtype: torch.dtype = torch.float64) -> Response:
+                    batched: bool = False, dtype: torch.dtype | None = None) -> Response:
     """Δ, its finite-difference check and the remainder exponent of ``f`` at r = 0.
 
     ``f`` takes a 0-d tensor r (of ``dtype``) and returns a tensor; with ``batched`` its first
     axis indexes independent models and norms/exponents are per model. ``radii`` (positive)
-    default to ``geomspace(1e-3, 1e-1, 7)``.
+    default to ``geomspace(1e-3, 1e-1, 7)``; ``dtype`` defaults to float64.
     """
+    import torch
+
     rad = chk.positive("radii", np.geomspace(1e-3, 1e-1, 7) if radii is None else radii)
     if rad.ndim != 1 or rad.size < 2:
         raise ValueError(f"radii must be a 1-D sequence of >= 2 positive values, got {radii!r}")
     h = float(chk.positive("fd_step", fd_step))
+    dtype = torch.float64 if dtype is None else dtype
     zero = torch.zeros((), dtype=dtype)
     out = torch.func.jvp(f, (zero,), (torch.ones((), dtype=dtype),))
     f0, delta = out[0].detach(), out[1].detach()

@@ -1,10 +1,15 @@
-"""The symbols of THEORY.md, as sympy Symbols with the assumptions the statements need.
+"""The symbols of THEORY.md (version 2), as sympy Symbols, each with its range in ``RANGES``.
 
-``r_e`` steering coefficient (real); ``B_0`` unsteered behavior expectation in (-1, 1) (real);
-``lam`` margin / norm of Δ (positive); ``P_0`` unsteered probability of the correct answer in
-(0, 1) (positive); ``alpha`` curvature coefficient α = P_0(1-P_0) - Σ_{a≠c} p_a² (real: it can be
-negative); ``sigma`` cosine spread (positive); ``beta`` answer-representation norm (positive);
-``kappa`` weight of helpfulness in the utility (nonnegative); ``epsilon`` tolerance (positive).
+``r_e`` steering coefficient; ``B_0`` unsteered behavior expectation in (−1, 1); ``gamma`` γ,
+Theorem 1's margin per unit ‖Δ‖ (margin 2γλ); ``lam`` λ = ‖Δ‖, the last-layer change per unit
+r_e (one meaning everywhere); ``P_0`` unsteered probability of the correct answer in (0, 1);
+``alpha`` α = P_0(1 − P_0) − Q (real: it can be negative); ``sigma`` cosine spread; ``beta``
+answer-representation norm; ``kappa`` weight of helpfulness in the utility; ``epsilon``
+tolerance in (0, 2); ``Q = Σ_{a≠c} p_a²``, ``R = Σ_{a≠c} p_a³``; ``g_1`` gain slope, ``ell_2``
+loss curvature; ``d`` hidden size, ``K`` number of answers; ``delta_plus``/``delta_minus`` mean
+sequence log-likelihood slopes on S+ / S−. General-K Theorem 2 uses the integer indices ``a, b,
+c`` and the IndexedBase ``p`` (probabilities), ``mu`` (mean shifts), ``Sigma`` (covariance),
+``G`` (Gram matrix U Uᵀ of the answer representations).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import sympy as sp
 
 r_e: sp.Symbol = sp.Symbol("r_e", real=True)
 B_0: sp.Symbol = sp.Symbol("B_0", real=True)
+gamma: sp.Symbol = sp.Symbol("gamma", positive=True)
 lam: sp.Symbol = sp.Symbol("lambda", positive=True)
 P_0: sp.Symbol = sp.Symbol("P_0", positive=True)
 alpha: sp.Symbol = sp.Symbol("alpha", real=True)
@@ -20,5 +26,47 @@ sigma: sp.Symbol = sp.Symbol("sigma", positive=True)
 beta: sp.Symbol = sp.Symbol("beta", positive=True)
 kappa: sp.Symbol = sp.Symbol("kappa", nonnegative=True)
 epsilon: sp.Symbol = sp.Symbol("epsilon", positive=True)
+Q: sp.Symbol = sp.Symbol("Q", nonnegative=True)
+R: sp.Symbol = sp.Symbol("R", nonnegative=True)
+g_1: sp.Symbol = sp.Symbol("g_1", positive=True)
+ell_2: sp.Symbol = sp.Symbol("ell_2", positive=True)
+d: sp.Symbol = sp.Symbol("d", positive=True, integer=True)
+K: sp.Symbol = sp.Symbol("K", positive=True, integer=True)
+delta_plus: sp.Symbol = sp.Symbol("delta_+", real=True)
+delta_minus: sp.Symbol = sp.Symbol("delta_-", real=True)
 
-__all__ = ["r_e", "B_0", "lam", "P_0", "alpha", "sigma", "beta", "kappa", "epsilon"]
+# General-K Theorem 2: indices and indexed families.
+a: sp.Symbol = sp.Symbol("a", integer=True)
+b: sp.Symbol = sp.Symbol("b", integer=True)
+c: sp.Symbol = sp.Symbol("c", integer=True)
+p: sp.IndexedBase = sp.IndexedBase("p")
+mu: sp.IndexedBase = sp.IndexedBase("mu")
+Sigma: sp.IndexedBase = sp.IndexedBase("Sigma")
+G: sp.IndexedBase = sp.IndexedBase("G")
+
+_oo = sp.oo
+#: The range of every scalar symbol (the sets the statements quantify over).
+RANGES: dict[sp.Symbol, sp.Interval] = {
+    r_e: sp.Interval(-_oo, _oo),
+    B_0: sp.Interval.open(-1, 1),
+    gamma: sp.Interval.open(0, _oo),
+    lam: sp.Interval.open(0, _oo),
+    P_0: sp.Interval.open(0, 1),
+    alpha: sp.Interval(-_oo, _oo),
+    sigma: sp.Interval.open(0, _oo),
+    beta: sp.Interval.open(0, _oo),
+    kappa: sp.Interval(0, _oo),
+    epsilon: sp.Interval.open(0, 2),
+    Q: sp.Interval.Ropen(0, 1),
+    R: sp.Interval.Ropen(0, 1),
+    g_1: sp.Interval.open(0, _oo),
+    ell_2: sp.Interval.open(0, _oo),
+    d: sp.Interval(1, _oo),
+    K: sp.Interval(2, _oo),
+    delta_plus: sp.Interval(-_oo, _oo),
+    delta_minus: sp.Interval(-_oo, _oo),
+}
+
+__all__ = ["r_e", "B_0", "gamma", "lam", "P_0", "alpha", "sigma", "beta", "kappa", "epsilon",
+           "Q", "R", "g_1", "ell_2", "d", "K", "delta_plus", "delta_minus", "a", "b", "c", "p",
+           "mu", "Sigma", "G", "RANGES"]
