@@ -36,8 +36,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from empirics.forward import KV, LlamaStack, PerDevice, Runs, _mlp, _rotate, common_prefix_length, \
-    manual_support
+from empirics.forward import (
+    KV,
+    LlamaStack,
+    PerDevice,
+    Runs,
+    _mlp,
+    _rotate,
+    common_prefix_length,
+    manual_support,
+)
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer, validate_vectors
 
@@ -392,7 +400,6 @@ class _FastGen:
         p = self.p
         for j, (c, pi, _) in enumerate(cps):
             start = big - len(self.ids[pi])
-            s = len(self.suffix[pi])
             lk, lv = self.lower_kv[pi]
             sk, sv = kvs[(c, pi)]
             for li in range(layers):

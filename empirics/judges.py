@@ -34,7 +34,8 @@ ALIGNED, MISALIGNED, UNDECIDED = 1, -1, 0
 class Judge(Protocol):
     """``judge(prompt, reply)`` -> +1 aligned / -1 misaligned / 0 undecided."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def __call__(self, prompt: str, reply: str) -> int: ...
 

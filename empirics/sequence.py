@@ -17,6 +17,7 @@ The undecided rate is reported with every curve.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -103,7 +104,7 @@ def sequence_deltas(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
                   r: Sequence[Sequence[int]] = r) -> torch.Tensor:
                 return _batch_logprob(lm, vectors, c, p, r)
 
-            _, tangent = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))
+            tangent = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))[1]
             out.append(tangent.double().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0)
 
@@ -121,26 +122,13 @@ def nan_bootstrap(values: np.ndarray, n_boot: int = 1000, level: float = 0.95,
         raise ValueError("no prompts to average")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
-    with np.errstate(invalid="ignore"), _quiet():
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: NaN is the answer
         mean = np.nanmean(v, axis=-1)
         boots = np.nanmean(v[:, idx], axis=-1)
         alpha = (1 - level) / 2
         lo, hi = np.nanquantile(boots, [alpha, 1 - alpha], axis=-1)
     return MeanCI(mean, lo, hi, level, n)
-
-
-class _quiet:
-    """Silence numpy's 'mean of empty slice' warnings (NaN is the intended answer)."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
 
 
 def decided_behavior(verdicts: np.ndarray) -> np.ndarray:

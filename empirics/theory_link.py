@@ -449,7 +449,7 @@ def predicted_curves(
         for i, e in enumerate(estimates):
             assert e.scores is not None and e.B0 is not None and e.lam_hat is not None
             if e.lam_hat > 0 and abs(e.B0) < 1:
-                tb[i] = theory_alignment.evaluate(r, e.B0, e.lam_hat)
+                tb[i] = theory_alignment.evaluate(r, e.B0, 1.0, e.lam_hat)  # γλ = λ̂ (v2 signature)
         curves = {"tanh_bound": tb, "linear_B": lb}
     else:
         names = ("linear_P", "expansion", "expected", "expected_stderr", "spread_bound",
