@@ -147,6 +147,8 @@ class Settings:
     theory_prompts: int
     progress: bool = True
     counts: dict[str, int] = field(default_factory=dict)
+    measure: str = "token"                  # token | generation | both
+    generation: Any = None                  # generation_stage.GenerationSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theory-prompts", type=int,
                    help="prompts per pool that get Δ by JVP (default 16; 4 with --quick)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--measure", default="token", choices=("token", "generation", "both"),
+                   help="next-token B (default), behavior of generated text, or both")
+    p.add_argument("--gen-prompts", type=int, help="generation: prompts per behavior (default 12; 4 "
+                   "with --quick)")
+    p.add_argument("--gen-samples", type=int, help="generation: samples per prompt and "
+                   "coefficient (default 4)")
+    p.add_argument("--gen-tokens", type=int, help="generation: new tokens per reply (default 24; "
+                   "16 with --quick)")
+    p.add_argument("--gen-coefficients", type=int, help="generation: coefficients taken from the "
+                   "grid, 0 included (default 5; 3 with --quick)")
     p.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: torch's; 1 is far faster on a busy "
                         "machine, where threads contend)")
@@ -222,6 +234,7 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
     if a.n_prompts is not None:
         counts = {k: a.n_prompts for k in counts}
     subjects = [s.strip() for s in a.mmlu_subjects.split(",") if s.strip()]
+    generation = _generation_settings(a, n_boot)
     return Settings(
         model=a.model, layers=a.layers, grid=grid, behaviors=behaviors, helpfulness=a.helpfulness,
         mmlu_subjects=subjects, few_shot=a.few_shot, harm_format=a.harm_format,
@@ -229,7 +242,23 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
         method=a.method, n_prompts=a.n_prompts, kappa=a.kappa, epsilon=a.epsilon, quick=a.quick,
         control=not a.no_control, batch_size=a.batch_size, n_boot=n_boot,
         theory_prompts=theory_prompts,
-        progress=not a.no_progress, counts=counts)
+        progress=not a.no_progress, counts=counts, measure=a.measure, generation=generation)
+
+
+def _generation_settings(a: argparse.Namespace, n_boot: int) -> Any:
+    from dataclasses import replace
+
+    from empirics.generation_stage import QUICK_GENERATION, GenerationSettings
+    base = QUICK_GENERATION if a.quick else GenerationSettings()
+    gs = replace(base, seed=a.seed, n_boot=n_boot)
+    for flag, name in (("gen_prompts", "prompts"), ("gen_samples", "samples"),
+                       ("gen_tokens", "max_new_tokens"), ("gen_coefficients", "coefficients")):
+        value = getattr(a, flag)
+        if value is not None:
+            if value < (2 if name in ("samples", "coefficients") else 1):
+                raise ValueError(f"--{flag.replace('_', '-')} {value} is too small")
+            gs = replace(gs, **{name: value})
+    return gs
 
 
 # ---------------------------------------------------------------------------- cache
@@ -499,6 +528,75 @@ def run_all(p: Prepared) -> dict[str, DirectionRun]:
     return runs
 
 
+# ---------------------------------------------------------------------------- generation
+
+
+def generation_inputs(p: Prepared, behavior: str) -> tuple[list[str], list[str], list[Any]]:
+    """(chat-formatted generation prompts, what the judge reads as the prompt, the yes/no
+    prompts the next-token B is measured on), same items in the same order."""
+    prompts = p.behavior_prompts[behavior]
+    if behavior == "harmfulness":
+        items = [q for q in prompts if q.group == "harmful"]
+        # The authors' setting: the request itself, the reply judged refusing vs complying.
+        texts = [p.lm.format_chat(q.meta["instruction"]) for q in items]
+        asked = [q.meta["instruction"] for q in items]
+    else:
+        items = list(prompts)
+        texts = [q.text for q in items]  # "Do you agree ...? Answer with Yes or No."
+        asked = [q.meta.get("statement", q.text) for q in items]
+    return texts, asked, items
+
+
+def run_generation(p: Prepared, report: dict[str, Any]) -> Any:
+    """The generation stage for every behavior; writes generation.{json,md,png} and, when the
+    token report exists, adds its section to report.md / report.json."""
+    from empirics.generation_stage import (
+        GenerationResults,
+        markdown,
+        plot,
+        run_behavior,
+        to_json,
+        token_b_at,
+    )
+    from empirics.io import atomic_write_json, atomic_write_text
+    from empirics.measures import behavior_measures
+    from empirics.sweep import sweep
+
+    s = p.settings
+    gs = s.generation
+    res = GenerationResults(gs)
+    for behavior in s.behaviors:
+        vectors = p.vectors[behavior].vectors
+        texts, asked, items = generation_inputs(p, behavior)
+        items = items[: gs.prompts]
+        print(f"Generating {behavior} replies ({len(items)} prompts, {gs.samples} samples, "
+              f"{gs.max_new_tokens} tokens)", file=sys.stderr)
+
+        def token_b(coefs: list[float], vectors: Any = vectors, items: list[Any] = items) -> Any:
+            sw = sweep(p.lm, vectors, coefs, [list(q.input_ids) for q in items],
+                       [list(q.candidate_ids) for q in items], batch_size=s.batch_size)
+            b = behavior_measures(np.asarray(sw.logprobs), items)["B"]
+            return token_b_at(coefs, coefs, b, gs.n_boot, gs.seed)
+
+        res.behaviors.append(run_behavior(p.lm, behavior, vectors, texts, asked, s.grid, gs,
+                                          p.cache, vectors_hash(vectors), token_b,
+                                          progress=s.progress))
+    p.out.mkdir(parents=True, exist_ok=True)
+    section = markdown(res)
+    data = to_json(res)
+    from empirics.report import _finite as json_safe
+    atomic_write_json(p.out / "generation.json", json_safe(data))
+    atomic_write_text(p.out / "generation.md", section)
+    plot(res, p.out / "generation.png")
+    if report:
+        report["generation"] = json_safe(data)
+        atomic_write_json(p.out / "report.json", report)
+        md = p.out / "report.md"
+        if md.is_file():
+            atomic_write_text(md, md.read_text() + "\n" + section + "\n![generation](generation.png)\n")
+    return res
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -519,12 +617,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(err.code or 0)
     except (ValueError, FileNotFoundError, ImportError, UserError) as err:
         return _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
-    report = run_and_report(prepared)
+    report: dict[str, Any] = {}
+    if settings.measure in ("token", "both"):
+        report = run_and_report(prepared)
+    if settings.measure in ("generation", "both"):
+        run_generation(prepared, report)
     out = prepared.out
     print(f"\nDone in {time.time() - t0:.0f} s "
           f"({prepared.cache.reused} cached chunks reused, {prepared.cache.computed} computed). "
           f"Outputs in {out}:")
-    for name in ("report.json", "report.md", "sweep.csv", "estimates.csv"):
+    names = ["report.json", "report.md", "sweep.csv", "estimates.csv"] if report else []
+    if settings.measure != "token":
+        names += ["generation.json", "generation.md", "generation.png"]
+    for name in names:
         print(f"  {out / name}")
     print(f"  {out}/*.png, {out}/reading_vectors/")
     print("Verdicts:")
@@ -533,7 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdict = str(v.get("verdict", "?"))
         verdict = verdict.upper() if verdict in ("holds", "fails", "undecided") else verdict
         print(f"  - {v.get('name', '?')}: {verdict} ({first})")
-    for b in settings.behaviors:
+    for b in settings.behaviors if report else []:
         t = report.get("tradeoff", {}).get(b, {})
         print(f"Recommended coefficient ({b}, κ={settings.kappa:g}): "
               f"{t.get('recommended_coefficient')}")
