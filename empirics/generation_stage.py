@@ -84,7 +84,8 @@ def pick_coefficients(grid: Sequence[float], k: int) -> list[float]:
     if k >= len(g):
         return g
     targets = np.linspace(g[0], g[-1], k)
-    picked = {min(g, key=lambda x, t=t: abs(x - t)) for t in targets} | {0.0}
+    arr = np.asarray(g)
+    picked = {float(arr[np.argmin(np.abs(arr - t))]) for t in targets} | {0.0}
     return sorted(picked)
 
 
@@ -130,11 +131,17 @@ def run_behavior(lm: Any, behavior: str, vectors: dict[int, Any], prompt_texts: 
             cache.put(key, got, count=False)
         return got
 
-    sampled = _unflat(cached("sampled", lambda: _flat(steered_generate(
-        lm, vectors, coefs, ids, max_new_tokens=gs.max_new_tokens, samples=s,
-        temperature=gs.temperature, seed=gs.seed, progress=progress).tokens)))
-    greedy = _unflat(cached("greedy", lambda: _flat(steered_generate(
-        lm, vectors, coefs, ids, max_new_tokens=gs.max_new_tokens, progress=progress).tokens)))
+    def gen_sampled() -> dict[str, np.ndarray]:
+        return _flat(steered_generate(lm, vectors, coefs, ids, max_new_tokens=gs.max_new_tokens,
+                                      samples=s, temperature=gs.temperature, seed=gs.seed,
+                                      progress=progress).tokens)
+
+    def gen_greedy() -> dict[str, np.ndarray]:
+        return _flat(steered_generate(lm, vectors, coefs, ids, max_new_tokens=gs.max_new_tokens,
+                                      progress=progress).tokens)
+
+    sampled = _unflat(cached("sampled", gen_sampled))
+    greedy = _unflat(cached("greedy", gen_greedy))
     decode = lm.tokenizer.decode
     s_text = [decode(t, skip_special_tokens=True) for t in sampled]
     g_text = [decode(t, skip_special_tokens=True) for t in greedy]

@@ -223,7 +223,7 @@ def _theorem1_check(x: np.ndarray, b: np.ndarray, est_b: Sequence[PromptEstimate
         b0 = b[i, z]
         if e.lam_hat is None or e.lam_hat <= 0 or abs(b0) >= 1:
             continue
-        bound = theory_alignment.evaluate(x, b0, e.lam_hat)
+        bound = theory_alignment.evaluate(x, b0, 1.0, e.lam_hat)  # γλ = λ̂ (v2 signature)
         gap = np.where(x > 0, bound - b[i], np.where(x < 0, b[i] - bound, 0.0))
         n_checked += int((x != 0).sum())
         bad = gap > tol
@@ -347,7 +347,9 @@ def _exact_theory(est_b: Sequence[PromptEstimates], est_h: Sequence[PromptEstima
     p0 = float(np.mean([e.P0 for e in est_h if e.P0 is not None]))
     s = float(np.sqrt(np.mean([(e.delta_norm * sigma * e.beta_hat) ** 2 for e in est_h])))
     try:
-        t = theory_tradeoff.exact(b0, float(np.mean(lams)), kappa, s, P0=p0, loss="spread")
+        # theory v2: exact H over a distribution; two answers (P_0, 1 − P_0) stand for it here.
+        t = theory_tradeoff.exact(b0, 1.0, float(np.mean(lams)), kappa, s,
+                                  p=np.array([p0, 1.0 - p0]), correct=0)
     except ValueError as err:  # e.g. B_0 or P_0 at 0 / 1: the formula has no value there
         return {"error": str(err)}
     return {"B0": b0, "lam": float(np.mean(lams)), "P0": p0, "s": s, "r_star": t.r_star,
