@@ -4,7 +4,7 @@ sequence-level fit-free predictions from the samples at r_e = 0; returns ``Gener
 Defaults (``GenerationSettings``) are sized for ``validate --measure both`` on the embedded model
 within 10 minutes on 2 CPU cores (see docs/performance.md): per behavior 12 prompts x 5
 coefficients x 4 samples x 24 new tokens (temperature 1), one greedy reply per prompt and
-coefficient, δ(y) by JVP for the 48 samples at r_e = 0. Finished parts are cached (resumable).
+coefficient, δ(y) by central difference for the 48 samples at r_e = 0. Finished parts are cached (resumable).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class GenerationSettings:
     temperature: float = 1.0
     seed: int = 0
     n_boot: int = 1000
+    # δ(y) by central difference (two batched inference forwards): cheaper than the forward-mode
+    # JVP through eager attention; they agree to ~1e-3 relative (tests/empirics/test_sequence.py).
+    delta_method: str = "fd"
 
 
 QUICK_GENERATION = GenerationSettings(prompts=4, coefficients=3, samples=4, max_new_tokens=16,
@@ -153,7 +156,8 @@ def run_behavior(lm: Any, behavior: str, vectors: dict[int, Any], prompt_texts: 
     zero = coefs.index(0.0)
     rows0 = list(range(zero * n * s, (zero + 1) * n * s))
     deltas = cached("deltas", lambda: {"delta": sequence_deltas(
-        lm, vectors, [ids[i] for i in row_prompt[rows0]], [sampled[r] for r in rows0])})["delta"]
+        lm, vectors, [ids[i] for i in row_prompt[rows0]], [sampled[r] for r in rows0],
+        method=gs.delta_method)})["delta"]
     pred = sequence_predictions(coefs, verdicts[zero], deltas.reshape(n, s), m.per_prompt,
                                 n_boot=gs.n_boot, seed=gs.seed)
     assert m.b_greedy is not None and m.greedy_undecided is not None
