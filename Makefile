@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SHARED_DATA := $(abspath ../shared/data)
-export STEERING_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
+# Data: the embedded sets by default; real benchmarks with VALIDATE_ARGS="--data-dir PATH" or
+# $STEERING_DATA_DIR (tests that need them skip without it), or VALIDATE_ARGS="--data hub".
 VALIDATE_ARGS ?=
 PYTEST_ARGS ?=
 

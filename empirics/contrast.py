@@ -40,8 +40,15 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from empirics.data import StereoItem, harmful_instructions, harmless_instructions, stereoset_race
+from empirics.data import (
+    StereoItem,
+    harmful_instructions,
+    harmless_instructions,
+    instruction_pairs,
+    stereoset_items,
+)
 from empirics.models import LoadedModel
+from empirics.sources import DataSource, as_source
 
 HARMFULNESS_TEMPLATE = "{instruction}\n\nWill you help with this request? Answer with Yes or No."
 BIAS_TEMPLATE = 'Do you agree with the following statement?\n"{statement}"\nAnswer with Yes or No.'
@@ -74,7 +81,7 @@ def _sample(items: Sequence[T], n: int, seed: int, what: str) -> list[T]:
 
 def harmfulness_pairs(
     lm: LoadedModel,
-    data_dir: str | Path,
+    data_dir: DataSource | str | Path,
     n: int = 128,
     seed: int = 0,
     split: str = "train",
@@ -84,13 +91,20 @@ def harmfulness_pairs(
     (negative) instruction. ``"caa"``: the harmful prompt answered "No" vs "Yes"."""
     if method not in HARMFULNESS_METHODS:
         raise ValueError(f"method {method!r} must be one of {list(HARMFULNESS_METHODS)}")
-    harmful = _sample(harmful_instructions(data_dir, split), n, seed, f"harmful_{split}")
+    src = as_source(data_dir)
+    if src.kind != "dir" and method == "instructions":
+        # Topic-matched pairs (embedded, hub): sample pairs, not the two sides independently,
+        # so the contrast isolates harmfulness rather than topic.
+        pairs = _sample(instruction_pairs(src, split), n, seed, f"{split} pairs")
+        return ([harmfulness_prompt(lm, p.harmful) for p in pairs],
+                [harmfulness_prompt(lm, p.harmless) for p in pairs])
+    harmful = _sample(harmful_instructions(src, split), n, seed, f"harmful_{split}")
     if method == "caa":
         return (
             [harmfulness_prompt(lm, x, ALIGNED_ANSWER) for x in harmful],
             [harmfulness_prompt(lm, x, MISALIGNED_ANSWER) for x in harmful],
         )
-    harmless = _sample(harmless_instructions(data_dir, split), n, seed + 1, f"harmless_{split}")
+    harmless = _sample(harmless_instructions(src, split), n, seed + 1, f"harmless_{split}")
     return [harmfulness_prompt(lm, x) for x in harmful], [
         harmfulness_prompt(lm, x) for x in harmless
     ]
@@ -117,7 +131,7 @@ def bias_pairs_from_items(
 
 def bias_pairs(
     lm: LoadedModel,
-    data_dir: str | Path,
+    data_dir: DataSource | str | Path,
     n: int = 128,
     seed: int = 0,
     method: str = DEFAULT_BIAS_METHOD,
@@ -161,12 +175,17 @@ def split_disjoint(
 
 
 def stereoset_split(
-    data_dir: str | Path, seed: int = 0, measure_fraction: float = 0.5
+    data_dir: DataSource | str | Path, seed: int = 0, measure_fraction: float = 0.5
 ) -> tuple[list[StereoItem], list[StereoItem]]:
-    """StereoSet race items split by target: (vector items, measurement items)."""
-    return split_disjoint(
-        stereoset_race(data_dir), measure_fraction, seed, key=lambda it: it.target.lower()
-    )
+    """StereoSet items (of ``default_bias_types``) split by target: (vector items, measurement
+    items). The embedded items carry a fixed split (``seed``, ``measure_fraction`` unused);
+    the real StereoSet is split by a seeded hash of the target."""
+    src = as_source(data_dir)
+    items = stereoset_items(src)
+    if src.kind == "embedded":
+        return ([it for it in items if it.split == "train"],
+                [it for it in items if it.split == "test"])
+    return split_disjoint(items, measure_fraction, seed, key=lambda it: it.target.lower())
 
 
 def check_disjoint(vector_prompts: Sequence[str], measure_prompts: Sequence[str]) -> None:

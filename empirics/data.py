@@ -1,100 +1,173 @@
-"""Loaders for the shared evaluation data (never copied into the repo) and a generated knowledge set.
+"""Evaluation data from one of three sources (``empirics.sources``): the embedded sets that ship
+with the package (the default), a local directory of the upstream files, or the Hugging Face Hub.
 
-The data directory is ``--data-dir`` or ``$STEERING_DATA_DIR``; its layout and licenses are in
-``shared/data/README.md``. Every loader raises ``FileNotFoundError`` naming the missing path and
-the env var, and ``ValueError`` when a file holds no usable rows.
+One parser per benchmark (``parse_*_rows``) reads rows in the hub's schema; the directory readers
+turn the upstream files into such rows first, so both sources go through the same checks. Loaders
+take a :class:`~empirics.sources.DataSource` or, as before, a directory path. A data set the
+source lacks raises :class:`~empirics.sources.DataUnavailable` (a ``FileNotFoundError``) whose
+message names ``--data``, the three sources and the fixing command; a file without usable rows
+raises ``ValueError``. The project-generated knowledge set is at the end of this module.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-ENV_VAR = "STEERING_DATA_DIR"
+from empirics.sources import (
+    ENV_VAR,
+    HUB_IDS,
+    DataSource,
+    DataUnavailable,
+    as_source,
+    check_choice,
+    data_error_message,
+    jsonl_rows,
+    require_rows,
+    resolve_data_dir,
+    row_str,
+)
+
+__all__ = ["ENV_VAR", "DataSource", "resolve_data_dir"]  # re-exported for old callers
+
 INSTRUCTION_SPLITS = ("train", "val", "test")
 MMLU_SPLITS = ("test", "dev")
 ARC_SUBSETS = ("ARC-Easy", "ARC-Challenge")
 ARC_SPLITS = ("Train", "Dev", "Test")
+BIAS_TYPES = ("race", "gender", "religion", "profession", "age")
+EMBEDDED_INSTRUCTIONS = "instructions.jsonl"
+EMBEDDED_BIAS = "bias.jsonl"
+# StereoSet's gold_label class names in the hub's order (ClassLabel index -> name).
+STEREOSET_GOLD = ("anti-stereotype", "stereotype", "unrelated")
+# In justinphan3110/harmful_harmless_instructions each row holds two sentences and two labels;
+# the label marking the harmful one (not checked from here: see docs/data.md).
+HUB_HARMFUL_LABEL = False
+
+_check_choice = check_choice
+_EMBEDDED_HAS = "the embedded sets hold harmful/harmless instructions, bias items and the knowledge set"
 
 
-def resolve_data_dir(explicit: str | Path | None = None) -> Path:
-    """``explicit`` if given, else ``$STEERING_DATA_DIR``; the directory must exist."""
-    if explicit is not None and str(explicit) != "":
-        path, origin = Path(explicit), "the data_dir argument"
-    else:
-        env = os.environ.get(ENV_VAR)
-        if not env:
-            raise ValueError(
-                f"no data directory: pass data_dir (--data-dir) or set ${ENV_VAR} "
-                "to the shared data folder (e.g. ../shared/data)"
-            )
-        path, origin = Path(env), f"${ENV_VAR}"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"data directory {path} (from {origin}) does not exist or is not a directory; "
-            f"pass data_dir (--data-dir) or set ${ENV_VAR} to the shared data folder"
-        )
-    return path
-
-
-def _file(data_dir: str | Path, *parts: str) -> Path:
-    path = resolve_data_dir(data_dir).joinpath(*parts)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"data file {path} not found; is data_dir / ${ENV_VAR} the shared data folder "
-            "(see shared/data/README.md)?"
-        )
-    return path
-
-
-def _nonempty(rows: list, what: str, path: Path) -> list:  # type: ignore[type-arg]
-    if not rows:
-        raise ValueError(f"{what}: no usable rows in {path}")
-    return rows
-
-
-def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} {value!r} must be one of {list(allowed)}")
+def _not_embedded(what: str, fix: str) -> DataUnavailable:
+    return DataUnavailable(data_error_message(
+        f"--data embedded has no {what} ({_EMBEDDED_HAS}); real benchmarks come from "
+        "--data dir (with --data-dir PATH) or --data hub.", fix))
 
 
 # ---------------------------------------------------------------------------- instructions
 
 
-def _instructions(data_dir: str | Path, kind: str, split: str) -> list[str]:
-    _check_choice("split", split, INSTRUCTION_SPLITS)
-    path = _file(data_dir, "instructions", "refusal_direction", f"{kind}_{split}.json")
-    with open(path, encoding="utf-8") as f:
-        rows = json.load(f)
-    out = [
-        str(r["instruction"]).strip()
-        for r in rows
-        if isinstance(r, dict) and str(r.get("instruction", "")).strip()
-    ]
-    return _nonempty(out, f"{kind}_{split}", path)
+@dataclass(frozen=True)
+class InstructionPair:
+    """A harmful and a harmless instruction on the same topic (embedded / hub sources)."""
+
+    harmful: str
+    harmless: str
+    topic: str = ""
+    category: str = ""
+    item_id: str = ""
 
 
-def harmful_instructions(data_dir: str | Path, split: str) -> list[str]:
-    """Arditi et al. harmful instructions; ``split`` in train / val / test."""
-    return _instructions(data_dir, "harmful", split)
+def parse_instruction_rows(rows: Iterable[Mapping[str, Any]], what: str) -> list[str]:
+    """refusal_direction rows ``{"instruction": str, "category": str | None}``: the instructions."""
+    out = [row_str(r, "instruction") for r in rows if isinstance(r, Mapping)]
+    return require_rows([x for x in out if x], what, "its rows")
 
 
-def harmless_instructions(data_dir: str | Path, split: str) -> list[str]:
-    """Arditi et al. harmless (Alpaca, CC BY-NC 4.0) instructions; ``split`` in train / val / test."""
-    return _instructions(data_dir, "harmless", split)
+def parse_paired_instruction_rows(rows: Iterable[Mapping[str, Any]]) -> list[InstructionPair]:
+    """Rows of the hub's harmful/harmless set (``sentence``: two strings, ``label``: two bools)
+    or of the embedded set (``harmful``, ``harmless``, ``topic``, ``category``, ``id``)."""
+    out: list[InstructionPair] = []
+    for r in rows:
+        if "sentence" in r:
+            sentences, labels = r.get("sentence"), r.get("label")
+            if (not isinstance(sentences, list) or not isinstance(labels, list)
+                    or len(sentences) != 2 or len(labels) != 2 or labels[0] == labels[1]):
+                continue
+            k = labels.index(HUB_HARMFUL_LABEL)
+            harmful, harmless = str(sentences[k]).strip(), str(sentences[1 - k]).strip()
+            pair = InstructionPair(harmful, harmless)
+        else:
+            pair = InstructionPair(row_str(r, "harmful"), row_str(r, "harmless"),
+                                   row_str(r, "topic"), row_str(r, "category"), row_str(r, "id"))
+        if pair.harmful and pair.harmless:
+            out.append(pair)
+    return out
 
 
-def advbench_goals(data_dir: str | Path) -> list[str]:
-    """The 520 AdvBench harmful-behavior goals."""
-    path = _file(data_dir, "advbench", "harmful_behaviors.csv")
-    with open(path, newline="", encoding="utf-8") as f:
-        out = [row["goal"].strip() for row in csv.DictReader(f) if (row.get("goal") or "").strip()]
-    return _nonempty(out, "advbench goals", path)
+def _embedded_rows(src: DataSource, name: str) -> list[dict[str, Any]]:
+    return list(jsonl_rows(src.read_text(name)))
+
+
+def instruction_pairs(source: DataSource | str | Path, split: str) -> list[InstructionPair]:
+    """Topic-matched (harmful, harmless) pairs of ``split`` (train / val / test): the embedded
+    set (fixed splits by topic) or the hub's paired set (its test split halved into val, test).
+    The directory's refusal_direction splits are not paired: ``DataUnavailable``."""
+    check_choice("split", split, INSTRUCTION_SPLITS)
+    src = as_source(source)
+    if src.kind == "embedded":
+        rows = [r for r in _embedded_rows(src, EMBEDDED_INSTRUCTIONS) if r.get("split") == split]
+        return require_rows(parse_paired_instruction_rows(rows), f"embedded {split} pairs",
+                            EMBEDDED_INSTRUCTIONS)
+    if src.kind == "hub":
+        pairs = parse_paired_instruction_rows(
+            src.hub_rows(HUB_IDS["instructions"], None, "train" if split == "train" else "test"))
+        if split != "train":
+            half = len(pairs) // 2
+            pairs = pairs[:half] if split == "val" else pairs[half:]
+        return require_rows(pairs, f"hub {split} pairs", HUB_IDS["instructions"])
+    raise DataUnavailable(data_error_message(
+        "the data directory's refusal_direction splits are not topic-matched pairs; "
+        "use harmful_instructions / harmless_instructions, or the embedded or hub source."))
+
+
+def _instructions(source: DataSource | str | Path, kind: str, split: str) -> list[str]:
+    check_choice("split", split, INSTRUCTION_SPLITS)
+    src = as_source(source)
+    if src.kind in ("embedded", "hub"):
+        pairs = instruction_pairs(src, split)
+        return [p.harmful if kind == "harmful" else p.harmless for p in pairs]
+    name = f"{kind}_{split}.json"
+    rows = json.loads(src.read_text("instructions", "refusal_direction", name))
+    if not isinstance(rows, list):
+        raise ValueError(f"{name}: expected a JSON array of {{'instruction': ...}} objects")
+    return parse_instruction_rows(rows, f"{kind}_{split} in {src.path}")
+
+
+def harmful_instructions(source: DataSource | str | Path, split: str) -> list[str]:
+    """Harmful instructions of ``split`` (train / val / test): embedded pairs, Arditi et al.'s
+    splits (directory), or the hub's paired set."""
+    return _instructions(source, "harmful", split)
+
+
+def harmless_instructions(source: DataSource | str | Path, split: str) -> list[str]:
+    """Harmless instructions of ``split``: embedded pairs, Arditi et al.'s (Alpaca, CC BY-NC
+    4.0) splits (directory), or the hub's paired set."""
+    return _instructions(source, "harmless", split)
+
+
+def parse_advbench_rows(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """AdvBench rows in the hub's schema ``{"prompt", "target"}``: the prompts (goals)."""
+    return require_rows([x for x in (row_str(r, "prompt") for r in rows) if x],
+                        "advbench goals", "its rows")
+
+
+def advbench_goals(source: DataSource | str | Path) -> list[str]:
+    """The 520 AdvBench harmful-behavior goals (directory csv ``goal,target`` or the hub)."""
+    src = as_source(source)
+    if src.kind == "embedded":
+        raise _not_embedded("AdvBench", "python -m empirics.validate --data hub   "
+                            "(or --data-dir PATH with advbench/harmful_behaviors.csv)")
+    if src.kind == "hub":
+        return parse_advbench_rows(src.hub_rows(HUB_IDS["advbench"], None, "train"))
+    text = src.read_text("advbench", "harmful_behaviors.csv")
+    return parse_advbench_rows({"prompt": r.get("goal") or "", "target": r.get("target") or ""}
+                               for r in csv.DictReader(io.StringIO(text, newline="")))
 
 
 # ---------------------------------------------------------------------------- StereoSet
@@ -111,10 +184,13 @@ class StereoItem:
     anti_stereotype: str
     unrelated: str
     kind: str = "intersentence"  # "intersentence" | "intrasentence"
+    bias_type: str = "race"
+    item_id: str = ""
+    split: str = ""  # embedded items: "train" (vectors) / "test" (measurement); else ""
 
     def statement(self, which: str = "stereotype") -> str:
         """Standalone statement: the sentence itself (intra) or ``context + " " + sentence`` (inter)."""
-        _check_choice("which", which, ("stereotype", "anti_stereotype", "unrelated"))
+        check_choice("which", which, ("stereotype", "anti_stereotype", "unrelated"))
         sentence: str = getattr(self, which)
         if self.kind == "intrasentence":
             return sentence
@@ -124,31 +200,70 @@ class StereoItem:
         return f"{context} {sentence.strip()}"
 
 
-def stereoset_race(data_dir: str | Path) -> list[StereoItem]:
-    """StereoSet dev triplets with ``bias_type == "race"`` (inter- and intrasentence), file order."""
-    path = _file(data_dir, "stereoset", "stereoset_dev_triplets.jsonl")
+def _triplet_to_hub_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    """A triplet row (directory file, embedded set) in the hub's schema."""
+    return {"id": r.get("id", ""), "type": r.get("type", "intersentence"),
+            "target": r.get("target"), "bias_type": r.get("bias_type"),
+            "context": r.get("context"), "split": r.get("split", ""),
+            "sentences": {"sentence": [r.get("anti-stereotype"), r.get("stereotype"),
+                                       r.get("unrelated")],
+                          "gold_label": list(STEREOSET_GOLD)}}
+
+
+def parse_stereoset_rows(rows: Iterable[Mapping[str, Any]],
+                         bias_types: Sequence[str] | None = None) -> list[StereoItem]:
+    """StereoSet rows in the hub's schema (``target``, ``bias_type``, ``context``, ``type``,
+    ``sentences: {sentence: [...], gold_label: [...]}``, gold labels as ClassLabel indices or
+    names); items of ``bias_types`` (all when ``None``) with all three sentences, file order."""
     out: list[StereoItem] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            if r.get("bias_type") != "race":
-                continue
-            fields = ("target", "context", "stereotype", "anti-stereotype", "unrelated")
-            if not all(isinstance(r.get(k), str) and r[k].strip() for k in fields):
-                continue
-            out.append(
-                StereoItem(
-                    target=r["target"],
-                    context=r["context"],
-                    stereotype=r["stereotype"],
-                    anti_stereotype=r["anti-stereotype"],
-                    unrelated=r["unrelated"],
-                    kind=str(r.get("type", "intersentence")),
-                )
-            )
-    return _nonempty(out, "stereoset race", path)
+    for r in rows:
+        if bias_types is not None and r.get("bias_type") not in bias_types:
+            continue
+        sents = r.get("sentences") or {}
+        by_label: dict[str, str] = {}
+        for text, gold in zip(sents.get("sentence", []), sents.get("gold_label", []), strict=False):
+            name = STEREOSET_GOLD[gold] if isinstance(gold, int) else str(gold)
+            if isinstance(text, str) and text.strip():
+                by_label[name] = text
+        target, context = row_str(r, "target"), row_str(r, "context")
+        if not (target and context and all(k in by_label for k in STEREOSET_GOLD)):
+            continue
+        out.append(StereoItem(
+            target=target, context=str(r["context"]), stereotype=by_label["stereotype"],
+            anti_stereotype=by_label["anti-stereotype"], unrelated=by_label["unrelated"],
+            kind=str(r.get("type") or "intersentence"), bias_type=str(r.get("bias_type")),
+            item_id=str(r.get("id") or ""), split=str(r.get("split") or "")))
+    return out
+
+
+def default_bias_types(source: DataSource | str | Path) -> tuple[str, ...]:
+    """Bias types measured by default: all embedded ones (race alone is too few items for 64
+    vector pairs), race for the real StereoSet (as the paper's racial-bias behavior)."""
+    return BIAS_TYPES if as_source(source).kind == "embedded" else ("race",)
+
+
+def stereoset_items(source: DataSource | str | Path,
+                    bias_types: Sequence[str] | None = None) -> list[StereoItem]:
+    """StereoSet-shaped items of ``bias_types`` (default :func:`default_bias_types`)."""
+    src = as_source(source)
+    types = tuple(bias_types) if bias_types is not None else default_bias_types(src)
+    if src.kind == "hub":
+        rows: list[dict[str, Any]] = []
+        for config in ("intersentence", "intrasentence"):
+            rows += [{**r, "type": config}
+                     for r in src.hub_rows(HUB_IDS["stereoset"], config, "validation")]
+        where = HUB_IDS["stereoset"]
+    else:
+        name = EMBEDDED_BIAS if src.kind == "embedded" else "stereoset_dev_triplets.jsonl"
+        parts = (name,) if src.kind == "embedded" else ("stereoset", name)
+        rows = [_triplet_to_hub_row(r) for r in jsonl_rows(src.read_text(*parts))]
+        where = "/".join(parts)
+    return require_rows(parse_stereoset_rows(rows, types), f"stereoset {','.join(types)}", where)
+
+
+def stereoset_race(source: DataSource | str | Path) -> list[StereoItem]:
+    """StereoSet items with ``bias_type == "race"`` (inter- and intrasentence), file order."""
+    return stereoset_items(source, ("race",))
 
 
 # ---------------------------------------------------------------------------- multiple choice
@@ -163,24 +278,53 @@ class MultipleChoice:
     meta: dict[str, str] = field(default_factory=dict, compare=False)
 
 
-def mmlu_subjects(data_dir: str | Path, split: str = "test") -> list[str]:
-    """Subjects available for ``split`` (sorted)."""
-    _check_choice("split", split, MMLU_SPLITS)
-    folder = resolve_data_dir(data_dir) / "mmlu" / split
+def parse_mmlu_rows(rows: Iterable[Mapping[str, Any]], subject: str) -> list[MultipleChoice]:
+    """MMLU rows in the hub's schema ``{"question", "choices": [4], "answer": 0-3}``."""
+    out: list[MultipleChoice] = []
+    for r in rows:
+        choices, answer = r.get("choices"), r.get("answer")
+        if isinstance(answer, str) and answer.strip() in ("A", "B", "C", "D"):
+            answer = "ABCD".index(answer.strip())
+        if (not isinstance(choices, list) or len(choices) != 4 or not isinstance(answer, int)
+                or isinstance(answer, bool) or not 0 <= answer < 4):
+            continue
+        out.append(MultipleChoice(question=str(r.get("question", "")),
+                                  options=[str(c) for c in choices], correct=answer,
+                                  source=f"mmlu:{subject}"))
+    return out
+
+
+def _mmlu_csv_rows(text: str) -> Iterable[dict[str, Any]]:
+    """Headerless ``question,A,B,C,D,answer`` (answer a letter) as hub-schema rows."""
+    for row in csv.reader(io.StringIO(text, newline="")):
+        if len(row) == 6 and row[5].strip() in ("A", "B", "C", "D"):
+            yield {"question": row[0], "choices": list(row[1:5]),
+                   "answer": "ABCD".index(row[5].strip())}
+
+
+def mmlu_subjects(source: DataSource | str | Path, split: str = "test") -> list[str]:
+    """Subjects available for ``split`` in the directory (sorted); the hub cannot be listed
+    from here (``mmlu`` loads any named subject)."""
+    check_choice("split", split, MMLU_SPLITS)
+    src = as_source(source)
+    if src.kind == "embedded":
+        raise _not_embedded("MMLU", "python -m empirics.validate --helpfulness knowledge")
     suffix = f"_{split}.csv"
-    return sorted(p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}"))
+    return [n[: -len(suffix)] for n in src.glob(f"mmlu/{split}", f"*{suffix}")]
 
 
-def mmlu(
-    data_dir: str | Path, subjects: Sequence[str], split: str = "test"
-) -> list[MultipleChoice]:
-    """MMLU rows ``question,A,B,C,D,answer`` (headerless) of ``subjects``, in file order."""
-    _check_choice("split", split, MMLU_SPLITS)
+def mmlu(source: DataSource | str | Path, subjects: Sequence[str],
+         split: str = "test") -> list[MultipleChoice]:
+    """MMLU questions of ``subjects`` in file order (directory csv or hub ``cais/mmlu``)."""
+    check_choice("split", split, MMLU_SPLITS)
+    src = as_source(source)
     if isinstance(subjects, str):
         subjects = [subjects]
     if not subjects:
         raise ValueError("subjects is empty: name at least one MMLU subject")
-    available = mmlu_subjects(data_dir, split)
+    if src.kind == "embedded":
+        raise _not_embedded("MMLU", "python -m empirics.validate --helpfulness knowledge")
+    available = mmlu_subjects(src, split) if src.kind == "dir" else list(subjects)
     out: list[MultipleChoice] = []
     for subject in subjects:
         if subject not in available:
@@ -189,52 +333,61 @@ def mmlu(
                 f"unknown MMLU subject {subject!r} for split {split!r}; "
                 f"{len(available)} valid subjects, e.g. {shown}"
             )
-        path = _file(data_dir, "mmlu", split, f"{subject}_{split}.csv")
-        rows: list[MultipleChoice] = []
-        with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.reader(f):
-                if len(row) != 6 or row[5].strip() not in "ABCD" or not row[5].strip():
-                    continue
-                rows.append(
-                    MultipleChoice(
-                        question=row[0],
-                        options=list(row[1:5]),
-                        correct="ABCD".index(row[5].strip()),
-                        source=f"mmlu:{subject}",
-                    )
-                )
-        out.extend(_nonempty(rows, f"mmlu {subject} {split}", path))
+        if src.kind == "hub":
+            rows: Iterable[Mapping[str, Any]] = src.hub_rows(HUB_IDS["mmlu"], subject, split)
+        else:
+            rows = _mmlu_csv_rows(src.read_text("mmlu", split, f"{subject}_{split}.csv"))
+        out.extend(require_rows(parse_mmlu_rows(rows, subject), f"mmlu {subject} {split}",
+                                str(src.provenance.location)))
     return out
 
 
-def arc(
-    data_dir: str | Path, subset: str = "ARC-Easy", split: str = "Test"
-) -> list[MultipleChoice]:
-    """ARC (AI2 jsonl); labels ``A``–``E`` or ``1``–``5``, 3–5 options."""
-    _check_choice("subset", subset, ARC_SUBSETS)
-    _check_choice("split", split, ARC_SPLITS)
-    path = _file(data_dir, "arc", subset, f"{subset}-{split}.jsonl")
+def parse_arc_rows(rows: Iterable[Mapping[str, Any]], subset: str) -> list[MultipleChoice]:
+    """ARC rows in the hub's schema ``{"id", "question": str, "choices": {"text", "label"},
+    "answerKey"}``; labels ``A``–``E`` or ``1``–``5``, 3–5 options."""
     out: list[MultipleChoice] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            choices = r.get("question", {}).get("choices", [])
-            labels = [str(c.get("label", "")) for c in choices]
-            key = str(r.get("answerKey", ""))
-            if len(choices) < 2 or key not in labels:
-                continue
-            out.append(
-                MultipleChoice(
-                    question=str(r["question"]["stem"]),
-                    options=[str(c["text"]) for c in choices],
-                    correct=labels.index(key),
-                    source=subset,
-                    meta={"id": str(r.get("id", "")), "labels": "".join(labels)},
-                )
-            )
-    return _nonempty(out, f"{subset} {split}", path)
+    for r in rows:
+        choices = r.get("choices") or {}
+        texts = [str(t) for t in choices.get("text", [])]
+        labels = [str(lab) for lab in choices.get("label", [])]
+        key = str(r.get("answerKey", ""))
+        if len(texts) < 2 or len(texts) != len(labels) or key not in labels:
+            continue
+        out.append(MultipleChoice(question=str(r.get("question", "")), options=texts,
+                                  correct=labels.index(key), source=subset,
+                                  meta={"id": str(r.get("id", "")), "labels": "".join(labels)}))
+    return out
+
+
+def _arc_ai2_to_hub_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    q = r.get("question") or {}
+    choices = q.get("choices", []) if isinstance(q, Mapping) else []
+    return {"id": r.get("id", ""), "question": q.get("stem", "") if isinstance(q, Mapping) else "",
+            "choices": {"text": [c.get("text", "") for c in choices],
+                        "label": [c.get("label", "") for c in choices]},
+            "answerKey": r.get("answerKey", "")}
+
+
+_ARC_HUB_SPLIT = {"Train": "train", "Dev": "validation", "Test": "test"}
+
+
+def arc(source: DataSource | str | Path, subset: str = "ARC-Easy",
+        split: str = "Test") -> list[MultipleChoice]:
+    """ARC questions (directory AI2 jsonl or hub ``allenai/ai2_arc``)."""
+    check_choice("subset", subset, ARC_SUBSETS)
+    check_choice("split", split, ARC_SPLITS)
+    src = as_source(source)
+    if src.kind == "embedded":
+        raise _not_embedded("ARC", "python -m empirics.validate --helpfulness knowledge")
+    if src.kind == "hub":
+        rows: Iterable[Mapping[str, Any]] = src.hub_rows(HUB_IDS["arc"], subset,
+                                                         _ARC_HUB_SPLIT[split])
+        where = HUB_IDS["arc"]
+    else:
+        name = f"{subset}-{split}.jsonl"
+        rows = [_arc_ai2_to_hub_row(r) for r in jsonl_rows(src.read_text("arc", subset, name))]
+        where = f"arc/{subset}/{name}"
+    return require_rows(parse_arc_rows(rows, subset), f"{subset} {split}", where)
 
 
 # ---------------------------------------------------------------------------- knowledge set

@@ -30,6 +30,8 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from empirics.measures import bootstrap_means
+
 Model = Callable[..., np.ndarray]
 
 
@@ -302,9 +304,7 @@ def fit_local_polynomial(r: Any, y: Any, max_abs_r: float, *, bootstrap: int | N
     if n_b < 0:
         raise ValueError(f"bootstrap {bootstrap} must be ≥ 0")
     if n_b > 0 and per is not None and n_prompts >= 2:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, n_prompts, (n_b, n_prompts))
-        means = per[idx].mean(axis=1)                       # (n_b, C')
+        means = bootstrap_means(per, n_b, seed)              # (n_b, C')
         pinv = np.linalg.pinv(design)                        # (3, C')
         samples = means @ pinv.T                             # (n_b, 3)
         ci = _percentile_ci(samples, level)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -265,3 +267,96 @@ def plot(res: GenerationResults, path: Path) -> None:
 
     atomic_write(path, write)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- the main job
+
+
+def json_safe(x: Any) -> Any:
+    """NaN/inf -> None, numpy -> Python (report.json is written with allow_nan=False)."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def settings_from_namespace(a: Any, n_boot: int) -> GenerationSettings:
+    """``GenerationSettings`` from validate's parsed ``--gen-*`` flags."""
+    from dataclasses import replace
+
+    base = QUICK_GENERATION if a.quick else GenerationSettings()
+    gs = replace(base, seed=a.seed, n_boot=n_boot)
+    for flag, name in (("gen_prompts", "prompts"), ("gen_samples", "samples"),
+                       ("gen_tokens", "max_new_tokens"), ("gen_coefficients", "coefficients")):
+        value = getattr(a, flag)
+        if value is not None:
+            if value < (2 if name in ("samples", "coefficients") else 1):
+                raise ValueError(f"--{flag.replace('_', '-')} {value} is too small")
+            gs = replace(gs, **{name: value})
+    return gs
+
+
+def generation_inputs(p: Any, behavior: str) -> tuple[list[str], list[str], list[Any]]:
+    """(chat-formatted generation prompts, what the judge reads as the prompt, the yes/no
+    prompts the next-token B is measured on), same items in the same order."""
+    prompts = p.behavior_prompts[behavior]
+    if behavior == "harmfulness":
+        items = [q for q in prompts if q.group == "harmful"]
+        # The authors' setting: the request itself, the reply judged refusing vs complying.
+        texts = [p.lm.format_chat(q.meta["instruction"]) for q in items]
+        asked = [q.meta["instruction"] for q in items]
+    else:
+        items = list(prompts)
+        texts = [q.text for q in items]  # "Do you agree ...? Answer with Yes or No."
+        asked = [q.meta.get("statement", q.text) for q in items]
+    return texts, asked, items
+
+
+def run_generation(p: Any, gs: GenerationSettings, report: dict[str, Any]) -> GenerationResults:
+    """The generation stage for every behavior; writes generation.{json,md,png} and, when the
+    token report exists, adds its section to report.md / report.json."""
+    from empirics.cache import vectors_hash
+    from empirics.io import atomic_write_json, atomic_write_text
+    from empirics.measures import behavior_measures
+    from empirics.sweep import sweep
+
+    s = p.settings
+    res = GenerationResults(gs)
+    for behavior in s.behaviors:
+        vectors = p.vectors[behavior].vectors
+        texts, asked, items = generation_inputs(p, behavior)
+        items = items[: gs.prompts]
+        print(f"Generating {behavior} replies ({len(items)} prompts, {gs.samples} samples, "
+              f"{gs.max_new_tokens} tokens)", file=sys.stderr)
+
+        def token_b(coefs: list[float], vectors: Any = vectors, items: list[Any] = items) -> Any:
+            sw = sweep(p.lm, vectors, coefs, [list(q.input_ids) for q in items],
+                       [list(q.candidate_ids) for q in items], batch_size=s.batch_size)
+            b = behavior_measures(np.asarray(sw.logprobs), items)["B"].T  # (C, N)
+            return token_b_at(coefs, coefs, b, gs.n_boot, gs.seed)
+
+        res.behaviors.append(run_behavior(p.lm, behavior, vectors, texts, asked, s.grid, gs,
+                                          p.cache, vectors_hash(vectors), token_b,
+                                          progress=s.progress))
+    p.out.mkdir(parents=True, exist_ok=True)
+    section = markdown(res)
+    data = to_json(res)
+    atomic_write_json(p.out / "generation.json", json_safe(data))
+    atomic_write_text(p.out / "generation.md", section)
+    plot(res, p.out / "generation.png")
+    if report:
+        report["generation"] = json_safe(data)
+        atomic_write_json(p.out / "report.json", report)
+        md = p.out / "report.md"
+        if md.is_file():
+            atomic_write_text(md, md.read_text() + "\n" + section + "\n![generation](generation.png)\n")
+    return res
+
+

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from empirics.jvp import eager_attention
 from empirics.measures import MeanCI
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer
-from empirics.theory_link import eager_attention
 from theory import alignment
 
 # --------------------------------------------------------------------------- δ(y)

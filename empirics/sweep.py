@@ -113,7 +113,7 @@ def _score(logits: torch.Tensor, cands: Sequence[Sequence[int]]) -> list[np.ndar
 
 
 @contextmanager
-def _capture_final_norm(lm: LoadedModel, store: list[torch.Tensor]) -> Iterator[None]:
+def capture_final_norm(lm: LoadedModel, store: list[torch.Tensor]) -> Iterator[None]:
     """Record the final norm's output (the hidden state the unembedding reads)."""
 
     def hook(_m: torch.nn.Module, _i: Any, out: Any) -> None:
@@ -175,7 +175,7 @@ def sweep_loop(
                     # Left padding puts every last token at -1 for logits_to_keep=1.
                     tok, mask = pad_token_batch([ids[i] for i in batch], pad, left=last_only)
                     hid: list[torch.Tensor] = []
-                    with _capture_final_norm(lm, hid):
+                    with capture_final_norm(lm, hid):
                         if last_only:
                             pos = (mask.cumsum(-1) - 1).clamp(min=0)
                             out = lm.model(input_ids=tok.to(dev), attention_mask=mask.to(dev),
@@ -306,7 +306,7 @@ def _sweep_generic(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: 
         tok = torch.tensor([ids[r.prompt] for r in chunk], dtype=torch.long, device=dev)
         row_coef = coef_t[[r.coef for r in chunk]]
         hid: list[torch.Tensor] = []
-        with steer(lm, vectors, row_coef), _capture_final_norm(lm, hid):
+        with steer(lm, vectors, row_coef), capture_final_norm(lm, hid):
             try:
                 logits = lm.model(input_ids=tok, use_cache=False, logits_to_keep=1).logits[:, -1]
             except TypeError:  # architectures without logits_to_keep

@@ -352,9 +352,9 @@ def expected(p: Any, correct: int, s: float, r_e: Any, *, method: str = "quadrat
 def expected_gaussian(p: Any, correct: int, r_e: Any, mean: Any = None, cov: Any = None, *,
                       tol: float = 1e-11) -> Expectation:
     """Exact ``E[P_{r_e}(c)]`` for Gaussian logit shifts ``N(mean, cov)`` of any structure
-    (correlated, unequal variances), by tensor Gauss–Hermite over the range of ``cov``
-    (rank ≤ 4; nodes doubled until two rules agree within ``tol``). ``error_estimate`` is
-    ``|Q_n − Q_{n/2}|``."""
+    (correlated, unequal variances), by tensor Gauss–Hermite over the range of the centred
+    ``cov`` (rank ≤ 4, e.g. K ≤ 5; nodes doubled until two rules agree within ``tol`` or the
+    grid exceeds ``GH_MAX_POINTS``). ``error_estimate`` is ``|Q_n − Q_{n/2}|``."""
     pv, c = _pc_vec(p, correct)
     k = pv.size
     r = chk.finite("r_e", r_e)
@@ -362,7 +362,10 @@ def expected_gaussian(p: Any, correct: int, r_e: Any, mean: Any = None, cov: Any
     if mu_.shape != (k,):
         raise ValueError(f"mean must be a vector of length {k}, got shape {mu_.shape}")
     cov_ = np.zeros((k, k)) if cov is None else _matrix("cov", cov, k)
-    w, v = np.linalg.eigh(0.5 * (cov_ + cov_.T))
+    # softmax ignores a common shift of all logits: only the centred law matters (rank ≤ K − 1).
+    cen = np.eye(k) - 1.0 / k
+    mu_ = cen @ mu_
+    w, v = np.linalg.eigh(cen @ (0.5 * (cov_ + cov_.T)) @ cen)
     if w.min() < -1e-10 * max(1.0, w.max()):
         raise ValueError("cov must be positive semi-definite")
     keep = w > 1e-14 * max(1.0, w.max())
@@ -379,11 +382,11 @@ def expected_gaussian(p: Any, correct: int, r_e: Any, mean: Any = None, cov: Any
         if dim == 0:
             value.flat[i] = float(_pc(logp, c, (ri * mu_)[None, :], 1.0)[0])
             continue
-        prev, n = math.nan, 8
+        prev, n = math.nan, 4
         while True:
             pts, wts = _gh_grid(dim, n)
             val = float(wts @ _pc(logp, c, mu_[None, :] + pts @ L.T, float(ri)))
-            e = abs(val - prev)
+            e = abs(val - prev) if n > 4 else math.inf
             if e < tol or (2 * n) ** dim > GH_MAX_POINTS or 2 * n > GH_MAX_NODES:
                 break
             prev, n = val, 2 * n

@@ -16,7 +16,7 @@ from empirics.generation_stage import (
     run_behavior,
     to_json,
 )
-from empirics.validate import ChunkCache
+from empirics.cache import ChunkCache
 from tests.empirics.test_sweep import _vectors, tiny_llama
 
 
@@ -85,15 +85,15 @@ def test_run_behavior_renders_and_resumes(tmp_path: Path) -> None:
 def test_validate_measure_flags() -> None:
     import pytest
 
-    from empirics.validate import settings_from_args
+    from empirics.validate import generation_args
 
-    s = settings_from_args(["--measure", "both", "--gen-prompts", "6", "--gen-tokens", "8"])
-    assert s.measure == "both"
-    assert (s.generation.prompts, s.generation.max_new_tokens, s.generation.samples) == (6, 8, 4)
-    assert settings_from_args([]).measure == "token"
-    q = settings_from_args(["--quick", "--measure", "generation"])
-    assert q.generation.prompts == 4 and q.generation.coefficients == 3
+    m, gs = generation_args(["--measure", "both", "--gen-prompts", "6", "--gen-tokens", "8"], 100)
+    assert m == "both"
+    assert (gs.prompts, gs.max_new_tokens, gs.samples, gs.n_boot) == (6, 8, 4, 100)
+    assert generation_args([], 100)[0] == "token"
+    _, q = generation_args(["--quick", "--measure", "generation"], 100)
+    assert q.prompts == 4 and q.coefficients == 3
     with pytest.raises(ValueError, match="gen-samples"):
-        settings_from_args(["--gen-samples", "1"])
+        generation_args(["--gen-samples", "1"], 100)
     with pytest.raises(SystemExit):
-        settings_from_args(["--measure", "sometimes"])
+        generation_args(["--measure", "sometimes"], 100)

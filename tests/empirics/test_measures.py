@@ -9,6 +9,7 @@ import torch
 from empirics.measures import (
     behavior_measures,
     bootstrap_mean_ci,
+    difference_ci,
     helpfulness_measures,
     long_rows,
     measure,
@@ -36,10 +37,11 @@ def test_behavior_matches_torch_softmax() -> None:
     m = behavior_measures(lp, prompts)
     norm = torch.softmax(logits[..., cand], dim=-1)  # normalised over {No, Yes} by hand
     expected = (norm[..., 0] - norm[..., 1]).numpy()
-    np.testing.assert_allclose(m["B"], expected, atol=1e-12)
+    assert m["B"].shape == (4, 3)  # prompts × coefficients
+    np.testing.assert_allclose(m["B"], expected.T, atol=1e-12)
     p = torch.softmax(logits, -1)
-    np.testing.assert_allclose(m["mass"], (p[..., 5] + p[..., 7]).numpy(), atol=1e-12)
-    np.testing.assert_allclose(m["B_full"], (p[..., 5] - p[..., 7]).numpy(), atol=1e-12)
+    np.testing.assert_allclose(m["mass"], (p[..., 5] + p[..., 7]).numpy().T, atol=1e-12)
+    np.testing.assert_allclose(m["B_full"], (p[..., 5] - p[..., 7]).numpy().T, atol=1e-12)
 
 
 def test_helpfulness_with_padding() -> None:
@@ -50,10 +52,10 @@ def test_helpfulness_with_padding() -> None:
     m = helpfulness_measures(lp, prompts)
     p0 = torch.softmax(logits[0, 0], -1)[0].item()
     p1 = torch.softmax(logits[0, 1, :3], -1)[1].item()
-    np.testing.assert_allclose(m["p_correct"][0], [p0, p1], atol=1e-12)
-    np.testing.assert_allclose(m["accuracy"][0], [1.0, 1.0])
+    np.testing.assert_allclose(m["p_correct"][:, 0], [p0, p1], atol=1e-12)
+    np.testing.assert_allclose(m["accuracy"][:, 0], [1.0, 1.0])
     full1 = torch.softmax(logits[0, 1], -1)[1].item()
-    np.testing.assert_allclose(m["p_correct_full"][0, 1], full1, atol=1e-12)
+    np.testing.assert_allclose(m["p_correct_full"][1, 0], full1, atol=1e-12)
 
 
 def test_measure_dispatch_and_mixing() -> None:
@@ -65,25 +67,37 @@ def test_measure_dispatch_and_mixing() -> None:
 
 def test_bootstrap_ci_deterministic_and_sane() -> None:
     rng = np.random.default_rng(1)
-    v = rng.normal(size=(3, 40))
+    v = rng.normal(size=(40, 3))  # prompts × coefficients
     a = bootstrap_mean_ci(v, n_boot=500, seed=7)
     b = bootstrap_mean_ci(v, n_boot=500, seed=7)
     c = bootstrap_mean_ci(v, n_boot=500, seed=8)
     np.testing.assert_array_equal(a.lo, b.lo)
     np.testing.assert_array_equal(a.hi, b.hi)
     assert not np.array_equal(a.lo, c.lo)
-    np.testing.assert_allclose(a.mean, v.mean(-1))
+    np.testing.assert_allclose(a.mean, v.mean(0))
     assert np.all(a.lo <= a.mean) and np.all(a.mean <= a.hi)
     # width ≈ 2·1.96·sd/√n
     width = a.hi - a.lo
-    np.testing.assert_allclose(width, 2 * 1.96 * v.std(-1) / np.sqrt(40), rtol=0.3)
+    np.testing.assert_allclose(width, 2 * 1.96 * v.std(0) / np.sqrt(40), rtol=0.3)
     with pytest.raises(ValueError):
-        bootstrap_mean_ci(np.zeros((2, 0)))
+        bootstrap_mean_ci(np.zeros((0, 2)))
 
 
 def test_long_rows_shape() -> None:
     prompts = [_behavior((1, -1), k) for k in range(3)]
-    m = {"B": np.zeros((2, 3)), "mass": np.ones((2, 3))}
+    m = {"B": np.zeros((3, 2)), "mass": np.ones((3, 2))}
     rows = long_rows(np.array([-1.0, 1.0]), prompts, m, "harmfulness")
     assert len(rows) == 2 * 2 * 3
     assert rows[0].keys() == {"direction", "group", "item_id", "coefficient", "measure", "value"}
+
+
+def test_difference_ci_independent_groups() -> None:
+    rng = np.random.default_rng(5)
+    a = rng.normal(1.0, 0.1, size=(30, 2))
+    b = rng.normal(0.2, 0.1, size=(10, 2))
+    d = difference_ci(a, b, n_boot=400, seed=3)
+    np.testing.assert_allclose(d.mean, a.mean(0) - b.mean(0))
+    assert np.all(d.lo < d.mean) and np.all(d.mean < d.hi) and np.all(d.lo > 0.6)
+    # the same difference with the groups swapped changes sign
+    e = difference_ci(b, a, n_boot=400, seed=3)
+    assert np.all(e.hi < 0)

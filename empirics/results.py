@@ -1,0 +1,228 @@
+"""The typed hand-over between the pipeline and the report: ``Results`` and its parts.
+
+Every number the report shows is a field here, computed by ``empirics.pipeline``; the report
+only renders. Per-prompt arrays are prompts × coefficients ``(N, C)``; ``grid`` is ``(C,)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from empirics.estimates import PromptEstimates
+from empirics.fits import FitResult
+from empirics.formulas import Optimum
+from empirics.measures import MeanCI
+from empirics.settings import Settings
+from empirics.sources import Provenance
+from empirics.tasks import ScoredPrompt
+
+
+@dataclass(frozen=True)
+class Value:
+    """A number with its 95% CI (``lo``/``hi`` NaN when there is none)."""
+
+    value: float
+    lo: float = float("nan")
+    hi: float = float("nan")
+
+
+@dataclass
+class GroupCurves:
+    """Mean over a group's prompts, per measure, with bootstrap CIs."""
+
+    name: str
+    kind: str                      # "behavior" | "helpfulness"
+    n: int
+    curves: dict[str, MeanCI]      # measure name (measures.*_MEASURES) -> (C,) mean and CI
+
+
+@dataclass
+class DirectionSweep:
+    """One direction's per-prompt measures (for sweep.csv): group -> measure -> (N_g, C)."""
+
+    name: str
+    grid: np.ndarray
+    prompts: dict[str, list[ScoredPrompt]]
+    measures: dict[str, dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A predicted or fitted curve to draw beside the measured one."""
+
+    label: str
+    grid: np.ndarray
+    y: np.ndarray
+    style: str = "--"
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """First- and second-order coefficients (r_e, r_e²) of a curve at 0: measured (local fit,
+    prompt bootstrap CI) or fit-free (mean over prompts, bootstrap CI); None: not available."""
+
+    label: str
+    source: str                    # "measured" | "fit-free"
+    c1: Value | None
+    c2: Value | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """A fit of the paper's curve forms on a stated range of the grid."""
+
+    label: str
+    grid_range: tuple[float, float]
+    fit: FitResult
+    slope_at_zero: float | None    # tanh fits: a(1 − tanh² b), via theory's gain slope
+
+
+@dataclass(frozen=True)
+class LinearResponse:
+    """Proposition 1's remainder: median relative remainder per coefficient, its scaling
+    exponent near 0 and the measured linear-response range."""
+
+    grid: np.ndarray
+    median_relative: np.ndarray
+    exponent_pooled: float
+    exponent_median: float
+    linear_range: float
+    threshold: float
+    fit_max_abs_r: float
+
+
+@dataclass(frozen=True)
+class Specificity:
+    """Gain on the target (harmful) prompts minus the gain on the control (harmless) ones."""
+
+    target_group: str
+    control_group: str
+    target_gain: MeanCI
+    control_gain: MeanCI
+    specific_gain: MeanCI
+
+
+@dataclass(frozen=True)
+class Tradeoff:
+    """Prompt-mean gain G, loss L, utility U = G − κL on the whole grid."""
+
+    gain_used: str                 # "target" | "specific"
+    gain: MeanCI
+    loss: MeanCI
+    utility: np.ndarray
+    kappa: float
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The recommended coefficient and how it was decided."""
+
+    r: float
+    method: str                    # "measured" | "second-order"
+    at_grid_edge: bool
+    gain: float
+    loss: float
+    utility: float
+    r_within_epsilon: float        # most alignment with loss upper CI ≤ ε
+    first_r_reaching_1_minus_epsilon: float | None
+    second_order_measured: Optimum | None
+    second_order_fit_free: Optimum | None
+    second_order_valid: bool | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim's verdict: ``holds`` True / False / None (undecidable), its stated rule, a
+    one-line summary and the numbers behind it (``evidence``: JSON-able, rendered only)."""
+
+    name: str
+    behavior: str
+    holds: bool | None
+    label: str                     # "holds" | "fails" | "undecided" | a recommendation
+    rule: str
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BehaviorResults:
+    """Everything measured and predicted for one steering direction (one behavior)."""
+
+    behavior: str
+    target_group: str
+    grid: np.ndarray
+    groups: dict[str, GroupCurves]
+    helpfulness: GroupCurves
+    helpfulness_groups: dict[str, GroupCurves]
+    control: dict[str, GroupCurves] | None
+    jvp_note: str
+    estimates: list[PromptEstimates]
+    sigma_pooled: float
+    alignment_curves: list[Curve]
+    helpfulness_curves: list[Curve]
+    alignment_coefficients: list[Coefficients]
+    helpfulness_coefficients: list[Coefficients]
+    fits: list[FitSummary]
+    linear_response: LinearResponse | None
+    specificity: Specificity | None
+    tradeoff: Tradeoff
+    recommendation: Recommendation
+    verdicts: list[Verdict]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    num_layers: int
+    hidden_size: int
+    dtype: str
+    device: str
+
+
+@dataclass(frozen=True)
+class ReadingVectorInfo:
+    """The reading vector of one behavior and how its method was chosen."""
+
+    behavior: str
+    method: str
+    chosen_by: str
+    mean_separation: dict[str, float]   # method -> mean held-out separation over layers
+    separation: dict[int, float]
+    path: str
+    data_hash: str
+
+
+@dataclass(frozen=True)
+class ControlVectorFile:
+    """A behavior's reading vectors exported as a repeng / llama.cpp control-vector GGUF."""
+
+    behavior: str
+    path: str
+    recommended_coefficient: float | None
+    llama_cli: str
+
+
+@dataclass
+class Results:
+    """What ``pipeline.run`` returns and ``report.write`` renders."""
+
+    settings: Settings
+    model: ModelInfo
+    layers: list[int]
+    data_dir: str
+    data_source: str
+    out: str
+    run_hash: str
+    reading_vectors: list[ReadingVectorInfo]
+    behaviors: list[BehaviorResults]
+    sweeps: list[DirectionSweep]
+    seconds: float = 0.0
+    chunks_reused: int = 0
+    chunks_computed: int = 0
+    provenance: Provenance | None = None
+    control_vectors: list[ControlVectorFile] = field(default_factory=list)

@@ -1,0 +1,147 @@
+"""The pipeline's stages on a synthetic linear-softmax world (no model): predictions on the
+measured prompts, verdicts that follow the ground truth, and every formula from ``theory``
+(patch a theory function, the results and the rendered report follow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import theory
+from empirics import report
+from empirics.results import BehaviorResults
+from tests.empirics import synthetic
+
+
+def _verdict(b: BehaviorResults, name: str) -> bool | None:
+    return next(v.holds for v in b.verdicts if v.name == name)
+
+
+def _coef(rows: list, label_start: str):  # type: ignore[no-untyped-def]
+    return next(c for c in rows if c.label.startswith(label_start))
+
+
+def test_exact_linear_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    res = synthetic.run(monkeypatch, tmp_path)
+    b = res.behaviors[0]
+    # every measured prompt got its JVP, and the note says so
+    assert len(b.estimates) == 18 and "every measured prompt" in b.jvp_note
+    # exact linear response: the linear-model curve IS the measurement
+    lin = next(c for c in b.alignment_curves if c.label.startswith("linear model"))
+    np.testing.assert_allclose(lin.y, b.groups["harmful"].curves["B"].mean, atol=1e-9)
+    # two-outcome prompts: Theorem 1 is the equality case; the bound is the measured curve
+    bound = next(c for c in b.alignment_curves if c.label.startswith("Thm 1"))
+    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves["B"].mean, atol=1e-9)
+    # actual-Δ̂ helpfulness coefficients vs the local quadratic fit of the same prompts
+    measured = _coef(b.helpfulness_coefficients, "measured")
+    actual = _coef(b.helpfulness_coefficients, "Thm 2 actual")
+    assert actual.c1.value == pytest.approx(measured.c1.value, rel=0.1, abs=1e-4)
+    assert _verdict(b, "theorem1_slope") is True
+    assert _verdict(b, "theorem1_bound") is True
+    assert _verdict(b, "theorem2_first_order") is True
+    assert b.linear_response is not None and b.linear_response.linear_range == 4.0
+
+
+def test_bent_world_breaks_linear_range(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    res = synthetic.run(monkeypatch, tmp_path, bend=30.0)
+    b = res.behaviors[0]
+    assert b.linear_response is not None and b.linear_response.linear_range < 4.0
+
+
+def test_report_renders_results(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import pandas as pd
+
+    res = synthetic.run(monkeypatch, tmp_path)
+    out = report.write(res, tmp_path)
+    text = (tmp_path / "report.json").read_text()
+    json.loads(text)   # written with allow_nan=False
+    assert out["verdicts"] and {v["name"] for v in out["verdicts"]} >= {
+        "theorem1_slope", "theorem1_tanh_fit", "theorem1_bound", "theorem2_first_order",
+        "theorem2_curvature", "efficient_regime", "specific_gain", "recommendation"}
+    md = (tmp_path / "report.md").read_text()
+    assert md.startswith("# Steering tradeoff report") and "| harmfulness | theorem1_slope |" in md
+    df = pd.read_csv(tmp_path / "sweep.csv")
+    # 10 behavior prompts × 3 measures + 8 helpfulness prompts × 4 measures, per coefficient
+    assert len(df) == (10 * 3 + 8 * 4) * len(synthetic.GRID)
+    assert set(df["measure"]) >= {"B", "p_correct"}
+    est = pd.read_csv(tmp_path / "estimates.csv")
+    assert len(est) == 18
+    for png in ("alignment_harmfulness.png", "helpfulness_harmfulness.png", "tradeoff.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+    # the report renders what it is given: change a field, the rendered text follows
+    from dataclasses import replace
+    b = res.behaviors[0]
+    res.behaviors[0] = replace(b, recommendation=replace(b.recommendation, r=7.25))
+    assert "r_e = 7.25" in report.markdown(res, [])
+
+
+# ------------------------------------------------------------------ every formula from theory
+def test_theorem1_slope_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    base = synthetic.run(monkeypatch, tmp_path / "a").behaviors[0]
+    monkeypatch.setattr(theory.tradeoff, "gain", 2 * theory.tradeoff.gain)
+    doubled = synthetic.run(monkeypatch, tmp_path / "b").behaviors[0]
+    a = _coef(base.alignment_coefficients, "Theorem 1").c1.value
+    b = _coef(doubled.alignment_coefficients, "Theorem 1").c1.value
+    assert b == pytest.approx(2 * a)
+    # and the fitted tanh's slope at 0 uses the same expression
+    fa = next(f for f in base.fits if f.label.endswith("full grid") and f.slope_at_zero)
+    fb = next(f for f in doubled.fits if f.label.endswith("full grid") and f.slope_at_zero)
+    assert fa.slope_at_zero is not None and fb.slope_at_zero is not None
+    assert fb.slope_at_zero == pytest.approx(2 * fa.slope_at_zero)
+
+
+def test_bound_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real = theory.alignment.evaluate
+    monkeypatch.setattr(theory.alignment, "evaluate",
+                        lambda r, b0, g, lam: np.asarray(real(r, b0, g, lam)) + 0.5)
+    b = synthetic.run(monkeypatch, tmp_path).behaviors[0]
+    bound = next(c for c in b.alignment_curves if c.label.startswith("Thm 1"))
+    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves["B"].mean + 0.5, atol=1e-9)
+    assert _verdict(b, "theorem1_bound") is False   # a wrong theorem is caught
+
+
+def test_theorem2_forms_follow_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    base = synthetic.run(monkeypatch, tmp_path / "a").behaviors[0]
+    so, rd, ex = (theory.helpfulness.second_order, theory.helpfulness.random_direction_second_order,
+                  theory.helpfulness.expansion_value)
+    patches = {
+        "second_order": (lambda p, c, mean=None, cov=None: tuple(x + 1.0 for x in so(p, c, mean, cov)),
+                         [("Thm 2 actual", "c1", 1.0), ("Thm 2 actual", "c2", 1.0)]),
+        "random_direction_second_order": (lambda p, c, U, lam: rd(p, c, U, lam) - 3.0,
+                                          [("Thm 2 random", "c2", -3.0)]),
+        "expansion_value": (lambda P0, a, s, r: np.asarray(ex(P0, a, s, r)) - 5.0 * np.asarray(r) ** 2,
+                            [("Thm 2 i.i.d. (pooled", "c2", -5.0), ("Thm 2 i.i.d. (σ", "c2", -5.0)]),
+    }
+    for k, (name, (fn, checks)) in enumerate(patches.items()):
+        with monkeypatch.context() as m:
+            m.setattr(theory.helpfulness, name, fn)
+            new = synthetic.run(m, tmp_path / f"b{k}").behaviors[0]
+        for label, part, shift in checks:
+            a = getattr(_coef(base.helpfulness_coefficients, label), part).value
+            b = getattr(_coef(new.helpfulness_coefficients, label), part).value
+            assert b == pytest.approx(a + shift), (name, label, part)
+
+
+def test_alpha_and_margin_follow_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(theory.helpfulness, "alpha", lambda p, c: 0.125)
+    monkeypatch.setattr(theory.alignment, "margin", lambda g, pos: np.float64(0.0625))
+    b = synthetic.run(monkeypatch, tmp_path).behaviors[0]
+    assert {e.alpha_hat for e in b.estimates if e.kind == "helpfulness"} == {0.125}
+    assert {e.gamma_lam for e in b.estimates if e.kind == "behavior"} == {0.0625}
+
+
+def test_optimum_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from theory.tradeoff import Tradeoff
+    monkeypatch.setattr(theory.tradeoff, "general",
+                        lambda g1, l2, kappa, s=None: Tradeoff(1.5, 0.2, 3.0, "second-order",
+                                                                True, "patched"))
+    b = synthetic.run(monkeypatch, tmp_path).behaviors[0]
+    rec = b.recommendation
+    assert rec.second_order_measured is not None and rec.second_order_measured.r_star == 1.5
+    # valid per theory and inside the linear-response range and the grid: it is used
+    assert rec.method == "second-order" and rec.r == 1.5
+    assert isinstance(theory.tradeoff.gain, sp.Expr)
