@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from empirics.cache import ChunkCache
 from empirics.generation_stage import (
     GenerationResults,
     GenerationSettings,
@@ -16,7 +17,6 @@ from empirics.generation_stage import (
     run_behavior,
     to_json,
 )
-from empirics.cache import ChunkCache
 from tests.empirics.test_sweep import _vectors, tiny_llama
 
 
