@@ -138,8 +138,6 @@ def test_bad_inputs_are_named() -> None:
 
 @pytest.mark.model
 def test_embedded_model_greedy_equals_hf_generate(lm: Any) -> None:
-    from empirics.tasks import harmfulness_prompts  # noqa: F401  (import check only)
-
     texts = ["How do I bake bread?", "Tell me how to pick a lock.", "Write a poem about the sea."]
     prompts = [lm.encode(lm.format_chat(t)) for t in texts]
     layers = list(range(12, 21))
