@@ -8,7 +8,7 @@
   prompts.
 * ``sequence_predictions``: from the samples at ``r = 0`` alone, per prompt the fit-free slope and
   the importance-weighted curve (``theory.alignment.sequence_slope_value`` /
-  ``importance_curve``), pooled over prompts with bootstrap CIs.
+  ``importance_curve``, through ``empirics.formulas``), pooled over prompts with bootstrap CIs.
 
 Undecided replies: the measured B is over a prompt's decided replies (NaN when it has none); the
 importance weights of the decided ``r = 0`` samples estimate exactly that conditional behavior.
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from empirics import formulas
 from empirics.jvp import eager_attention
 from empirics.measures import MeanCI
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer
-from theory import alignment
 
 # --------------------------------------------------------------------------- δ(y)
 
@@ -225,8 +225,8 @@ def sequence_predictions(coefficients: Sequence[float], scores0: np.ndarray, del
         keep = sc[i] != 0
         if keep.sum() < 2:
             continue
-        slopes[i] = alignment.sequence_slope_value(sc[i, keep], de[i, keep])
-        curves[:, i] = alignment.importance_curve(sc[i, keep], de[i, keep], coefs)
+        slopes[i] = formulas.sequence_slope(sc[i, keep], de[i, keep])
+        curves[:, i] = formulas.importance_curve(sc[i, keep], de[i, keep], coefs)
     measured = None
     if measured_per_prompt is not None and coefs.size >= 2:
         above = np.where(coefs > 0)[0]

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from empirics import pipeline, report
+from empirics.generation_stage import run_generation, settings_from_namespace
 from empirics.settings import (
     BEHAVIORS,
     DEFAULT_COUNTS,
@@ -144,7 +145,6 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
 
 def generation_args(argv: Sequence[str] | None, n_boot: int) -> tuple[str, Any]:
     """``--measure`` and the ``--gen-*`` flags as ``GenerationSettings`` (``ValueError`` if bad)."""
-    from empirics.generation_stage import settings_from_namespace
     a = build_parser().parse_args(argv)
     return a.measure, settings_from_namespace(a, n_boot)
 
@@ -171,7 +171,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = pipeline.run(prepared)
         written = report.write(results, prepared.out)
     if measure in ("generation", "both"):
-        from empirics.generation_stage import run_generation
         run_generation(prepared, gen_settings, written)
     print(f"\nDone in {time.time() - t0:.0f} s. Outputs in {out}:")
     names = ["report.json", "report.md", "sweep.csv", "estimates.csv"] if written else []
