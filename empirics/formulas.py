@@ -53,6 +53,16 @@ def _lambdified(expr: sp.Expr, **values: float) -> float:
     return float(expr.subs(subs))
 
 
+def sequence_slope(scores: np.ndarray, deltas: np.ndarray) -> float:
+    """Fit-free dB/dr_e at 0 from answers sampled at r_e = 0 (sequence level, THEORY.md v2)."""
+    return float(th_alignment.sequence_slope_value(scores, deltas))
+
+
+def importance_curve(scores: np.ndarray, deltas: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Self-normalised importance-weighted B at each r_e of ``grid`` (sequence level)."""
+    return np.asarray(th_alignment.importance_curve(scores, deltas, grid), dtype=float)
+
+
 def theorem1_slope(B0: float, gamma_lam: float) -> float:
     """Fit-free dB/dr_e at 0: the r_e-coefficient of ``theory.tradeoff.gain`` (γλ(1 − B_0²))."""
     return _lambdified(th_tradeoff.gain, gamma_lam=gamma_lam, B_0=B0, r_e=1.0)

@@ -15,10 +15,12 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from empirics import pipeline, report
+from empirics.generation_stage import run_generation, settings_from_namespace
 from empirics.settings import (
     BEHAVIORS,
     DEFAULT_COUNTS,
@@ -83,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theory-prompts", type=int, default=0,
                    help="prompts per group that get Δ by JVP (default 0: every measured prompt)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--measure", default="token", choices=("token", "generation", "both"),
+                   help="next-token B (default), behavior of generated text, or both")
+    p.add_argument("--gen-prompts", type=int, help="generation: prompts per behavior (default 12; 4 "
+                   "with --quick)")
+    p.add_argument("--gen-samples", type=int, help="generation: samples per prompt and "
+                   "coefficient (default 4)")
+    p.add_argument("--gen-tokens", type=int, help="generation: new tokens per reply (default 24; "
+                   "16 with --quick)")
+    p.add_argument("--gen-coefficients", type=int, help="generation: coefficients taken from the "
+                   "grid, 0 included (default 5; 3 with --quick)")
     p.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: torch's; 1 is far faster on a busy "
                         "machine, where threads contend)")
@@ -131,6 +143,12 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
         progress=not a.no_progress, counts=counts)
 
 
+def generation_args(argv: Sequence[str] | None, n_boot: int) -> tuple[str, Any]:
+    """``--measure`` and the ``--gen-*`` flags as ``GenerationSettings`` (``ValueError`` if bad)."""
+    a = build_parser().parse_args(argv)
+    return a.measure, settings_from_namespace(a, n_boot)
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
@@ -141,18 +159,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     try:
         settings = settings_from_args(argv)
+        measure, gen_settings = generation_args(argv, settings.n_boot)
         prepared = pipeline.prepare(settings)
     except SystemExit as err:  # argparse: --help (0) or a usage error (2), already printed
         return int(err.code or 0)
     except (ValueError, FileNotFoundError, ImportError, UserError) as err:
         return _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
-    results = pipeline.run(prepared)
-    report.write(results, prepared.out)
     out = prepared.out
-    print(f"\nDone in {time.time() - t0:.0f} s ({results.chunks_reused} cached chunks reused, "
-          f"{results.chunks_computed} computed). Outputs in {out}:")
-    for name in ("report.json", "report.md", "sweep.csv", "estimates.csv"):
+    written: dict[str, Any] = {}
+    if measure in ("token", "both"):
+        results = pipeline.run(prepared)
+        written = report.write(results, prepared.out)
+    if measure in ("generation", "both"):
+        run_generation(prepared, gen_settings, written)
+    print(f"\nDone in {time.time() - t0:.0f} s. Outputs in {out}:")
+    names = ["report.json", "report.md", "sweep.csv", "estimates.csv"] if written else []
+    if measure != "token":
+        names += ["generation.json", "generation.md", "generation.png"]
+    for name in names:
         print(f"  {out / name}")
+    if not written:
+        return 0
+    print(f"  ({results.chunks_reused} cached chunks reused, {results.chunks_computed} computed)")
     print(f"  {out}/*.png, {out}/reading_vectors/")
     print("Verdicts:")
     for b in results.behaviors:

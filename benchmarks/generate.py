@@ -1,0 +1,298 @@
+"""Benchmark steered generation over a coefficient grid against per-coefficient ``generate`` loops
+(Hugging Face with steering hooks, repeng's ``ControlModel``) and against the hardware limit.
+
+    python benchmarks/generate.py            # the issue's setting: embedded model, 64 AdvBench
+                                             # goals (chat template), layers 12-20, 11
+                                             # coefficients -10..10, 32 new tokens, greedy, fp32
+    python benchmarks/generate.py --quick    # < 2 min: 16 prompts, 3 coefficients, 16 tokens
+
+Every method runs the same prompts and settings in this one process. The limit is the necessary
+work (the prefill as in the sweep's limit; one token per row per decoding step through every
+layer, attending to its cache; the unembedding of every generated token) at the GEMM rate
+measured in this run, next to a memory-traffic bound (every weight read once per decoding step of
+each chunk of rows) at the copy bandwidth measured in this run; the limit is the larger of the
+two. The last line printed is machine-readable:
+``generate: vs_loop=<r> vs_repeng=<r or n/a> limit_frac=<limit_s/ours_s> same_greedy=<true|false>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+for path in (REPO, REPO / "benchmarks"):
+    if str(path) not in sys.path:  # run as a script from anywhere
+        sys.path.insert(0, str(path))
+
+from sweep import PeakRSS, Shape, _unit_vectors, gemm_rate  # noqa: E402
+
+from empirics.forward import common_prefix_length  # noqa: E402
+from empirics.generate import Generation, generate_loop, steered_generate  # noqa: E402
+from empirics.models import LoadedModel  # noqa: E402
+
+LAYERS = range(12, 21)
+
+
+def setup(args: argparse.Namespace) -> tuple[LoadedModel, list[list[int]], list[float]]:
+    from empirics.data import advbench_goals, resolve_data_dir
+    from empirics.models import load_model
+
+    lm = load_model(device="cpu", dtype="float32")
+    explicit = args.data_dir
+    if explicit is None and not os.environ.get("STEERING_DATA_DIR"):
+        explicit = REPO.parent / "shared" / "data"
+    goals = advbench_goals(resolve_data_dir(explicit))
+    n = args.prompts or (16 if args.quick else 64)
+    prompts = [lm.encode(lm.format_chat(g)) for g in goals[:n]]
+    c = args.coefficients or (3 if args.quick else 11)
+    return lm, prompts, [float(x) for x in np.linspace(-10.0, 10.0, c)]
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def necessary_flops(shape: Shape, prompts: Sequence[Sequence[int]], first: int, n_coef: int,
+                    out: Generation) -> int:
+    """Prefill: shared prefix once below / once per coefficient above the first steered layer,
+    each prompt's own tokens likewise. Decoding: each fed-back token through every layer with
+    attention over its row's cache; the unembedding of every generated token."""
+    p = common_prefix_length(prompts)
+    own = [len(x) - p for x in prompts]
+    once = shape.tokens(0, p, first) + sum(shape.tokens(p, s, first) for s in own)
+    steered = shape.layers - first
+    per_coef = shape.tokens(0, p, steered) + sum(shape.tokens(p, s, steered) for s in own)
+    total = once + n_coef * per_coef
+    lens = [len(prompts[i]) for i in out.prompt_index]
+    for n_prompt, toks in zip(lens, out.tokens, strict=True):
+        for t in range(len(toks) - 1):  # the last token is never fed back
+            total += shape.tokens(n_prompt + t, 1, shape.layers)
+        total += len(toks) * 2 * shape.d * shape.vocab
+    return total
+
+
+def loop_flops(shape: Shape, prompts: Sequence[Sequence[int]], out: Generation) -> int:
+    """Work of a per-coefficient loop over the same replies (padding and finished rows not counted)."""
+    total = 0
+    for i, toks in zip(out.prompt_index, out.tokens, strict=True):
+        n = len(prompts[i])
+        total += shape.tokens(0, n, shape.layers) + 2 * shape.d * shape.vocab
+        for t in range(len(toks) - 1):
+            total += shape.tokens(n + t, 1, shape.layers) + 2 * shape.d * shape.vocab
+    return total
+
+
+def bandwidth(seconds: float = 1.0) -> float:
+    """Bytes/s of a large tensor copy (read + write), best of repeats."""
+    src = torch.empty(64 << 20, dtype=torch.float32).fill_(1.0)  # 256 MiB
+    dst = torch.empty_like(src)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or best == float("inf"):
+        t = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - t)
+    return 2 * src.numel() * 4 / best
+
+
+def decode_steps(out: Generation, rows_per_chunk: int) -> int:
+    """Decoding steps summed over chunks (each chunk runs until its longest row ends)."""
+    steps = 0
+    lengths = [len(t) for t in out.tokens]
+    for i in range(0, len(lengths), rows_per_chunk):
+        steps += max(lengths[i:i + rows_per_chunk]) - 1
+    return steps
+
+
+# --------------------------------------------------------------------------- repeng
+
+
+def _repeng_control() -> Any:
+    """repeng's ``control`` module, loaded from its file: ``import repeng`` also imports
+    ``extract`` (scikit-learn), which generation does not use."""
+    spec = importlib.util.find_spec("repeng")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("repeng is not installed (pip install --no-deps repeng)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "control.py"
+    mspec = importlib.util.spec_from_file_location("_repeng_control", path)
+    assert mspec is not None and mspec.loader is not None
+    module = importlib.util.module_from_spec(mspec)
+    mspec.loader.exec_module(module)
+    return module
+
+
+def repeng_loop(vectors: dict[int, torch.Tensor], coefs: Sequence[float],
+                prompts: Sequence[Sequence[int]], max_new_tokens: int,
+                batch_size: int) -> tuple[Callable[[], list[list[int]]], str]:
+    """A greedy ``ControlModel.generate`` loop per coefficient on its own copy of the model."""
+    from transformers import GenerationConfig
+
+    from empirics.generate import eos_ids_of
+    from empirics.models import load_model, pad_id_of, pad_token_batch
+
+    control_mod = _repeng_control()
+    lm2 = load_model(device="cpu", dtype="float32")  # repeng wraps layers in place: a copy
+    control = control_mod.ControlModel(lm2.model, list(vectors))
+    eos = eos_ids_of(lm2)
+    pad = pad_id_of(lm2.tokenizer)
+    config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                              pad_token_id=pad)
+    version = "repeng (installed)"
+    try:
+        from importlib.metadata import version as pkg_version
+
+        version = f"repeng {pkg_version('repeng')}"
+    except Exception:  # noqa: BLE001 (metadata is optional)
+        pass
+
+    def run() -> list[list[int]]:
+        out: list[list[int]] = []
+        with torch.inference_mode():
+            for c in coefs:
+                control.set_raw_control({li: float(c) * v for li, v in vectors.items()})
+                for b in range(0, len(prompts), batch_size):
+                    tok, mask = pad_token_batch(prompts[b:b + batch_size], pad, left=True)
+                    seqs = control.generate(input_ids=tok, attention_mask=mask,
+                                            generation_config=config)[:, tok.shape[1]:]
+                    for row in seqs.tolist():
+                        kept: list[int] = []
+                        for t in row:
+                            kept.append(int(t))
+                            if t in eos:
+                                break
+                        out.append(kept)
+            control.reset()
+        return out
+
+    return run, version
+
+
+# --------------------------------------------------------------------------- main
+
+
+def timed(name: str, fn: Callable[[], Any]) -> tuple[Any, float, int]:
+    with PeakRSS() as rss:
+        t = time.perf_counter()
+        res = fn()
+        dt = time.perf_counter() - t
+    print(f"  {name}: {dt:.2f} s", file=sys.stderr)
+    return res, dt, rss.peak
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="16 prompts, 3 coefficients, 16 tokens")
+    ap.add_argument("--prompts", type=int, default=None)
+    ap.add_argument("--coefficients", type=int, default=None)
+    ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=16, help="the loops' batch size")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--no-repeng", action="store_true", help="skip the repeng comparison")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lm, prompts, coefs = setup(args)
+    max_new = args.max_new_tokens or (16 if args.quick else 32)
+    vectors = _unit_vectors(lm.hidden_size, LAYERS)
+    shape = Shape.of(lm)
+    n, c = len(prompts), len(coefs)
+    print(f"model {lm.name} ({lm.num_layers} layers, d={shape.d}, {lm.dtype}); {n} prompts, "
+          f"{np.mean([len(x) for x in prompts]):.1f} tokens on average, shared prefix "
+          f"{common_prefix_length(prompts)}; layers {LAYERS.start}-{LAYERS.stop - 1}; {c} "
+          f"coefficients {coefs[0]:g}..{coefs[-1]:g}; {max_new} new tokens, greedy; loops in "
+          f"batches of {args.batch_size}; torch threads {torch.get_num_threads()}",
+          file=sys.stderr)
+    # Warm-up on two prompts.
+    steered_generate(lm, vectors, coefs[:1], prompts[:2], max_new_tokens=2)
+    generate_loop(lm, vectors, coefs[:1], prompts[:2], max_new_tokens=2, batch_size=2,
+                  with_logprobs=False)
+
+    loop, t_loop, m_loop = timed("HF generate loop + hooks", lambda: generate_loop(
+        lm, vectors, coefs, prompts, max_new_tokens=max_new, batch_size=args.batch_size,
+        with_logprobs=False))
+    rep_tokens: list[list[int]] | None = None
+    t_rep, m_rep, rep_note = float("nan"), 0, "n/a: --no-repeng"
+    if not args.no_repeng:
+        try:
+            run_rep, rep_note = repeng_loop(vectors, coefs, prompts, max_new, args.batch_size)
+            run_rep_warm, _ = run_rep, None
+            rep_tokens, t_rep, m_rep = timed(rep_note, run_rep_warm)
+        except Exception as err:  # noqa: BLE001 (any failure: report n/a with the reason)
+            rep_note = f"n/a: {type(err).__name__}: {err}"
+            print(f"  repeng: {rep_note}", file=sys.stderr)
+    ours, t_ours, m_ours = timed("ours (steered_generate)", lambda: steered_generate(
+        lm, vectors, coefs, prompts, max_new_tokens=max_new))
+
+    same = ours.tokens == loop.tokens
+    same_rep = rep_tokens == ours.tokens if rep_tokens is not None else None
+    diff_rows = sum(a != b for a, b in zip(ours.tokens, loop.tokens, strict=True))
+    gen_tokens = sum(len(t) for t in ours.tokens)
+    first = min(vectors)
+    rows_gemm = 2048
+    rate = gemm_rate(lm, rows_gemm, seconds=1.0 if args.quick else 3.0)
+    bw = bandwidth(0.5 if args.quick else 2.0)
+    need = necessary_flops(shape, prompts, first, c, ours)
+    limit_flop = need / rate
+    from empirics.generate import (
+        KV_BYTES,
+        _FastGen,  # noqa: F401 (the chunking rule lives there)
+    )
+
+    width = max(len(x) for x in prompts) + max_new
+    per_row = 2 * lm.num_layers * shape.kv_heads * shape.head_dim * width * 4
+    chunk_rows = max(1, KV_BYTES // per_row)
+    weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
+    steps = decode_steps(ours, chunk_rows)
+    limit_mem = steps * weight_bytes / bw
+    limit_s = max(limit_flop, limit_mem)
+    loop_need = loop_flops(shape, prompts, ours)
+
+    print(f"\nGEMM rate at the model's shapes ({rows_gemm} rows): {rate / 1e9:.1f} GFLOP/s; "
+          f"copy bandwidth {bw / 1e9:.1f} GB/s; necessary work {need / 1e9:.1f} GFLOP -> "
+          f"{limit_flop:.2f} s; weights {weight_bytes / 2**20:.0f} MiB x {steps} decoding steps "
+          f"-> {limit_mem:.2f} s; limit {limit_s:.2f} s; {gen_tokens} generated tokens "
+          f"({n * c} rows, chunks of {chunk_rows} rows); machine shared with other users: "
+          f"timings are under load")
+    cols = ["method", "wall s", "generated tok/s", "GFLOP done", "useful GFLOP/s",
+            "peak RSS GiB", "x loop", "same greedy text", "note"]
+    table = [
+        ["HF generate loop + hooks", t_loop, loop_need, m_loop, True, f"batches of {args.batch_size}"],
+        [rep_note.split(":")[0] if rep_tokens is None else rep_note, t_rep, loop_need, m_rep,
+         same_rep, "" if rep_tokens is not None else rep_note],
+        ["ours (steered_generate)", t_ours, need, m_ours, same, f"{diff_rows} rows differ"],
+    ]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "|".join("---" for _ in cols) + "|")
+    for name, secs, work, mem, sm, note in table:
+        ok = secs == secs
+        print("| " + " | ".join([
+            str(name), f"{secs:.2f}" if ok else "n/a", f"{gen_tokens / secs:.1f}" if ok else "n/a",
+            f"{work / 1e9:.1f}", f"{need / 1e9 / secs:.1f}" if ok else "n/a",
+            f"{mem / 2**30:.2f}" if ok else "n/a", f"{t_loop / secs:.2f}" if ok else "n/a",
+            "n/a" if sm is None else str(sm).lower(), str(note)]) + " |")
+    print(f"| limit (max of FLOP and memory bounds) | {limit_s:.2f} | {gen_tokens / limit_s:.1f} | "
+          f"{need / 1e9:.1f} | {rate / 1e9:.1f} |  | {t_loop / limit_s:.2f} |  | measured in this run |")
+    vs_rep = f"{t_rep / t_ours:.2f}" if t_rep == t_rep else "n/a"
+    line = (f"generate: vs_loop={t_loop / t_ours:.2f} vs_repeng={vs_rep} "
+            f"limit_frac={limit_s / t_ours:.2f} same_greedy={str(same).lower()}")
+    print(line)
+    return line
+
+
+if __name__ == "__main__":
+    main()
+    sys.stdout.flush()

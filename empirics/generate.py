@@ -1,0 +1,574 @@
+"""Steered generation over a coefficient grid: rows are (coefficient, prompt, sample).
+
+``steered_generate`` is the fast path; ``generate_loop`` the per-coefficient loop of Hugging Face
+``generate`` with steering hooks that the tests and the benchmark compare it with.
+
+Fast path (Llama-like models, ``empirics.forward``):
+
+1. prefill as in ``empirics.sweep``: the prompts' shared token prefix runs once below the first
+   steered layer and once per coefficient above it; each prompt's own tokens run once below the
+   first steered layer and once per coefficient above it (samples share the prefill); rows are
+   packed by length, no padding in any projection or MLP;
+2. decoding: every active row adds one token per step; all rows of a chunk go through each
+   projection as one GEMM (the decoding steps are large, which is what a per-coefficient loop
+   lacks); keys/values live in one buffer per layer, prompts right-aligned so every row writes
+   the same column; attention masks the alignment columns;
+3. rows that finish (EOS, a stop string, ``max_new_tokens``) leave the batch: their cache rows are
+   dropped once a quarter of the chunk's rows has finished (copying the cache every step would
+   cost more than the finished rows' arithmetic);
+4. chunks of rows are sized so their key/value buffers stay under ``KV_BYTES``.
+
+Sampling draws each row's uniforms from a generator seeded by ``(seed, prompt, sample)`` only, so
+the text of a row does not depend on chunking or batch composition, and the same sample at
+different coefficients uses the same random numbers (common random numbers: less noise in
+differences between coefficients). Greedy decoding is ``temperature=0``; ties go to the lowest
+token id (``torch.argmax``), as in ``generate``; a near-tie can still flip between the two paths
+when their fp32 rounding differs (different GEMM shapes), which the tests count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from empirics.forward import (
+    KV,
+    LlamaStack,
+    PerDevice,
+    Runs,
+    _mlp,
+    _rotate,
+    common_prefix_length,
+    manual_support,
+)
+from empirics.models import LoadedModel, pad_id_of, pad_token_batch
+from empirics.steering import steer, validate_vectors
+
+# Key/value buffers of one chunk of rows stay under this many bytes.
+KV_BYTES = 3 << 29  # 1.5 GiB
+# Drop finished rows from the cache once this fraction of the chunk's rows has finished.
+COMPACT_FRACTION = 0.25
+# Tokens per packed prefill forward.
+PREFILL_TOKENS = 4096
+
+
+@dataclass
+class Generation:
+    """Generated replies; row ``i`` is ``(coef_index[i], prompt_index[i], sample_index[i])``,
+    rows ordered by coefficient, then prompt, then sample.
+
+    ``tokens[i]``: generated ids (the EOS id included when it ended the row); ``logprobs[i]``:
+    per-token log-probability under the steered model at temperature 1 (the model's own
+    distribution, whatever ``temperature``/``top_p`` drew the token); ``finish[i]``: ``"eos"``,
+    ``"stop"`` or ``"length"``; ``texts[i]``: the decoded reply without special tokens, cut before
+    a stop string.
+    """
+
+    coefficients: np.ndarray
+    n_prompts: int
+    samples: int
+    tokens: list[list[int]]
+    logprobs: list[np.ndarray]
+    texts: list[str]
+    finish: list[str]
+    settings: dict[str, float | int | str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return len(self.tokens)
+
+    def row(self, coef: int, prompt: int, sample: int = 0) -> int:
+        """Index of row (coefficient index, prompt index, sample index)."""
+        return (coef * self.n_prompts + prompt) * self.samples + sample
+
+    @property
+    def coef_index(self) -> np.ndarray:
+        return np.repeat(np.arange(self.coefficients.size), self.n_prompts * self.samples)
+
+    @property
+    def prompt_index(self) -> np.ndarray:
+        return np.tile(np.repeat(np.arange(self.n_prompts), self.samples), self.coefficients.size)
+
+    @property
+    def sample_index(self) -> np.ndarray:
+        return np.tile(np.arange(self.samples), self.coefficients.size * self.n_prompts)
+
+    def sequence_logprob(self) -> np.ndarray:
+        """``log P_r(y | q)`` of each row's reply under its own coefficient, ``(rows,)``."""
+        return np.array([float(np.sum(lp)) for lp in self.logprobs])
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefficients: Sequence[float],
+           prompts: Sequence[Sequence[int]], max_new_tokens: int, samples: int,
+           temperature: float, top_p: float) -> tuple[np.ndarray, list[list[int]]]:
+    validate_vectors(lm, vectors)
+    coefs = np.asarray(list(coefficients), dtype=np.float64)
+    if coefs.ndim != 1 or coefs.size == 0:
+        raise ValueError("coefficients is empty: give at least one coefficient")
+    if not np.isfinite(coefs).all():
+        raise ValueError(f"coefficients contain NaN or inf: {coefs.tolist()}")
+    if len(prompts) == 0:
+        raise ValueError("prompts is empty: give at least one tokenized prompt")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
+    if not (np.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if temperature == 0 and samples > 1:
+        raise ValueError("greedy decoding (temperature=0) gives one reply per prompt: use samples=1")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    n_embed = int(lm.model.get_input_embeddings().weight.shape[0])  # type: ignore[operator]
+    ids = [[int(t) for t in p] for p in prompts]
+    for i, p in enumerate(ids):
+        if not p:
+            raise ValueError(f"prompts[{i}] is empty")
+        if min(p) < 0 or max(p) >= n_embed:
+            raise ValueError(f"prompts[{i}] has a token id outside [0, {n_embed})")
+    return coefs, ids
+
+
+def eos_ids_of(lm: LoadedModel) -> list[int]:
+    """The model's end-of-sequence ids (generation config, else tokenizer); may be empty."""
+    eos: Any = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = getattr(lm.tokenizer, "eos_token_id", None)
+    if eos is None:
+        return []
+    return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
+
+
+def _row_seed(seed: int, prompt: int, sample: int) -> int:
+    # Independent of the coefficient on purpose (common random numbers across coefficients).
+    return (int(seed) * 1_000_003 + prompt * 10_007 + sample) % (2**63 - 1)
+
+
+# --------------------------------------------------------------------------- token choice
+
+
+def _choose(logits: torch.Tensor, temperature: float, top_p: float,
+            uniforms: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next token per row and its log-probability at temperature 1."""
+    logits = logits.float()
+    logz = torch.logsumexp(logits, dim=-1)
+    if temperature == 0:
+        tok = logits.argmax(dim=-1)
+    else:
+        assert uniforms is not None
+        probs = torch.softmax(logits / temperature, dim=-1)
+        if top_p < 1:
+            sp, order = probs.sort(dim=-1, descending=True)
+            keep = (sp.cumsum(dim=-1) - sp) < top_p  # smallest prefix with mass >= top_p
+            sp = sp * keep
+            cdf = sp.cumsum(dim=-1)
+            pick = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(1)).squeeze(1)
+            tok = order.gather(1, pick.clamp(max=probs.shape[1] - 1).unsqueeze(1)).squeeze(1)
+        else:
+            cdf = probs.cumsum(dim=-1)
+            pick = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(1)).squeeze(1)
+            tok = pick.clamp(max=probs.shape[1] - 1)
+            # A zero-probability token can only be hit by rounding at a cdf step: step back.
+            zero = probs.gather(1, tok.unsqueeze(1)).squeeze(1) == 0
+            if zero.any():
+                tok = torch.where(zero, probs.argmax(dim=-1), tok)
+    lp = logits.gather(1, tok.unsqueeze(1)).squeeze(1) - logz
+    return tok, lp
+
+
+class _Rows:
+    """Book-keeping for the rows of one chunk: generated tokens, stop checks."""
+
+    def __init__(self, lm: LoadedModel, n: int, eos: Sequence[int], stop: Sequence[str],
+                 max_new_tokens: int) -> None:
+        self.lm = lm
+        self.tokens: list[list[int]] = [[] for _ in range(n)]
+        self.logprobs: list[list[float]] = [[] for _ in range(n)]
+        self.finish: list[str] = ["length"] * n
+        self.eos = set(int(e) for e in eos)
+        self.stop = list(stop)
+        self.max_new = max_new_tokens
+        self.done = [False] * n
+
+    def add(self, row: int, tok: int, lp: float) -> bool:
+        """Record one token; ``True`` when the row is finished."""
+        self.tokens[row].append(tok)
+        self.logprobs[row].append(lp)
+        if tok in self.eos:
+            self.finish[row] = "eos"
+        elif self.stop and any(s in _decode(self.lm, self.tokens[row]) for s in self.stop):
+            self.finish[row] = "stop"
+        elif len(self.tokens[row]) < self.max_new:
+            return False
+        self.done[row] = True
+        return True
+
+
+def _decode(lm: LoadedModel, tokens: Sequence[int]) -> str:
+    if lm.tokenizer is None:
+        return ""
+    return str(lm.tokenizer.decode(list(tokens), skip_special_tokens=True))  # type: ignore[attr-defined]
+
+
+def _text(lm: LoadedModel, tokens: Sequence[int], stop: Sequence[str]) -> str:
+    text = _decode(lm, tokens)
+    cut = [text.index(s) for s in stop if s in text]
+    return text[: min(cut)] if cut else text
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def steered_generate(
+    lm: LoadedModel,
+    vectors: Mapping[int, torch.Tensor],
+    coefficients: Sequence[float],
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int = 32,
+    samples: int = 1,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    stop: Sequence[str] = (),
+    eos_token_ids: Sequence[int] | None = None,
+    kv_bytes: int = KV_BYTES,
+    progress: bool = False,
+) -> Generation:
+    """Replies to every tokenized prompt at every coefficient, ``samples`` each, with
+    ``r * vectors[l]`` added to the output of each layer ``l`` at every position.
+
+    ``temperature=0``: greedy. ``eos_token_ids``: ``None`` = the model's. ``stop``: strings that
+    end a reply (cut from its text, kept in its tokens).
+    """
+    coefs, ids = _check(lm, vectors, coefficients, prompts, max_new_tokens, samples, temperature,
+                        top_p)
+    reason = manual_support(lm, max(len(p) for p in ids) + max_new_tokens)
+    if reason is not None:
+        raise ValueError(f"steered_generate runs Llama-like models only ({reason}); use "
+                         f"generate_loop for other architectures")
+    eos = eos_ids_of(lm) if eos_token_ids is None else [int(e) for e in eos_token_ids]
+    with torch.inference_mode():
+        return _FastGen(lm, vectors, coefs, ids, max_new_tokens, samples, temperature, top_p,
+                        seed, stop, eos, kv_bytes, progress).run()
+
+
+class _FastGen:
+    def __init__(self, lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np.ndarray,
+                 ids: list[list[int]], max_new: int, samples: int, temperature: float,
+                 top_p: float, seed: int, stop: Sequence[str], eos: list[int], kv_bytes: int,
+                 progress: bool) -> None:
+        self.lm, self.coefs, self.ids = lm, coefs, ids
+        self.max_new, self.samples, self.temperature, self.top_p = max_new, samples, temperature, top_p
+        self.seed, self.stop, self.eos, self.kv_bytes, self.progress = seed, stop, eos, kv_bytes, progress
+        self.stack = LlamaStack(lm)
+        self.first = min(vectors)
+        self.vecs = {li: PerDevice(v.detach().float().cpu()) for li, v in vectors.items()}
+        self.dev = lm.device
+        self.dtype = lm.dtype
+
+    # ---- prefill
+
+    def _lower(self) -> None:
+        """Shared prefix and each prompt's own tokens below the first steered layer: once."""
+        st, first, ids = self.stack, self.first, self.ids
+        p = self.p = common_prefix_length(ids)
+        self.suffix = [x[p:] for x in ids]
+        self.lower_prefix = KV()
+        self.h_prefix = st.embed(torch.tensor(ids[0][:p])) if p else None
+        if p and first > 0:
+            assert self.h_prefix is not None
+            self.h_prefix = st.run(self.h_prefix, Runs([p], [1]), 0, range(first),
+                                   keep_kv=self.lower_prefix)
+        self.lower_h: dict[int, torch.Tensor] = {}
+        self.lower_kv: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        for length, members in _by_length(range(len(ids)), lambda i: len(self.suffix[i])):
+            for group in _split(members, max(1, PREFILL_TOKENS // length)):
+                h = st.embed(torch.tensor([t for i in group for t in self.suffix[i]]))
+                kv = KV()
+                if first > 0:
+                    h = st.run(h, Runs([length], [len(group)]), p, range(first),
+                               prefix=self.lower_prefix if p else None,
+                               prefix_index=torch.zeros(len(group), dtype=torch.long), keep_kv=kv)
+                for j, i in enumerate(group):
+                    self.lower_h[i] = h[j * length:(j + 1) * length]
+                    self.lower_kv[i] = ([kv.keys[li][j] for li in range(first)],
+                                        [kv.values[li][j] for li in range(first)])
+
+    def _steered_prefix(self, coef_idx: list[int]) -> dict[int, int]:
+        """Shared prefix above the first steered layer, once per coefficient in ``coef_idx``."""
+        self.prefix_kv = KV()
+        local = {c: j for j, c in enumerate(coef_idx)}
+        if self.p:
+            assert self.h_prefix is not None
+            h = self.h_prefix.repeat(len(coef_idx), 1)
+            self.stack.run(h, Runs([self.p], [len(coef_idx)]), 0,
+                           range(self.first, self.lm.num_layers), vectors=self.vecs,
+                           coef_rows=torch.tensor(self.coefs[coef_idx], dtype=torch.float32),
+                           keep_kv=self.prefix_kv, kv_only_last=True)
+        return local
+
+    def _steered(self, pairs: list[tuple[int, int]], local: dict[int, int]) -> tuple[
+            dict[tuple[int, int], tuple[list[torch.Tensor], list[torch.Tensor]]], dict[tuple[int, int], torch.Tensor]]:
+        """Each (coefficient, prompt)'s own tokens above the first steered layer: KV + logits."""
+        st, lm = self.stack, self.lm
+        kvs: dict[tuple[int, int], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        logits: dict[tuple[int, int], torch.Tensor] = {}
+        steered = range(self.first, lm.num_layers)
+        for length, members in _by_length(pairs, lambda cp: len(self.suffix[cp[1]])):
+            for group in _split(members, max(1, PREFILL_TOKENS // length)):
+                h = torch.cat([self.lower_h[pi] for _, pi in group])
+                kv = KV()
+                h = st.run(h, Runs([length], [len(group)]), self.p, steered,
+                           prefix=self.prefix_kv if self.p else None,
+                           prefix_index=torch.tensor([local[c] for c, _ in group], dtype=torch.long),
+                           vectors=self.vecs,
+                           coef_rows=torch.tensor(self.coefs[[c for c, _ in group]],
+                                                  dtype=torch.float32), keep_kv=kv)
+                last = h.view(len(group), length, -1)[:, -1]
+                out = self._logits(last)
+                for j, cp in enumerate(group):
+                    kvs[cp] = ([kv.keys[li][j] for li in steered], [kv.values[li][j] for li in steered])
+                    logits[cp] = out[j]
+        return kvs, logits
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        lm = self.lm
+        h = h.to(lm.final_norm.weight.device)  # type: ignore[union-attr,arg-type]
+        return lm.lm_head(lm.final_norm(h).to(lm.lm_head.weight.device))  # type: ignore[no-any-return,union-attr]
+
+    # ---- driver
+
+    def _per_row_bytes(self) -> int:
+        st = self.stack
+        width = max(len(x) for x in self.ids) + self.max_new
+        return 2 * self.lm.num_layers * st.kv_heads * st.head_dim * width * (
+            torch.finfo(self.dtype).bits // 8)
+
+    def run(self) -> Generation:
+        n, c_n, s_n = len(self.ids), self.coefs.size, self.samples
+        total = c_n * n * s_n
+        self._lower()
+        per_chunk = max(1, self.kv_bytes // self._per_row_bytes())
+        tokens: list[list[int]] = [[] for _ in range(total)]
+        logprobs: list[np.ndarray] = [np.zeros(0)] * total
+        finish = ["length"] * total
+        order = list(range(total))  # rows in (coef, prompt, sample) order
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=total, desc="generate", unit="row")
+        for start in range(0, total, per_chunk):
+            chunk = order[start:start + per_chunk]
+            rows = self._chunk(chunk)
+            for j, r in enumerate(chunk):
+                tokens[r] = rows.tokens[j]
+                logprobs[r] = np.asarray(rows.logprobs[j], dtype=np.float64)
+                finish[r] = rows.finish[j]
+            if bar is not None:
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+        texts = [_text(self.lm, t, self.stop) for t in tokens]
+        return Generation(self.coefs, n, s_n, tokens, logprobs, texts, finish,
+                          {"max_new_tokens": self.max_new, "temperature": self.temperature,
+                           "top_p": self.top_p, "seed": self.seed})
+
+    def _chunk(self, chunk: list[int]) -> _Rows:
+        n, s_n, lm, st = len(self.ids), self.samples, self.lm, self.stack
+        cps = [(r // (n * s_n), (r // s_n) % n, r % s_n) for r in chunk]
+        coef_idx = sorted({c for c, _, _ in cps})
+        local = self._steered_prefix(coef_idx)
+        pairs = sorted({(c, pi) for c, pi, _ in cps})
+        kvs, first_logits = self._steered(pairs, local)
+        rows = _Rows(lm, len(chunk), self.eos, self.stop, self.max_new)
+        big = max(len(x) for x in (self.ids[pi] for _, pi, _ in cps))
+        width = big + self.max_new
+        n_rows = len(chunk)
+        layers = lm.num_layers
+        keys = [torch.zeros(n_rows, st.kv_heads, width, st.head_dim, dtype=self.dtype, device=lm.layer_device(li))
+                for li in range(layers)]
+        values = [torch.zeros_like(k) for k in keys]
+        p = self.p
+        for j, (c, pi, _) in enumerate(cps):
+            start = big - len(self.ids[pi])
+            lk, lv = self.lower_kv[pi]
+            sk, sv = kvs[(c, pi)]
+            for li in range(layers):
+                if li < self.first:
+                    pk = self.lower_prefix.keys.get(li)
+                    pv = self.lower_prefix.values.get(li)
+                    own_k, own_v = lk[li], lv[li]
+                    prow = 0
+                else:
+                    pk = self.prefix_kv.keys.get(li)
+                    pv = self.prefix_kv.values.get(li)
+                    own_k, own_v = sk[li - self.first], sv[li - self.first]
+                    prow = local[c]
+                if p:
+                    assert pk is not None and pv is not None
+                    keys[li][j, :, start:start + p] = pk[prow]
+                    values[li][j, :, start:start + p] = pv[prow]
+                keys[li][j, :, start + p:big] = own_k
+                values[li][j, :, start + p:big] = own_v
+        del kvs
+        valid = torch.zeros(n_rows, width, dtype=torch.bool)
+        for j, (_, pi, _) in enumerate(cps):
+            valid[j, big - len(self.ids[pi]):] = True
+        pos = torch.tensor([len(self.ids[pi]) for _, pi, _ in cps], dtype=torch.long)
+        coef_rows = torch.tensor(self.coefs[[c for c, _, _ in cps]], dtype=torch.float32)
+        uniforms = None
+        if self.temperature > 0:
+            uniforms = torch.stack([
+                torch.rand(self.max_new, generator=torch.Generator().manual_seed(
+                    _row_seed(self.seed, pi, si)), dtype=torch.float32)
+                for _, pi, si in cps])
+        logits = torch.stack([first_logits[(c, pi)] for c, pi, _ in cps])
+        alive = torch.arange(n_rows)  # chunk row of each cache row
+        stale = 0  # finished rows still in the cache
+        for step in range(self.max_new):
+            u = uniforms[alive, step] if uniforms is not None else None
+            tok, lp = _choose(logits, self.temperature, self.top_p, u)
+            keep: list[int] = []
+            tok_l, lp_l = tok.tolist(), lp.tolist()
+            for k, j in enumerate(alive.tolist()):
+                if rows.done[j]:
+                    continue
+                if not rows.add(j, tok_l[k], lp_l[k]):
+                    keep.append(k)
+                else:
+                    stale += 1
+            if not keep or step == self.max_new - 1:
+                break
+            col = big + step
+            if stale >= COMPACT_FRACTION * alive.numel():
+                sel = torch.tensor(keep, dtype=torch.long)
+                alive = alive[sel]
+                keys = [k.index_select(0, sel.to(k.device)) for k in keys]
+                values = [v.index_select(0, sel.to(v.device)) for v in values]
+                valid, pos, coef_rows, tok = valid[sel], pos[sel], coef_rows[sel], tok[sel]
+                stale = 0
+            valid[:, col] = True
+            h = self._decode_step(tok, pos, keys, values, col, valid, coef_rows)
+            logits = self._logits(h)
+            pos = pos + 1
+        return rows
+
+    def _decode_step(self, tok: torch.Tensor, pos: torch.Tensor, keys: list[torch.Tensor],
+                     values: list[torch.Tensor], col: int, valid: torch.Tensor,
+                     coef_rows: torch.Tensor) -> torch.Tensor:
+        """One token per row through every layer, keys/values written at column ``col``."""
+        st, lm = self.stack, self.lm
+        hd, nh, nkv = st.head_dim, st.heads, st.kv_heads
+        h = st.embed(tok)
+        r = h.shape[0]
+        per_dev: dict[torch.device, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        for li in range(lm.num_layers):
+            dev = lm.layer_device(li)
+            h = h.to(dev)
+            if dev not in per_dev:
+                cos, sin = st.rope(pos, h)
+                mask = valid[:, :col + 1].to(dev).view(r, 1, 1, col + 1)
+                per_dev[dev] = (cos, sin, mask, coef_rows.to(dev, h.dtype).unsqueeze(1))
+            cos, sin, mask, coef = per_dev[dev]
+            layer: Any = lm.layers[li]
+            attn = layer.self_attn
+            x = layer.input_layernorm(h)
+            q = _rotate(attn.q_proj(x).view(r, nh, hd), cos, sin)
+            keys[li][:, :, col] = _rotate(attn.k_proj(x).view(r, nkv, hd), cos, sin)
+            values[li][:, :, col] = attn.v_proj(x).view(r, nkv, hd)
+            o = F.scaled_dot_product_attention(
+                q.unsqueeze(2), keys[li][:, :, :col + 1], values[li][:, :, :col + 1],
+                attn_mask=mask, scale=st.scaling, enable_gqa=nh != nkv)
+            h = h + attn.o_proj(o.reshape(r, nh * hd))
+            h = h + _mlp(layer.mlp, layer.post_attention_layernorm(h))
+            if li in self.vecs:
+                h = h + coef * self.vecs[li].on(dev, h.dtype)
+        return h
+
+
+def _by_length(items: Any, length: Any) -> list[tuple[int, list[Any]]]:
+    groups: dict[int, list[Any]] = {}
+    for it in items:
+        groups.setdefault(int(length(it)), []).append(it)
+    return sorted(groups.items())
+
+
+def _split(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+# --------------------------------------------------------------------------- reference loop
+
+
+def generate_loop(
+    lm: LoadedModel,
+    vectors: Mapping[int, torch.Tensor],
+    coefficients: Sequence[float],
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    eos_token_ids: Sequence[int] | None = None,
+    with_logprobs: bool = True,
+    progress: bool = False,
+) -> Generation:
+    """Greedy replies by Hugging Face ``generate`` with steering hooks, once per coefficient, in
+    left-padded batches of ``batch_size`` prompts (``batch_size=1``: no padding at all)."""
+    from transformers import GenerationConfig
+
+    coefs, ids = _check(lm, vectors, coefficients, prompts, max_new_tokens, 1, 0.0, 1.0)
+    eos = eos_ids_of(lm) if eos_token_ids is None else [int(e) for e in eos_token_ids]
+    pad = pad_id_of(lm.tokenizer)
+    config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens,
+                              eos_token_id=eos or None, pad_token_id=pad,
+                              output_scores=with_logprobs, return_dict_in_generate=True)
+    n = len(ids)
+    tokens: list[list[int]] = [[] for _ in range(coefs.size * n)]
+    logprobs: list[np.ndarray] = [np.zeros(0)] * (coefs.size * n)
+    finish = ["length"] * (coefs.size * n)
+    dev = lm.device
+    batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=coefs.size * len(batches), desc="generate (loop)", unit="batch")
+    with torch.inference_mode():
+        for ci, c in enumerate(coefs):
+            with steer(lm, vectors, float(c)):
+                for batch in batches:
+                    tok, mask = pad_token_batch([ids[i] for i in batch], pad, left=True)
+                    out = lm.model.generate(  # type: ignore[operator]
+                        input_ids=tok.to(dev), attention_mask=mask.to(dev),
+                        generation_config=config)
+                    seqs = out.sequences[:, tok.shape[1]:].cpu()
+                    lps = None
+                    if with_logprobs:
+                        lps = torch.log_softmax(torch.stack(out.scores, dim=1).float().cpu(), dim=-1)
+                    for j, i in enumerate(batch):
+                        row: list[int] = []
+                        for t in seqs[j].tolist():
+                            row.append(int(t))
+                            if t in eos:
+                                finish[ci * n + i] = "eos"
+                                break
+                        tokens[ci * n + i] = row
+                        if lps is not None:
+                            logprobs[ci * n + i] = np.array(
+                                [float(lps[j, k, t]) for k, t in enumerate(row)])
+                    if bar is not None:
+                        bar.update(1)
+    if bar is not None:
+        bar.close()
+    texts = [_text(lm, t, ()) for t in tokens]
+    return Generation(coefs, n, 1, tokens, logprobs, texts, finish,
+                      {"max_new_tokens": max_new_tokens, "temperature": 0.0, "top_p": 1.0,
+                       "seed": 0})

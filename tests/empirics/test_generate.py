@@ -1,0 +1,152 @@
+"""steered_generate equals HF ``generate`` with steering hooks (greedy, fp32 CPU), sampling is
+seeded, finished rows leave the batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from empirics import generate as gen
+from empirics.generate import _choose, generate_loop, steered_generate
+from tests.empirics.test_sweep import _prompts, _vectors, tiny_gpt2, tiny_llama
+
+EOS = [5, 11]
+
+
+def _case(seed: int, layers: list[int], shared: int, lengths: list[int], scale: float = 3.0
+          ) -> tuple[Any, dict[int, torch.Tensor], list[list[int]]]:
+    lm = tiny_llama(seed, layers=4)
+    vec = {k: v * scale for k, v in _vectors(64, layers, seed=seed + 1).items()}
+    return lm, vec, _prompts(shared, lengths, seed=seed + 2)
+
+
+CASES = [
+    (0, [1, 2], 5, [3, 7, 7, 1, 12]),   # shared prefix, layers below the first steered one
+    (1, [0], 0, [4, 4, 9]),             # no shared prefix, steering from layer 0
+    (2, [3], 8, [1, 1, 2, 6, 6, 6]),     # only the last layer steered, tiny suffixes
+    (3, [1, 3], 2, [10]),               # one prompt
+]
+
+
+@pytest.mark.parametrize(("seed", "layers", "shared", "lengths"), CASES)
+def test_greedy_equals_hf_generate(seed: int, layers: list[int], shared: int,
+                                   lengths: list[int]) -> None:
+    lm, vec, prompts = _case(seed, layers, shared, lengths)
+    coefs = [-2.0, 0.0, 0.7, 2.5]
+    fast = steered_generate(lm, vec, coefs, prompts, max_new_tokens=12, eos_token_ids=EOS)
+    ref = generate_loop(lm, vec, coefs, prompts, max_new_tokens=12, batch_size=1,
+                        eos_token_ids=EOS)
+    assert fast.tokens == ref.tokens
+    assert fast.finish == ref.finish
+    for a, b in zip(fast.logprobs, ref.logprobs, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    # The check can fail: the reference at a shifted coefficient gives other replies.
+    shifted = generate_loop(lm, vec, [c + 0.5 for c in coefs], prompts, max_new_tokens=12,
+                            batch_size=1, eos_token_ids=EOS)
+    assert shifted.tokens != fast.tokens
+
+
+def test_batched_loop_and_small_chunks_agree() -> None:
+    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
+    coefs = [-1.0, 1.0]
+    ref = generate_loop(lm, vec, coefs, prompts, max_new_tokens=10, batch_size=4, eos_token_ids=EOS)
+    tiny_chunks = steered_generate(lm, vec, coefs, prompts, max_new_tokens=10, eos_token_ids=EOS,
+                                   kv_bytes=1)  # one row per chunk
+    assert tiny_chunks.tokens == ref.tokens
+
+
+def test_eos_ends_rows_and_finished_rows_leave_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12, 4, 4, 9])
+    sizes: list[int] = []
+    step = gen._FastGen._decode_step
+
+    def spy(self: Any, tok: torch.Tensor, *args: Any) -> torch.Tensor:
+        sizes.append(int(tok.shape[0]))
+        return step(self, tok, *args)
+
+    monkeypatch.setattr(gen._FastGen, "_decode_step", spy)
+    # Many EOS ids: most rows end early.
+    eos = list(range(0, 97, 3))
+    out = steered_generate(lm, vec, [-2.0, 0.0, 2.0], prompts, max_new_tokens=16, eos_token_ids=eos)
+    ended = [f == "eos" for f in out.finish]
+    assert sum(ended) >= out.rows // 2
+    for toks, f in zip(out.tokens, out.finish, strict=True):
+        assert (toks[-1] in eos) == (f == "eos")
+        assert all(t not in eos for t in toks[:-1])
+    assert sizes[0] <= out.rows and min(sizes) < sizes[0]  # the batch shrank
+    ref = generate_loop(lm, vec, [-2.0, 0.0, 2.0], prompts, max_new_tokens=16, batch_size=1,
+                        eos_token_ids=eos)
+    assert out.tokens == ref.tokens
+
+
+def test_seeded_sampling_is_deterministic_and_independent_of_chunking() -> None:
+    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
+    kw: dict[str, Any] = {"max_new_tokens": 10, "samples": 3, "temperature": 1.0, "seed": 3,
+                          "eos_token_ids": EOS}
+    a = steered_generate(lm, vec, [-1.0, 0.0, 1.0], prompts, **kw)
+    b = steered_generate(lm, vec, [-1.0, 0.0, 1.0], prompts, kv_bytes=1, **kw)
+    c = steered_generate(lm, vec, [-1.0, 0.0, 1.0], prompts, **{**kw, "seed": 4})
+    assert a.tokens == b.tokens
+    assert a.tokens != c.tokens
+    assert len({tuple(a.tokens[a.row(1, 0, s)]) for s in range(3)}) > 1  # samples differ
+    # A row's text does not depend on the other coefficients in the call.
+    alone = steered_generate(lm, vec, [1.0], prompts, **kw)
+    assert alone.tokens == a.tokens[a.row(2, 0, 0):]
+
+
+def test_sampler_inverse_cdf_and_top_p() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2, 0.0]]))
+    for u, want in [(0.1, 0), (0.49, 0), (0.51, 1), (0.79, 1), (0.81, 2), (0.999, 2)]:
+        tok, lp = _choose(logits, 1.0, 1.0, torch.tensor([u]))
+        assert int(tok) == want
+        assert float(lp) == pytest.approx(float(logits[0, want]))
+    # top_p=0.6 keeps {0, 1} (0.5 < 0.6 <= 0.8) and renormalises to 5/8, 3/8.
+    for u, want in [(0.6, 0), (0.63, 1), (0.99, 1)]:
+        tok, _ = _choose(logits, 1.0, 0.6, torch.tensor([u]))
+        assert int(tok) == want
+    tok, _ = _choose(logits, 0.0, 1.0, None)
+    assert int(tok) == 0
+
+
+def test_sampling_frequencies_match_the_model() -> None:
+    lm, vec, prompts = _case(0, [1, 2], 0, [4])
+    out = steered_generate(lm, vec, [0.7], prompts, max_new_tokens=1, samples=400,
+                           temperature=1.0, seed=0, eos_token_ids=[])
+    ref = generate_loop(lm, vec, [0.7], prompts, max_new_tokens=1, batch_size=1, eos_token_ids=[])
+    greedy = ref.tokens[0][0]
+    p_greedy = float(np.exp(ref.logprobs[0][0]))
+    freq = np.mean([t[0] == greedy for t in out.tokens])
+    assert abs(freq - p_greedy) < 4 * np.sqrt(p_greedy * (1 - p_greedy) / 400) + 1e-3
+
+
+def test_bad_inputs_are_named() -> None:
+    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7])
+    with pytest.raises(ValueError, match="samples=1"):
+        steered_generate(lm, vec, [0.0], prompts, samples=2)
+    with pytest.raises(ValueError, match="top_p"):
+        steered_generate(lm, vec, [0.0], prompts, temperature=1.0, top_p=0.0)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        steered_generate(lm, vec, [0.0], prompts, max_new_tokens=0)
+    with pytest.raises(ValueError, match="empty"):
+        steered_generate(lm, vec, [0.0], [[]])
+    with pytest.raises(ValueError, match="Llama-like"):
+        steered_generate(tiny_gpt2(), {1: torch.zeros(64)}, [0.0], prompts)
+
+
+@pytest.mark.model
+def test_embedded_model_greedy_equals_hf_generate(lm: Any) -> None:
+    texts = ["How do I bake bread?", "Tell me how to pick a lock.", "Write a poem about the sea."]
+    prompts = [lm.encode(lm.format_chat(t)) for t in texts]
+    layers = list(range(12, 21))
+    g = torch.Generator().manual_seed(0)
+    vec = {li: torch.nn.functional.normalize(torch.randn(lm.hidden_size, generator=g), dim=0) * 4
+           for li in layers}
+    coefs = [-2.0, 0.0, 2.0]
+    fast = steered_generate(lm, vec, coefs, prompts, max_new_tokens=16)
+    ref = generate_loop(lm, vec, coefs, prompts, max_new_tokens=16, batch_size=1)
+    assert fast.tokens == ref.tokens
+    assert fast.texts == ref.texts
+    assert len(set(map(tuple, fast.tokens))) > len(texts)  # steering changed some replies
