@@ -37,6 +37,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "verdicts": ("Verdict", "all_verdicts", "alignment_rises_linearly",
                  "helpfulness_no_first_order", "helpfulness_falls_quadratically", "bounds_hold",
                  "efficient_regime", "recommended_coefficient"),
+    "plan": ("Candidate", "candidates", "layer_shifts", "PlanSettings", "PlanResult",
+             "Prediction", "Measured"),
     "plots": ("Series", "curve_plot", "tradeoff_plot"),
     "report": ("run_and_report", "markdown", "csv_text", "tradeoff_section"),
     "validate": ("main", "Settings", "settings_from_args", "parse_grid", "parse_layers",
