@@ -821,3 +821,29 @@ if __name__ == "__main__":
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.exit(main())
+
+
+def pick_layers(spec: str, model_name: str, behavior: str, num_layers: int) -> list[int]:
+    """Layers of the planner's pick for ``validate --layers plan`` (``plan`` reads
+    ``runs/plan/<model-slug>/plan.json``; ``plan:PATH`` reads PATH, a plan.json or its folder)."""
+    import json
+    from pathlib import Path
+
+    from empirics.validate import model_slug
+
+    path = Path(spec.split(":", 1)[1]) if ":" in spec else Path("runs") / "plan" / model_slug(model_name)
+    if path.is_dir():
+        path = path / "plan.json"
+    if not path.is_file():
+        raise ValueError(f"--layers {spec}: no plan at {path}; run `python -m empirics.plan` first "
+                         "(or give --layers plan:PATH)")
+    d = json.loads(path.read_text(encoding="utf-8"))
+    plans = d.get("behaviors", {})
+    if behavior not in plans:
+        raise ValueError(f"--layers {spec}: the plan at {path} has no behavior {behavior!r} "
+                         f"(has {sorted(plans)})")
+    layers = [int(x) for x in plans[behavior]["pick"]["layers"]]
+    if int(d.get("num_layers", num_layers)) != num_layers or max(layers) >= num_layers:
+        raise ValueError(f"--layers {spec}: the plan at {path} is for a {d.get('num_layers')}-layer "
+                         f"model, this one has {num_layers}")
+    return layers

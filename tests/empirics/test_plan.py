@@ -142,3 +142,17 @@ def test_plan_and_verify_end_to_end_tiny(tmp_path: Path) -> None:
 def test_cli_bad_input() -> None:
     assert plan.main(["--behaviors", "nonsense"]) == 2
     assert plan.main(["--n-prompts", "1"]) == 2
+
+
+def test_pick_layers_reads_plan(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "plan.json").write_text(json.dumps(
+        {"num_layers": 30, "behaviors": {"bias": {"pick": {"layers": [15, 16, 17]}}}}))
+    assert plan.pick_layers(f"plan:{tmp_path}", "m", "bias", 30) == [15, 16, 17]
+    with pytest.raises(ValueError, match="no behavior"):
+        plan.pick_layers(f"plan:{tmp_path}", "m", "harmfulness", 30)
+    with pytest.raises(ValueError, match="layer model"):
+        plan.pick_layers(f"plan:{tmp_path}", "m", "bias", 12)
+    with pytest.raises(ValueError, match="run `python -m empirics.plan`"):
+        plan.pick_layers(f"plan:{tmp_path / 'nope'}", "m", "bias", 30)
