@@ -31,6 +31,7 @@ from empirics.fits import (
 from empirics.jvp import cached_delta_jvp
 from empirics.measures import MeanCI, bootstrap_mean_ci, bootstrap_means, difference_ci, measure
 from empirics.models import EMBEDDED_NAME, LoadedModel, load_model
+from empirics.plan import pick_layers
 from empirics.reading_vectors import ReadingVectors, random_directions, reading_vectors
 from empirics.results import (
     BehaviorResults,
@@ -133,7 +134,11 @@ def prepare(s: Settings) -> Prepared:
     data_dir = resolve_source(s.data, s.data_dir)
     require_benchmark(data_dir, s.helpfulness)   # a data error comes before the model loads
     lm = load(s)
-    layers = parse_layers(s.layers, lm.num_layers, embedded=lm.name == EMBEDDED_NAME)
+    if s.layers is not None and s.layers.strip().startswith("plan"):
+        # The pick of `python -m empirics.plan` for the first behavior (docs/planner.md).
+        layers = pick_layers(s.layers.strip(), lm.name, s.behaviors[0], lm.num_layers)
+    else:
+        layers = parse_layers(s.layers, lm.num_layers, embedded=lm.name == EMBEDDED_NAME)
     behavior = prompts.behavior_prompts(lm, s, data_dir)
     helpful = prompts.helpfulness_prompts(lm, s, data_dir)
     out = Path(s.out) if s.out else Path("runs") / model_slug(lm.name)

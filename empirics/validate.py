@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "alignment and helpfulness, and check the theory of Wolf et al. (2401.16332).")
     p.add_argument("--model", help="HF id or local path (default: embedded SmolLM2-135M-Instruct)")
     p.add_argument("--layers", help="steered layers, e.g. '12-20' or '12,14,16' (default: 12-20 "
-                                    "for the embedded model, the middle third otherwise)")
+                                    "for the embedded model, the middle third otherwise); 'plan' or "
+                                    "'plan:PATH': the pick of python -m empirics.plan for the "
+                                    "first behavior")
     p.add_argument("--grid", help="coefficients, '-10:10:1' or '-2,0,2' (default: -10..10 step 1 "
                                   "plus 0.5 steps within ±3)")
     p.add_argument("--behaviors", default="harmfulness,bias", help="comma list of harmfulness,bias")

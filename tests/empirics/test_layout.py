@@ -18,7 +18,13 @@ def _imports(module: str) -> tuple[set[str], list[int]]:
     tree = ast.parse((PKG / f"{module}.py").read_text())
     found: set[str] = set()
     inner: list[int] = []
+    # Imports under `if TYPE_CHECKING:` are for annotations only and make no runtime edge.
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                   for stmt in block.body for n in ast.walk(stmt)}
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module:
             if node.module == "empirics":
                 found |= {a.name for a in node.names}
