@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -44,14 +43,16 @@ LAYERS = range(12, 21)
 
 
 def setup(args: argparse.Namespace) -> tuple[LoadedModel, list[list[int]], list[float]]:
-    from empirics.data import advbench_goals, resolve_data_dir
+    from empirics.data import advbench_goals, harmful_instructions
     from empirics.models import load_model
+    from empirics.sources import resolve_source
 
     lm = load_model(device="cpu", dtype="float32")
-    explicit = args.data_dir
-    if explicit is None and not os.environ.get("STEERING_DATA_DIR"):
-        explicit = REPO.parent / "shared" / "data"
-    goals = advbench_goals(resolve_data_dir(explicit))
+    # AdvBench goals from a data directory (--data-dir / $STEERING_DATA_DIR), else the
+    # package's embedded harmful instructions: the benchmark runs on a fresh clone.
+    source = resolve_source(None, args.data_dir)
+    goals = (advbench_goals(source) if source.kind == "dir" else
+             [g for split in ("train", "val", "test") for g in harmful_instructions(source, split)])
     n = args.prompts or (16 if args.quick else 64)
     prompts = [lm.encode(lm.format_chat(g)) for g in goals[:n]]
     c = args.coefficients or (3 if args.quick else 11)

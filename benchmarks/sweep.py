@@ -72,14 +72,16 @@ def _unit_vectors(d: int, layers: Sequence[int], seed: int = 0) -> dict[int, tor
 
 def setup_embedded(args: argparse.Namespace) -> Setup:
     """The issue's setting: the embedded model, AdvBench goals in the chat template + question."""
-    from empirics.data import advbench_goals, resolve_data_dir
+    from empirics.data import advbench_goals, harmful_instructions
     from empirics.models import embedded_checkpoint, load_model
+    from empirics.sources import resolve_source
 
     lm = load_model(device=args.device, dtype=args.dtype)
-    explicit = args.data_dir
-    if explicit is None and not os.environ.get("STEERING_DATA_DIR"):
-        explicit = REPO.parent / "shared" / "data"  # the checkout's usual neighbour
-    goals = advbench_goals(resolve_data_dir(explicit))
+    # AdvBench goals from a data directory (--data-dir / $STEERING_DATA_DIR), else the
+    # package's embedded harmful instructions: the benchmark runs on a fresh clone.
+    source = resolve_source(None, args.data_dir)
+    goals = (advbench_goals(source) if source.kind == "dir" else
+             [g for split in ("train", "val", "test") for g in harmful_instructions(source, split)])
     n = args.prompts or (16 if args.quick else 64)
     prompts = [lm.encode(lm.format_chat(g + QUESTION)) for g in goals[:n]]
     cands = [[lm.single_token_id("Yes"), lm.single_token_id("No")]] * len(prompts)

@@ -251,7 +251,7 @@ def test_benchmark_tiny_quick() -> None:
 @pytest.mark.model
 def test_fast_equals_reference_embedded_default_sweep(lm: LoadedModel, data_dir: Any) -> None:
     """The embedded model's default sweep (layers 12-20, validate's default grid), fp32."""
-    from empirics.validate import default_grid
+    from empirics.settings import default_grid
 
     with open(data_dir / "advbench" / "harmful_behaviors.csv", newline="") as f:
         goals = [row["goal"] for row in csv.DictReader(f)][:3]
