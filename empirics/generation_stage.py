@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -272,21 +271,6 @@ def plot(res: GenerationResults, path: Path) -> None:
 # --------------------------------------------------------------------------- the main job
 
 
-def json_safe(x: Any) -> Any:
-    """NaN/inf -> None, numpy -> Python (report.json is written with allow_nan=False)."""
-    if isinstance(x, dict):
-        return {str(k): json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return json_safe(x.tolist())
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(float(x)) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
 def settings_from_namespace(a: Any, n_boot: int) -> GenerationSettings:
     """``GenerationSettings`` from validate's parsed ``--gen-*`` flags."""
     from dataclasses import replace
@@ -323,7 +307,7 @@ def run_generation(p: Any, gs: GenerationSettings, report: dict[str, Any]) -> Ge
     """The generation stage for every behavior; writes generation.{json,md,png} and, when the
     token report exists, adds its section to report.md / report.json."""
     from empirics.cache import vectors_hash
-    from empirics.io import atomic_write_json, atomic_write_text
+    from empirics.io import atomic_write_json, atomic_write_text, jsonable
     from empirics.measures import behavior_measures
     from empirics.sweep import sweep
 
@@ -348,11 +332,11 @@ def run_generation(p: Any, gs: GenerationSettings, report: dict[str, Any]) -> Ge
     p.out.mkdir(parents=True, exist_ok=True)
     section = markdown(res)
     data = to_json(res)
-    atomic_write_json(p.out / "generation.json", json_safe(data))
+    atomic_write_json(p.out / "generation.json", jsonable(data))
     atomic_write_text(p.out / "generation.md", section)
     plot(res, p.out / "generation.png")
     if report:
-        report["generation"] = json_safe(data)
+        report["generation"] = jsonable(data)
         atomic_write_json(p.out / "report.json", report)
         md = p.out / "report.md"
         if md.is_file():

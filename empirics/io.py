@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -38,3 +42,24 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     # allow_nan=False: a NaN in a report is a bug to surface, not a value to write.
     text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
     return atomic_write_text(path, text)
+
+
+def jsonable(x: Any, skip: Collection[str] = ()) -> Any:
+    """Dataclasses (less the fields in ``skip``), numpy and floats → JSON-safe Python (NaN/inf →
+    None): what ``json.dumps(..., allow_nan=False)`` takes."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {f.name: jsonable(getattr(x, f.name), skip) for f in dataclasses.fields(x)
+                if f.name not in skip}
+    if isinstance(x, dict):
+        return {str(k): jsonable(v, skip) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v, skip) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist(), skip)
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (np.integer, int)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(float(x)) else None
+    return x

@@ -7,7 +7,6 @@ serialises and draws them. The JSON schema is documented in docs/empirics.md.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import math
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from empirics.estimates import CSV_FIELDS
 from empirics.io import atomic_write_json, atomic_write_text
+from empirics.io import jsonable as io_jsonable
 from empirics.measures import MeanCI
 from empirics.plots import Series, curve_plot, tradeoff_plot
 from empirics.results import BehaviorResults, Coefficients, Results, Value
@@ -26,23 +26,8 @@ SKIP_FIELDS = {"fn", "U", "estimates", "sweeps"}  # not JSON: callables, big arr
 
 
 def jsonable(x: Any) -> Any:
-    """Dataclasses, numpy and floats → JSON-safe Python (NaN/inf → None)."""
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return {f.name: jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)
-                if f.name not in SKIP_FIELDS}
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (np.integer, int)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(float(x)) else None
-    return x
+    """``io.jsonable`` without the fields that are not JSON (``SKIP_FIELDS``)."""
+    return io_jsonable(x, skip=SKIP_FIELDS)
 
 
 def to_json(results: Results) -> dict[str, Any]:
