@@ -9,8 +9,6 @@ parametrisation: ``λ = ‖Δ‖`` and ``γ`` the margin per unit ‖Δ‖; the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import sympy as sp
 
@@ -151,17 +149,8 @@ def spread_bound_quadratic(P0: float, s: float, grid: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ Corollary
-@dataclass(frozen=True)
-class Optimum:
-    """r*, U* and break-even of U = G − κL from a gain slope and a loss curvature (second-order
-    model, ``theory.tradeoff.general``); ``valid`` is theory's own validity flag."""
-
-    r_star: float
-    utility_star: float
-    break_even: float
-    method: str
-    valid: bool
-    note: str
+#: r*, U* and break-even of U = G − κL with theory's validity flag: theory's own result type.
+Optimum = th_tradeoff.Tradeoff
 
 
 def second_order_optimum(g1: float, l2: float, kappa: float, s: float | None) -> Optimum | None:
@@ -169,6 +158,4 @@ def second_order_optimum(g1: float, l2: float, kappa: float, s: float | None) ->
     (s·r* ≤ 0.5); None when an input is not finite."""
     if not (np.isfinite(g1) and np.isfinite(l2)):
         return None
-    t = th_tradeoff.general(g1, l2, kappa, s=s)
-    return Optimum(float(t.r_star), float(t.utility_star), float(t.break_even), str(t.method),
-                   bool(t.valid), str(t.note))
+    return th_tradeoff.general(g1, l2, kappa, s=s)

@@ -48,6 +48,7 @@ from empirics.forward import (
 )
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer, validate_vectors
+from empirics.sweep import check_coefficients, check_prompt_ids
 
 # Key/value buffers of one chunk of rows stay under this many bytes.
 KV_BYTES = 3 << 29  # 1.5 GiB
@@ -110,13 +111,7 @@ def _check(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefficients: S
            prompts: Sequence[Sequence[int]], max_new_tokens: int, samples: int,
            temperature: float, top_p: float) -> tuple[np.ndarray, list[list[int]]]:
     validate_vectors(lm, vectors)
-    coefs = np.asarray(list(coefficients), dtype=np.float64)
-    if coefs.ndim != 1 or coefs.size == 0:
-        raise ValueError("coefficients is empty: give at least one coefficient")
-    if not np.isfinite(coefs).all():
-        raise ValueError(f"coefficients contain NaN or inf: {coefs.tolist()}")
-    if len(prompts) == 0:
-        raise ValueError("prompts is empty: give at least one tokenized prompt")
+    coefs = check_coefficients(coefficients)
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
     if not isinstance(samples, int) or samples < 1:
@@ -127,14 +122,7 @@ def _check(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefficients: S
         raise ValueError("greedy decoding (temperature=0) gives one reply per prompt: use samples=1")
     if not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    n_embed = int(lm.model.get_input_embeddings().weight.shape[0])  # type: ignore[operator]
-    ids = [[int(t) for t in p] for p in prompts]
-    for i, p in enumerate(ids):
-        if not p:
-            raise ValueError(f"prompts[{i}] is empty")
-        if min(p) < 0 or max(p) >= n_embed:
-            raise ValueError(f"prompts[{i}] has a token id outside [0, {n_embed})")
-    return coefs, ids
+    return coefs, check_prompt_ids(lm, prompts)
 
 
 def eos_ids_of(lm: LoadedModel) -> list[int]:

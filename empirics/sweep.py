@@ -58,6 +58,30 @@ class SweepResult:
 # --------------------------------------------------------------------------- validation
 
 
+def check_coefficients(coefficients: Sequence[float]) -> np.ndarray:
+    """The coefficient grid as a float64 array: non-empty and finite (``ValueError`` otherwise)."""
+    coefs = np.asarray(list(coefficients), dtype=np.float64)
+    if coefs.ndim != 1 or coefs.size == 0:
+        raise ValueError("coefficients is empty: give at least one coefficient")
+    if not np.isfinite(coefs).all():
+        raise ValueError(f"coefficients contain NaN or inf: {coefs.tolist()}")
+    return coefs
+
+
+def check_prompt_ids(lm: LoadedModel, prompts: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Tokenized prompts as lists of ints: at least one, none empty, every id in the embedding."""
+    if len(prompts) == 0:
+        raise ValueError("prompts is empty: give at least one tokenized prompt")
+    n_embed = int(lm.model.get_input_embeddings().weight.shape[0])  # type: ignore[operator]
+    ids = [[int(t) for t in p] for p in prompts]
+    for i, p in enumerate(ids):
+        if not p:
+            raise ValueError(f"prompts[{i}] is empty")
+        if min(p) < 0 or max(p) >= n_embed:
+            raise ValueError(f"prompts[{i}] has a token id outside [0, {n_embed})")
+    return ids
+
+
 def _check(
     lm: LoadedModel,
     vectors: Mapping[int, torch.Tensor],
@@ -68,28 +92,16 @@ def _check(
 ) -> tuple[np.ndarray, list[list[int]], list[list[int]]]:
     """Validated copies of the inputs; ``ValueError`` naming the problem otherwise."""
     validate_vectors(lm, vectors)
-    coefs = np.asarray(list(coefficients), dtype=np.float64)
-    if coefs.ndim != 1 or coefs.size == 0:
-        raise ValueError("coefficients is empty: give at least one coefficient")
-    if not np.isfinite(coefs).all():
-        raise ValueError(f"coefficients contain NaN or inf: {coefs.tolist()}")
+    coefs = check_coefficients(coefficients)
     if coefs.size > 1 and not (np.diff(coefs) > 0).all():
         raise ValueError(f"coefficients must be sorted ascending and unique, got {coefs.tolist()}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if len(prompts) == 0:
-        raise ValueError("prompts is empty: give at least one tokenized prompt")
+    ids = check_prompt_ids(lm, prompts)
     if len(candidates) != len(prompts):
         raise ValueError(f"candidates has {len(candidates)} entries for {len(prompts)} prompts")
-    n_embed = int(lm.model.get_input_embeddings().weight.shape[0])  # type: ignore[operator]
     vocab = int(lm.lm_head.weight.shape[0])  # type: ignore[union-attr,index]
-    ids = [[int(t) for t in p] for p in prompts]
     cands = [[int(t) for t in c] for c in candidates]
-    for i, p in enumerate(ids):
-        if not p:
-            raise ValueError(f"prompts[{i}] is empty")
-        if min(p) < 0 or max(p) >= n_embed:
-            raise ValueError(f"prompts[{i}] has a token id outside [0, {n_embed})")
     for i, c in enumerate(cands):
         if not c:
             raise ValueError(f"candidates[{i}] is empty: give at least one candidate token id")
