@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,13 @@ for path in (REPO, REPO / "benchmarks"):
 from sweep import PeakRSS, Shape, _unit_vectors, gemm_rate  # noqa: E402
 
 from empirics.forward import common_prefix_length  # noqa: E402
-from empirics.generate import Generation, generate_loop, steered_generate  # noqa: E402
+from empirics.generate import (  # noqa: E402
+    KV_BYTES,
+    Generation,
+    chunk_rows,
+    generate_loop,
+    steered_generate,
+)
 from empirics.models import LoadedModel  # noqa: E402
 
 LAYERS = range(12, 21)
@@ -206,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    load0 = os.getloadavg()[0]
     lm, prompts, coefs = setup(args)
     max_new = args.max_new_tokens or (16 if args.quick else 32)
     vectors = _unit_vectors(lm.hidden_size, LAYERS)
@@ -248,16 +256,11 @@ def main(argv: Sequence[str] | None = None) -> str:
     bw = bandwidth(0.5 if args.quick else 2.0)
     need = necessary_flops(shape, prompts, first, c, ours)
     limit_flop = need / rate
-    from empirics.generate import (
-        KV_BYTES,
-        _FastGen,  # noqa: F401 (the chunking rule lives there)
-    )
-
     width = max(len(x) for x in prompts) + max_new
     per_row = 2 * lm.num_layers * shape.kv_heads * shape.head_dim * width * 4
-    chunk_rows = max(1, KV_BYTES // per_row)
+    rows_per_chunk = chunk_rows(n * c, KV_BYTES, per_row)  # steered_generate's own rule
     weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
-    steps = decode_steps(ours, chunk_rows)
+    steps = decode_steps(ours, rows_per_chunk)
     limit_mem = steps * weight_bytes / bw
     limit_s = max(limit_flop, limit_mem)
     loop_need = loop_flops(shape, prompts, ours)
@@ -266,8 +269,9 @@ def main(argv: Sequence[str] | None = None) -> str:
           f"copy bandwidth {bw / 1e9:.1f} GB/s; necessary work {need / 1e9:.1f} GFLOP -> "
           f"{limit_flop:.2f} s; weights {weight_bytes / 2**20:.0f} MiB x {steps} decoding steps "
           f"-> {limit_mem:.2f} s; limit {limit_s:.2f} s; {gen_tokens} generated tokens "
-          f"({n * c} rows, chunks of {chunk_rows} rows); machine shared with other users: "
-          f"timings are under load")
+          f"({n * c} rows, chunks of {rows_per_chunk} rows); load average {load0:.2f} at the "
+          f"start, {os.getloadavg()[0]:.2f} at the end (above ~{torch.get_num_threads()}: other "
+          f"work shared the cores)")
     cols = ["method", "wall s", "generated tok/s", "GFLOP done", "useful GFLOP/s",
             "peak RSS GiB", "x loop", "same greedy text", "note"]
     table = [

@@ -345,7 +345,7 @@ class _FastGen:
         n, c_n, s_n = len(self.ids), self.coefs.size, self.samples
         total = c_n * n * s_n
         self._lower()
-        per_chunk = max(1, self.kv_bytes // self._per_row_bytes())
+        per_chunk = chunk_rows(total, self.kv_bytes, self._per_row_bytes())
         tokens: list[list[int]] = [[] for _ in range(total)]
         logprobs: list[np.ndarray] = [np.zeros(0)] * total
         finish = ["length"] * total
@@ -382,9 +382,15 @@ class _FastGen:
         width = big + self.max_new
         n_rows = len(chunk)
         layers = lm.num_layers
-        keys = [torch.zeros(n_rows, st.kv_heads, width, st.head_dim, dtype=self.dtype, device=lm.layer_device(li))
-                for li in range(layers)]
-        values = [torch.zeros_like(k) for k in keys]
+        # Columns a row never writes (its left alignment) must hold finite numbers: a masked
+        # score or value that is NaN would still poison the softmax. Every other column is
+        # written before it is read, so only the alignment block is zeroed.
+        pad = big - min(len(self.ids[pi]) for _, pi, _ in cps)
+        keys = [torch.empty(n_rows, st.kv_heads, width, st.head_dim, dtype=self.dtype,
+                            device=lm.layer_device(li)) for li in range(layers)]
+        values = [torch.empty_like(k) for k in keys]
+        for buf in (*keys, *values):
+            buf[:, :, :pad].zero_()
         p = self.p
         for j, (c, pi, _) in enumerate(cps):
             start = big - len(self.ids[pi])
@@ -481,6 +487,15 @@ class _FastGen:
             if li in self.vecs:
                 h = h + coef * self.vecs[li].on(dev, h.dtype)
         return h
+
+
+def chunk_rows(total: int, kv_bytes: int, per_row_bytes: int) -> int:
+    """Rows per chunk: as many as ``kv_bytes`` holds, spread evenly over the chunks needed
+    (704 rows under a 572-row cap run as 352 + 352, not 572 + 132: small decoding steps waste
+    the GEMMs, which is the per-coefficient loop's problem)."""
+    cap = max(1, kv_bytes // max(1, per_row_bytes))
+    chunks = -(-total // cap)
+    return max(1, -(-total // chunks))
 
 
 def _by_length(items: Any, length: Any) -> list[tuple[int, list[Any]]]:

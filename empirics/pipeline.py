@@ -28,6 +28,7 @@ from empirics.fits import (
     fit_local_polynomial,
     fit_tanh,
 )
+from empirics.generation_stage import run_generation
 from empirics.jvp import cached_delta_jvp
 from empirics.measures import MeanCI, bootstrap_mean_ci, bootstrap_means, difference_ci, measure
 from empirics.models import EMBEDDED_NAME, LoadedModel, load_model
@@ -494,7 +495,29 @@ def _recommend(grid: np.ndarray, t: Tradeoff, b_mean: np.ndarray, s: Settings,
 
 # ---------------------------------------------------------------------------- the whole run
 def run(p: Prepared) -> Results:
-    """Sweep every direction, analyse each behavior and return the typed ``Results``."""
+    """The stages ``p.settings.measure`` asks for: the sweeps and their analysis per behavior
+    (next-token B), the generation stage, or both; returns the typed ``Results``."""
+    t0 = time.time()
+    s = p.settings
+    behaviors: list[BehaviorResults] = []
+    sweeps: list[DirectionSweep] = []
+    control_files: list[ControlVectorFile] = []
+    if s.measures_tokens:
+        behaviors, sweeps, control_files = _token_stages(p)
+    generation = run_generation(p) if s.measures_generation else None
+    lm = p.lm
+    model = ModelInfo(lm.name, lm.num_layers, lm.hidden_size,
+                      str(lm.dtype).replace("torch.", ""), str(lm.device))
+    prov = p.data_dir.provenance
+    return Results(s, model, p.layers, prov.location, prov.source, str(p.out), p.run_hash,
+                   [p.vector_info[b] for b in s.behaviors], behaviors, sweeps,
+                   round(time.time() - t0, 1), p.cache.reused, p.cache.computed, prov,
+                   control_files, generation)
+
+
+def _token_stages(p: Prepared) -> tuple[list[BehaviorResults], list[DirectionSweep],
+                                        list[ControlVectorFile]]:
+    """Sweep every direction, analyse each behavior, export the control vectors."""
     t0 = time.time()
     s = p.settings
     runs: dict[str, DirectionRun] = {}
@@ -518,16 +541,10 @@ def run(p: Prepared) -> Results:
         p.vectors, {r.behavior: {"recommended_coefficient": r.recommendation.r} for r in behaviors},
         p.out / "reading_vectors", model_type(p.lm))
     print(f"theory link, fits and verdicts done ({time.time() - t1:.0f} s)", file=sys.stderr)
-    lm = p.lm
-    model = ModelInfo(lm.name, lm.num_layers, lm.hidden_size,
-                      str(lm.dtype).replace("torch.", ""), str(lm.device))
     sweeps = [r.as_sweep() for r in runs.values()] + ([control.as_sweep()] if control else [])
-    prov = p.data_dir.provenance
-    return Results(s, model, p.layers, prov.location, prov.source, str(p.out), p.run_hash,
-                   [p.vector_info[b] for b in s.behaviors], behaviors, sweeps,
-                   round(time.time() - t0, 1), p.cache.reused, p.cache.computed, prov,
-                   [ControlVectorFile(b, str(c["path"]), c["recommended_coefficient"],
-                                      str(c["llama_cli"])) for b, c in control_vectors.items()])
+    files = [ControlVectorFile(b, str(c["path"]), c["recommended_coefficient"],
+                               str(c["llama_cli"])) for b, c in control_vectors.items()]
+    return behaviors, sweeps, files
 
 
 def model_type(lm: LoadedModel) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from empirics import generation_report
 from empirics.estimates import CSV_FIELDS
 from empirics.io import atomic_write_json, atomic_write_text
 from empirics.io import jsonable as io_jsonable
@@ -156,15 +157,20 @@ def markdown(results: Results, figures: list[str]) -> str:
              f"Layers {results.layers}, {len(s.grid)} coefficients from {s.grid[0]:g} to "
              f"{s.grid[-1]:g}, seed {s.seed}; behaviors {', '.join(s.behaviors)}; helpfulness "
              f"set `{s.helpfulness}`; data: {results.data_source} ({results.data_dir}).", "",
-             f"Reading vectors: {rv}.", "", "## Verdicts", "", *verdict_table(results)]
+             f"Reading vectors: {rv}.", ""]
+    if results.behaviors:
+        lines += ["## Verdicts", "", *verdict_table(results)]
     for b in results.behaviors:
         lines += _behavior_md(b, s.kappa, s.epsilon)
+    if results.generation is not None:
+        lines += ["", *generation_report.markdown(results.generation)]
     if results.control_vectors:
         lines += ["", "## Control vectors (repeng / llama.cpp GGUF)", ""]
         lines += [f"- {c.behavior}: `{c.llama_cli}`" for c in results.control_vectors]
     if results.provenance is not None:
         lines += ["", "## Data", "", results.provenance.markdown()]
-    lines += ["", f"Files: report.json, sweep.csv, estimates.csv, {', '.join(figures)}.", ""]
+    files = "report.json, sweep.csv, estimates.csv" if results.behaviors else "report.json"
+    lines += ["", f"Files: {files}, {', '.join(figures)}.", ""]
     return "\n".join(lines)
 
 
@@ -223,18 +229,24 @@ def figures(results: Results, out: Path) -> list[str]:
                            b.specificity.specific_gain.mean - base, hm, b.grid))
         i = int(np.argmin(np.abs(b.grid - b.recommendation.r)))
         rec.append((f"{b.behavior}: {b.recommendation.r:g}", float(tgt[i]), float(hm[i])))
-    tradeoff_plot(out / "tradeoff.png", f"alignment–helpfulness tradeoff — {model}", curves, rec)
-    names.append("tradeoff.png")
+    if curves:
+        tradeoff_plot(out / "tradeoff.png", f"alignment–helpfulness tradeoff — {model}", curves,
+                      rec)
+        names.append("tradeoff.png")
+    if results.generation is not None:
+        names += generation_report.figures(results.generation, out, model)
     return names
 
 
 def write(results: Results, out: Path) -> dict[str, Any]:
     """Write every output under ``out``; returns the report.json content."""
+    out.mkdir(parents=True, exist_ok=True)
     names = figures(results, out)
     report = to_json(results)
     report["figures"] = names
-    atomic_write_text(out / "sweep.csv", sweep_csv(results))
-    atomic_write_text(out / "estimates.csv", estimates_csv(results))
+    if results.behaviors:  # the next-token stages ran (not --measure generation alone)
+        atomic_write_text(out / "sweep.csv", sweep_csv(results))
+        atomic_write_text(out / "estimates.csv", estimates_csv(results))
     atomic_write_text(out / "report.md", markdown(results, names))
     atomic_write_json(out / "report.json", report)
     return report

@@ -15,7 +15,8 @@ from empirics.estimates import PromptEstimates
 from empirics.fits import FitResult
 from empirics.formulas import Optimum
 from empirics.measures import MeanCI
-from empirics.settings import Settings
+from empirics.sequence import SequencePredictions
+from empirics.settings import GenerationSettings, Settings
 from empirics.sources import Provenance
 from empirics.tasks import ScoredPrompt
 
@@ -207,9 +208,47 @@ class ControlVectorFile:
     llama_cli: str
 
 
+@dataclass(frozen=True)
+class Example:
+    """One greedy reply shown in the report."""
+
+    coefficient: float
+    prompt: str
+    reply: str
+    verdict: int
+
+
+@dataclass(frozen=True)
+class BehaviorGeneration:
+    """One behavior's generated-text measures and sequence-level predictions (``(C,)`` arrays
+    over ``coefficients``)."""
+
+    behavior: str
+    judge: str
+    coefficients: np.ndarray
+    b_gen: MeanCI                  # sampled replies, decided-reply B pooled over prompts
+    undecided: np.ndarray          # (C,) rate over sampled replies
+    b_greedy: MeanCI
+    greedy_undecided: np.ndarray
+    b_token: MeanCI | None         # next-token B at the same coefficients (None: not measured)
+    predicted: SequencePredictions
+    examples: list[Example]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class GenerationResults:
+    """The generation stage's output (``--measure generation|both``)."""
+
+    settings: GenerationSettings
+    behaviors: list[BehaviorGeneration] = field(default_factory=list)
+
+
 @dataclass
 class Results:
-    """What ``pipeline.run`` returns and ``report.write`` renders."""
+    """What ``pipeline.run`` returns and ``report.write`` renders. ``behaviors`` and ``sweeps``
+    are empty when the next-token stages did not run (``--measure generation``); ``generation``
+    is ``None`` when the generation stage did not."""
 
     settings: Settings
     model: ModelInfo
@@ -226,3 +265,4 @@ class Results:
     chunks_computed: int = 0
     provenance: Provenance | None = None
     control_vectors: list[ControlVectorFile] = field(default_factory=list)
+    generation: GenerationResults | None = None

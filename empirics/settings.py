@@ -17,6 +17,7 @@ BEHAVIORS = ("harmfulness", "bias")
 HELPFULNESS_SETS = ("knowledge", "mmlu", "arc")
 METHODS = ("auto", "pca", "mean_diff")
 RECOMMEND_ON = ("target", "specific")
+MEASURES = ("token", "generation", "both")   # next-token B, generated text, or both
 DEFAULT_MMLU = ("international_law", "medical_genetics", "high_school_computer_science")
 # Prompt counts per group: default run (≤ 10 min on 2 CPU cores) and --quick (< 60 s).
 DEFAULT_COUNTS = {"harmful": 32, "harmless": 16, "bias": 32, "helpfulness": 48}
@@ -31,6 +32,31 @@ LOCAL_WINDOW = 3.0
 # helpfulness form on [-5, 5].
 PAPER_TANH_RANGE = (-3.2, 4.0)
 PAPER_HELPFULNESS_RANGE = (-5.0, 5.0)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """The generation stage's sizes (``validate --measure generation|both``).
+
+    Defaults are sized for ``validate --measure both`` on the embedded model within 10 minutes on
+    2 CPU cores (docs/performance.md): per behavior 12 prompts x 5 coefficients x 4 samples x 24
+    new tokens at temperature 1, one greedy reply per prompt and coefficient.
+    """
+
+    prompts: int = 12
+    coefficients: int = 5          # points taken from the token grid, symmetric around 0
+    samples: int = 4
+    max_new_tokens: int = 24
+    temperature: float = 1.0
+    seed: int = 0
+    n_boot: int = 1000
+    # δ(y) by central difference (two batched inference forwards): cheaper than the forward-mode
+    # JVP through eager attention; they agree to ~1e-3 relative (tests/empirics/test_sequence.py).
+    delta_method: str = "fd"
+
+
+QUICK_GENERATION = GenerationSettings(prompts=4, coefficients=3, samples=4, max_new_tokens=16,
+                                      n_boot=200)
 
 
 @dataclass
@@ -63,6 +89,16 @@ class Settings:
     recommend_on: str = "target"     # "target" gain or "specific" (harmful − harmless) gain
     progress: bool = True
     counts: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_COUNTS))
+    measure: str = "token"           # MEASURES: which stages run
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+
+    @property
+    def measures_tokens(self) -> bool:
+        return self.measure in ("token", "both")
+
+    @property
+    def measures_generation(self) -> bool:
+        return self.measure in ("generation", "both")
 
     def recorded(self) -> dict[str, Any]:
         """The settings as written into report.json (``progress`` left out: it shapes nothing)."""

@@ -15,21 +15,23 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
 
 import torch
 
 from empirics import pipeline, report
-from empirics.generation_stage import run_generation, settings_from_namespace
 from empirics.settings import (
     BEHAVIORS,
     DEFAULT_COUNTS,
     DEFAULT_MMLU,
     HELPFULNESS_SETS,
+    MEASURES,
     METHODS,
     QUICK_COUNTS,
+    QUICK_GENERATION,
     QUICK_GRID,
     RECOMMEND_ON,
+    GenerationSettings,
     Settings,
     parse_grid,
 )
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theory-prompts", type=int, default=0,
                    help="prompts per group that get Δ by JVP (default 0: every measured prompt)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--measure", default="token", choices=("token", "generation", "both"),
+    p.add_argument("--measure", default="token", choices=MEASURES,
                    help="next-token B (default), behavior of generated text, or both")
     p.add_argument("--gen-prompts", type=int, help="generation: prompts per behavior (default 12; 4 "
                    "with --quick)")
@@ -142,13 +144,23 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
         method=a.method, n_prompts=a.n_prompts, kappa=a.kappa, epsilon=a.epsilon, quick=a.quick,
         control=not a.no_control, batch_size=a.batch_size, n_boot=n_boot,
         theory_prompts=a.theory_prompts, recommend_on=a.recommend_on,
-        progress=not a.no_progress, counts=counts)
+        progress=not a.no_progress, counts=counts, measure=a.measure,
+        generation=generation_settings(a, n_boot))
 
 
-def generation_args(argv: Sequence[str] | None, n_boot: int) -> tuple[str, Any]:
-    """``--measure`` and the ``--gen-*`` flags as ``GenerationSettings`` (``ValueError`` if bad)."""
-    a = build_parser().parse_args(argv)
-    return a.measure, settings_from_namespace(a, n_boot)
+def generation_settings(a: argparse.Namespace, n_boot: int) -> GenerationSettings:
+    """The ``--gen-*`` flags over the default (or ``--quick``) generation sizes."""
+    gs = replace(QUICK_GENERATION if a.quick else GenerationSettings(), seed=a.seed, n_boot=n_boot)
+    for flag, value, least in (("--gen-prompts", a.gen_prompts, 1),
+                               ("--gen-samples", a.gen_samples, 2),
+                               ("--gen-tokens", a.gen_tokens, 1),
+                               ("--gen-coefficients", a.gen_coefficients, 2)):
+        if value is not None and value < least:
+            raise ValueError(f"{flag} {value} must be at least {least}")
+    return replace(gs, prompts=a.gen_prompts or gs.prompts,
+                   samples=a.gen_samples or gs.samples,
+                   max_new_tokens=a.gen_tokens or gs.max_new_tokens,
+                   coefficients=a.gen_coefficients or gs.coefficients)
 
 
 def _fail(message: str) -> int:
@@ -161,30 +173,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     try:
         settings = settings_from_args(argv)
-        measure, gen_settings = generation_args(argv, settings.n_boot)
         prepared = pipeline.prepare(settings)
     except SystemExit as err:  # argparse: --help (0) or a usage error (2), already printed
         return int(err.code or 0)
     except (ValueError, FileNotFoundError, ImportError, UserError) as err:
         return _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
     out = prepared.out
-    written: dict[str, Any] = {}
-    if measure in ("token", "both"):
-        results = pipeline.run(prepared)
-        written = report.write(results, prepared.out)
-    if measure in ("generation", "both"):
-        run_generation(prepared, gen_settings, written)
+    results = pipeline.run(prepared)
+    written = report.write(results, out)
     print(f"\nDone in {time.time() - t0:.0f} s. Outputs in {out}:")
-    names = ["report.json", "report.md", "sweep.csv", "estimates.csv"] if written else []
-    if measure != "token":
-        names += ["generation.json", "generation.md", "generation.png"]
+    names = ["report.json", "report.md"] + (["sweep.csv", "estimates.csv"] if results.behaviors
+                                            else [])
     for name in names:
         print(f"  {out / name}")
-    if not written:
-        return 0
     print(f"  ({results.chunks_reused} cached chunks reused, {results.chunks_computed} computed)")
-    print(f"  {out}/*.png, {out}/reading_vectors/")
-    print("Verdicts:")
+    print(f"  {out}/*.png ({len(written['figures'])} figures), {out}/reading_vectors/")
+    if results.behaviors:
+        print("Verdicts:")
     for b in results.behaviors:
         for v in b.verdicts:
             print(f"  - {b.behavior}: {v.name}: {v.label.upper() if v.holds is not None else v.label}"
@@ -192,6 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for b in results.behaviors:
         print(f"Recommended coefficient ({b.behavior}, κ={settings.kappa:g}): "
               f"{b.recommendation.r:g} ({b.recommendation.method})")
+    for g in results.generation.behaviors if results.generation else []:
+        pr = g.predicted
+        measured = f"{pr.measured_slope.mean[0]:+.3f}" if pr.measured_slope else "n/a"
+        print(f"Generated text ({g.behavior}, {g.judge}): B_gen {g.b_gen.mean[0]:+.2f} at r_e = "
+              f"{g.coefficients[0]:g} .. {g.b_gen.mean[-1]:+.2f} at {g.coefficients[-1]:g}; slope "
+              f"at 0 fit-free {pr.slope.mean[0]:+.3f} vs measured {measured}")
     return 0
 
 

@@ -7,16 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from empirics import generation_report
 from empirics.cache import ChunkCache
-from empirics.generation_stage import (
-    GenerationResults,
-    GenerationSettings,
-    markdown,
-    pick_coefficients,
-    plot,
-    run_behavior,
-    to_json,
-)
+from empirics.generation_stage import pick_coefficients, run_behavior
+from empirics.io import jsonable
+from empirics.results import GenerationResults
+from empirics.settings import GenerationSettings
 from tests.empirics.test_sweep import _vectors, tiny_llama
 
 
@@ -75,25 +71,33 @@ def test_run_behavior_renders_and_resumes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a.b_gen.mean, b.b_gen.mean)
     np.testing.assert_array_equal(a.predicted.deltas, b.predicted.deltas)
     res = GenerationResults(gs, [a])
-    md = markdown(res)
+    md = "\n".join(generation_report.markdown(res))
     assert "### toy (judge: parity" in md and "predicted (fit-free)" in md
-    assert to_json(res)["behaviors"][0]["coefficients"] == [-2.0, 0.0, 2.0]
-    plot(res, tmp_path / "generation.png")
-    assert (tmp_path / "generation.png").read_bytes()[:4] == b"\x89PNG"
+    assert "(generation_toy.png)" in md
+    assert jsonable(res)["behaviors"][0]["coefficients"] == [-2.0, 0.0, 2.0]
+    assert generation_report.figures(res, tmp_path, "tiny") == ["generation_toy.png"]
+    assert (tmp_path / "generation_toy.png").read_bytes()[:4] == b"\x89PNG"
+    # the section renders what it is given
+    from dataclasses import replace
+    res2 = GenerationResults(gs, [replace(a, judge="renamed-judge")])
+    assert "judge: renamed-judge" in "\n".join(generation_report.markdown(res2))
 
 
 def test_validate_measure_flags() -> None:
     import pytest
 
-    from empirics.validate import generation_args
+    from empirics.validate import settings_from_args
 
-    m, gs = generation_args(["--measure", "both", "--gen-prompts", "6", "--gen-tokens", "8"], 100)
-    assert m == "both"
-    assert (gs.prompts, gs.max_new_tokens, gs.samples, gs.n_boot) == (6, 8, 4, 100)
-    assert generation_args([], 100)[0] == "token"
-    _, q = generation_args(["--quick", "--measure", "generation"], 100)
-    assert q.prompts == 4 and q.coefficients == 3
+    s = settings_from_args(["--measure", "both", "--gen-prompts", "6", "--gen-tokens", "8",
+                            "--n-boot", "100", "--seed", "3"])
+    assert s.measure == "both" and s.measures_tokens and s.measures_generation
+    gs = s.generation
+    assert (gs.prompts, gs.max_new_tokens, gs.samples, gs.n_boot, gs.seed) == (6, 8, 4, 100, 3)
+    default = settings_from_args([])
+    assert default.measure == "token" and not default.measures_generation
+    q = settings_from_args(["--quick", "--measure", "generation"])
+    assert q.generation.prompts == 4 and q.generation.coefficients == 3 and not q.measures_tokens
     with pytest.raises(ValueError, match="gen-samples"):
-        generation_args(["--gen-samples", "1"], 100)
+        settings_from_args(["--gen-samples", "1"])
     with pytest.raises(SystemExit):
-        generation_args(["--measure", "sometimes"], 100)
+        settings_from_args(["--measure", "sometimes"])

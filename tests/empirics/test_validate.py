@@ -201,3 +201,30 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert again["behaviors"] == report["behaviors"] or all(
         a["groups"] == b["groups"] for a, b in zip(again["behaviors"], report["behaviors"],
                                                    strict=True))
+
+
+@pytest.mark.model
+def test_measure_generation_and_both_end_to_end(tmp_path: Path) -> None:
+    """The generation stage is a typed part of Results: rendered into report.md/json with its
+    figure; generation alone writes no sweep files; both (in the same directory: reading vectors
+    and replies come from the cache) writes both sections."""
+    out = tmp_path / "gen"
+    small = ["--quick", "--behaviors", "bias", "--no-progress", "--no-control", "--gen-prompts",
+             "2", "--gen-samples", "2", "--gen-tokens", "4", "--n-boot", "20"]
+    assert validate.main([*small, "--measure", "generation", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    gen = report["generation"]
+    assert [b["behavior"] for b in gen["behaviors"]] == ["bias"]
+    assert gen["settings"]["max_new_tokens"] == 4 and report["behaviors"] == []
+    assert len(gen["behaviors"][0]["coefficients"]) == 3
+    md = (out / "report.md").read_text()
+    assert "## Behavior of generated text" in md and "## Verdicts" not in md
+    assert (out / "generation_bias.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (out / "sweep.csv").exists()
+    assert validate.main([*small, "--measure", "both", "--out", str(out)]) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert again["generation"]["behaviors"][0]["b_gen"] == gen["behaviors"][0]["b_gen"]
+    md = (out / "report.md").read_text()
+    assert "## Verdicts" in md and "## Behavior of generated text" in md
+    assert md.index("## Verdicts") < md.index("## Behavior of generated text")
+    assert (out / "sweep.csv").is_file() and again["behaviors"][0]["behavior"] == "bias"
