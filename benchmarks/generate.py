@@ -34,27 +34,32 @@ for path in (REPO, REPO / "benchmarks"):
     if str(path) not in sys.path:  # run as a script from anywhere
         sys.path.insert(0, str(path))
 
-from sweep import PeakRSS, Shape, _unit_vectors, gemm_rate  # noqa: E402
+from sweep import SHAPES, PeakRSS, Shape, _unit_vectors, gemm_rate, setup_random  # noqa: E402
 
 from empirics.forward import common_prefix_length  # noqa: E402
-from empirics.generate import (  # noqa: E402
-    KV_BYTES,
-    Generation,
-    chunk_rows,
-    generate_loop,
-    steered_generate,
-)
+from empirics.generate import Generation, generate_loop, steered_generate  # noqa: E402
 from empirics.models import LoadedModel  # noqa: E402
 
 LAYERS = range(12, 21)
 
 
-def setup(args: argparse.Namespace) -> tuple[LoadedModel, list[list[int]], list[float]]:
+def setup(args: argparse.Namespace) -> tuple[LoadedModel, list[list[int]], list[float],
+                                            dict[int, torch.Tensor]]:
+    """The model, prompts, coefficients and steering vectors: the embedded model on AdvBench
+    goals in the chat template, or a random-weight Llama of ``--shape`` on random prompts (a
+    24-token shared head + 24-72 own tokens, as in benchmarks/sweep.py)."""
+    c = args.coefficients or (3 if args.quick else 11)
+    coefs = [float(x) for x in np.linspace(-10.0, 10.0, c)]
+    if args.shape != "embedded":
+        if args.prompts is None:  # the issue's 64 prompts on every shape
+            args.prompts = 16 if args.quick else 64
+        s = setup_random(args)
+        return s.lm, s.prompts, coefs, s.vectors
     from empirics.data import advbench_goals, harmful_instructions
     from empirics.models import load_model
     from empirics.sources import resolve_source
 
-    lm = load_model(device="cpu", dtype="float32")
+    lm = load_model(device=args.device, dtype=args.dtype or "float32")
     # AdvBench goals from a data directory (--data-dir / $STEERING_DATA_DIR), else the
     # package's embedded harmful instructions: the benchmark runs on a fresh clone.
     source = resolve_source(None, args.data_dir)
@@ -62,8 +67,7 @@ def setup(args: argparse.Namespace) -> tuple[LoadedModel, list[list[int]], list[
              [g for split in ("train", "val", "test") for g in harmful_instructions(source, split)])
     n = args.prompts or (16 if args.quick else 64)
     prompts = [lm.encode(lm.format_chat(g)) for g in goals[:n]]
-    c = args.coefficients or (3 if args.quick else 11)
-    return lm, prompts, [float(x) for x in np.linspace(-10.0, 10.0, c)]
+    return lm, prompts, coefs, _unit_vectors(lm.hidden_size, LAYERS)
 
 
 # --------------------------------------------------------------------------- limits
@@ -99,15 +103,18 @@ def loop_flops(shape: Shape, prompts: Sequence[Sequence[int]], out: Generation) 
     return total
 
 
-def bandwidth(seconds: float = 1.0) -> float:
-    """Bytes/s of a large tensor copy (read + write), best of repeats."""
-    src = torch.empty(64 << 20, dtype=torch.float32).fill_(1.0)  # 256 MiB
+def bandwidth(device: torch.device, seconds: float = 1.0) -> float:
+    """Bytes/s of a large tensor copy (read + write) on ``device``, best of repeats."""
+    src = torch.empty(64 << 20, dtype=torch.float32, device=device).fill_(1.0)  # 256 MiB
     dst = torch.empty_like(src)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     best = float("inf")
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or best == float("inf"):
+        sync()
         t = time.perf_counter()
         dst.copy_(src)
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * src.numel() * 4 / best
 
@@ -188,11 +195,18 @@ def repeng_loop(vectors: dict[int, torch.Tensor], coefs: Sequence[float],
 
 
 def timed(name: str, fn: Callable[[], Any]) -> tuple[Any, float, int]:
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as rss:
         t = time.perf_counter()
         res = fn()
+        if cuda:
+            torch.cuda.synchronize()
         dt = time.perf_counter() - t
-    print(f"  {name}: {dt:.2f} s", file=sys.stderr)
+    gpu = f", peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else ""
+    print(f"  {name}: {dt:.2f} s{gpu}", file=sys.stderr)
     return res, dt, rss.peak
 
 
@@ -206,7 +220,16 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--no-repeng", action="store_true", help="skip the repeng comparison")
-    return ap.parse_args(argv)
+    ap.add_argument("--shape", choices=["embedded", *SHAPES], default="embedded")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="random weights of --shape built on --device (required for shapes "
+                         "other than embedded)")
+    ap.add_argument("--device", default=None, help="cpu (default) or cuda")
+    ap.add_argument("--dtype", default=None, help="float32 (default on CPU), bfloat16, float16")
+    args = ap.parse_args(argv)
+    if args.shape != "embedded" and not args.random_weights:
+        ap.error(f"--shape {args.shape} needs --random-weights (no download)")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -214,14 +237,14 @@ def main(argv: Sequence[str] | None = None) -> str:
     if args.threads:
         torch.set_num_threads(args.threads)
     load0 = os.getloadavg()[0]
-    lm, prompts, coefs = setup(args)
+    lm, prompts, coefs, vectors = setup(args)
     max_new = args.max_new_tokens or (16 if args.quick else 32)
-    vectors = _unit_vectors(lm.hidden_size, LAYERS)
     shape = Shape.of(lm)
+    layers = sorted(vectors)
     n, c = len(prompts), len(coefs)
-    print(f"model {lm.name} ({lm.num_layers} layers, d={shape.d}, {lm.dtype}); {n} prompts, "
-          f"{np.mean([len(x) for x in prompts]):.1f} tokens on average, shared prefix "
-          f"{common_prefix_length(prompts)}; layers {LAYERS.start}-{LAYERS.stop - 1}; {c} "
+    print(f"model {lm.name} ({lm.num_layers} layers, d={shape.d}, {lm.dtype}, {lm.device}); {n} "
+          f"prompts, {np.mean([len(x) for x in prompts]):.1f} tokens on average, shared prefix "
+          f"{common_prefix_length(prompts)}; layers {layers[0]}-{layers[-1]}; {c} "
           f"coefficients {coefs[0]:g}..{coefs[-1]:g}; {max_new} new tokens, greedy; loops in "
           f"batches of {args.batch_size}; torch threads {torch.get_num_threads()}",
           file=sys.stderr)
@@ -235,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> str:
         with_logprobs=False))
     rep_tokens: list[list[int]] | None = None
     t_rep, m_rep, rep_note = float("nan"), 0, "n/a: --no-repeng"
-    if not args.no_repeng:
+    if args.shape != "embedded":
+        rep_note = "n/a: repeng loads a checkpoint; random-weight shapes are built in memory"
+    elif not args.no_repeng:
         try:
             run_rep, rep_note = repeng_loop(vectors, coefs, prompts, max_new, args.batch_size)
             run_rep_warm, _ = run_rep, None
@@ -253,12 +278,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     first = min(vectors)
     rows_gemm = 2048
     rate = gemm_rate(lm, rows_gemm, seconds=1.0 if args.quick else 3.0)
-    bw = bandwidth(0.5 if args.quick else 2.0)
+    bw = bandwidth(lm.device, 0.5 if args.quick else 2.0)
     need = necessary_flops(shape, prompts, first, c, ours)
     limit_flop = need / rate
-    width = max(len(x) for x in prompts) + max_new
-    per_row = 2 * lm.num_layers * shape.kv_heads * shape.head_dim * width * 4
-    rows_per_chunk = chunk_rows(n * c, KV_BYTES, per_row)  # steered_generate's own rule
+    rows_per_chunk = int(ours.settings["rows_per_chunk"])  # as steered_generate chunked them
     weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     steps = decode_steps(ours, rows_per_chunk)
     limit_mem = steps * weight_bytes / bw

@@ -16,7 +16,8 @@ Fast path (Llama-like models, ``empirics.forward``):
 3. rows that finish (EOS, a stop string, ``max_new_tokens``) leave the batch: their cache rows are
    dropped once a quarter of the chunk's rows has finished (copying the cache every step would
    cost more than the finished rows' arithmetic);
-4. chunks of rows are sized so their key/value buffers stay under ``KV_BYTES``.
+4. chunks of rows are sized so their key/value buffers stay under ``kv_bytes``: ``KV_BYTES`` on
+   CPU; on CUDA half of the free memory of the device holding the most layers (``kv_budget``).
 
 Sampling draws each row's uniforms from a generator seeded by ``(seed, prompt, sample)`` only, so
 the text of a row does not depend on chunking or batch composition, and the same sample at
@@ -50,8 +51,10 @@ from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer, validate_vectors
 from empirics.sweep import check_coefficients, check_prompt_ids
 
-# Key/value buffers of one chunk of rows stay under this many bytes.
+# Key/value buffers of one chunk of rows stay under this many bytes (CPU; see kv_budget).
 KV_BYTES = 3 << 29  # 1.5 GiB
+# Share of a GPU's free memory the key/value buffers may take (the rest: activations, logits).
+KV_GPU_SHARE = 0.5
 # Drop finished rows from the cache once this fraction of the chunk's rows has finished.
 COMPACT_FRACTION = 0.25
 # Tokens per packed prefill forward.
@@ -228,14 +231,15 @@ def steered_generate(
     seed: int = 0,
     stop: Sequence[str] = (),
     eos_token_ids: Sequence[int] | None = None,
-    kv_bytes: int = KV_BYTES,
+    kv_bytes: int | None = None,
     progress: bool = False,
 ) -> Generation:
     """Replies to every tokenized prompt at every coefficient, ``samples`` each, with
     ``r * vectors[l]`` added to the output of each layer ``l`` at every position.
 
     ``temperature=0``: greedy. ``eos_token_ids``: ``None`` = the model's. ``stop``: strings that
-    end a reply (cut from its text, kept in its tokens).
+    end a reply (cut from its text, kept in its tokens). ``kv_bytes``: key/value budget of one
+    chunk of rows (``None``: ``kv_budget(lm)``).
     """
     coefs, ids = _check(lm, vectors, coefficients, prompts, max_new_tokens, samples, temperature,
                         top_p)
@@ -244,6 +248,7 @@ def steered_generate(
         raise ValueError(f"steered_generate runs Llama-like models only ({reason}); use "
                          f"generate_loop for other architectures")
     eos = eos_ids_of(lm) if eos_token_ids is None else [int(e) for e in eos_token_ids]
+    kv_bytes = kv_budget(lm) if kv_bytes is None else int(kv_bytes)
     with torch.inference_mode():
         return _FastGen(lm, vectors, coefs, ids, max_new_tokens, samples, temperature, top_p,
                         seed, stop, eos, kv_bytes, progress).run()
@@ -368,7 +373,7 @@ class _FastGen:
         texts = [_text(self.lm, t, self.stop) for t in tokens]
         return Generation(self.coefs, n, s_n, tokens, logprobs, texts, finish,
                           {"max_new_tokens": self.max_new, "temperature": self.temperature,
-                           "top_p": self.top_p, "seed": self.seed})
+                           "top_p": self.top_p, "seed": self.seed, "rows_per_chunk": per_chunk})
 
     def _chunk(self, chunk: list[int]) -> _Rows:
         n, s_n, lm, st = len(self.ids), self.samples, self.lm, self.stack
@@ -487,6 +492,21 @@ class _FastGen:
             if li in self.vecs:
                 h = h + coef * self.vecs[li].on(dev, h.dtype)
         return h
+
+
+def kv_budget(lm: LoadedModel) -> int:
+    """Bytes of key/value buffers per chunk of rows: ``KV_BYTES`` on CPU; on CUDA
+    ``KV_GPU_SHARE`` of the free memory of the device holding the most layers, scaled to all
+    layers (each layer's buffer lives on that layer's device), never below ``KV_BYTES``."""
+    devices = [lm.layer_device(li) for li in range(lm.num_layers)]
+    cuda = [d for d in devices if d.type == "cuda"]
+    if not cuda:
+        return KV_BYTES
+    budget = float("inf")
+    for dev in set(cuda):
+        free, _ = torch.cuda.mem_get_info(dev)
+        budget = min(budget, KV_GPU_SHARE * free * len(devices) / devices.count(dev))
+    return max(KV_BYTES, int(budget))
 
 
 def chunk_rows(total: int, kv_bytes: int, per_row_bytes: int) -> int:

@@ -150,3 +150,42 @@ def test_embedded_model_greedy_equals_hf_generate(lm: Any) -> None:
     assert fast.tokens == ref.tokens
     assert fast.texts == ref.texts
     assert len(set(map(tuple, fast.tokens))) > len(texts)  # steering changed some replies
+
+
+def test_chunk_rows_spreads_rows_evenly() -> None:
+    assert gen.chunk_rows(704, 572 * 100, 100) == 352      # two chunks of 352, not 572 + 132
+    assert gen.chunk_rows(704, 10**9, 100) == 704          # everything fits: one chunk
+    assert gen.chunk_rows(5, 1, 100) == 1                  # a budget below one row: one per chunk
+    for total in range(1, 60):
+        for cap in range(1, 20):
+            rows = gen.chunk_rows(total, cap * 7, 7)
+            chunks = -(-total // rows)
+            assert rows <= cap and chunks == -(-total // cap)  # as few chunks as the cap allows
+            assert chunks * rows - total < chunks              # and they differ by < 1 row each
+
+
+def test_kv_budget_on_cpu_is_the_constant() -> None:
+    assert gen.kv_budget(tiny_llama(0, layers=2)) == gen.KV_BYTES
+
+
+def test_benchmark_runs_on_a_tiny_random_shape() -> None:
+    """benchmarks/generate.py end to end on a tiny random Llama: its last line, with the fast
+    path's greedy text equal to the HF loop's."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
+    spec = importlib.util.spec_from_file_location("bench_generate", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    try:
+        spec.loader.exec_module(bench)
+        line = bench.main(["--shape", "tiny", "--random-weights", "--quick", "--prompts", "6",
+                           "--max-new-tokens", "5"])
+    finally:
+        del sys.modules[spec.name]
+    assert line.startswith("generate: vs_loop=") and "vs_repeng=n/a" in line
+    assert line.endswith("same_greedy=true")
+    assert float(line.split("limit_frac=")[1].split()[0]) > 0
