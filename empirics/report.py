@@ -156,7 +156,13 @@ def markdown(results: Results, figures: list[str]) -> str:
              f"Layers {results.layers}, {len(s.grid)} coefficients from {s.grid[0]:g} to "
              f"{s.grid[-1]:g}, seed {s.seed}; behaviors {', '.join(s.behaviors)}; helpfulness "
              f"set `{s.helpfulness}`; data: {results.data_source} ({results.data_dir}).", "",
-             f"Reading vectors: {rv}.", "", "## Verdicts", "", *verdict_table(results)]
+             f"Reading vectors: {rv}.", ""]
+    if results.plan is not None:  # the layers were the steering planner's pick
+        pl = results.plan
+        r_star = "" if pl.r_star is None else f", planner's r* = {pl.r_star:.4g}"
+        lines += [f"Layers from the steering plan [{pl.path}]({pl.path}): {pl.behavior} pick "
+                  f"{pl.name}{r_star} (docs/planner.md).", ""]
+    lines += ["## Verdicts", "", *verdict_table(results)]
     for b in results.behaviors:
         lines += _behavior_md(b, s.kappa, s.epsilon)
     if results.control_vectors:

@@ -207,6 +207,17 @@ class ControlVectorFile:
     llama_cli: str
 
 
+@dataclass(frozen=True)
+class PlanLink:
+    """The steering plan whose pick gave the run's layers (``validate --layers plan``)."""
+
+    path: str                      # the plan.json read
+    behavior: str                  # the behavior whose pick was taken
+    layers: tuple[int, ...]
+    name: str                      # the pick's name in the plan, e.g. "14-16"
+    r_star: float | None           # the planner's coefficient for the pick
+
+
 @dataclass
 class Results:
     """What ``pipeline.run`` returns and ``report.write`` renders."""
@@ -226,3 +237,4 @@ class Results:
     chunks_computed: int = 0
     provenance: Provenance | None = None
     control_vectors: list[ControlVectorFile] = field(default_factory=list)
+    plan: PlanLink | None = None   # set when the layers came from a steering plan
