@@ -51,6 +51,20 @@ def _lambdified(expr: sp.Expr, **values: float) -> float:
     return float(expr.subs(subs))
 
 
+def behavior_values(logits: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """B of every row of ``logits`` (..., K): ``theory.alignment.behavior`` over the last axis."""
+    return np.asarray(th_alignment.behavior(logits, positive), dtype=float)
+
+
+def gain_slopes(B0: np.ndarray, gamma_lam: np.ndarray) -> np.ndarray:
+    """Theorem 1's r_e coefficient γλ(1 − B_0²) of ``theory.alignment.linear_gain``, elementwise
+    (lambdified: the planner needs it for every prompt of every candidate)."""
+    fn = sp.lambdify((th_symbols.B_0, th_symbols.gamma, th_symbols.lam),
+                     sp.diff(th_alignment.linear_gain, th_symbols.r_e), "numpy")
+    b, gl = np.broadcast_arrays(np.asarray(B0, float), np.asarray(gamma_lam, float))
+    return np.asarray(fn(b, gl, np.ones_like(b)), dtype=float) * np.ones_like(b)
+
+
 def sequence_slope(scores: np.ndarray, deltas: np.ndarray) -> float:
     """Fit-free dB/dr_e at 0 from answers sampled at r_e = 0 (sequence level, THEORY.md v2)."""
     return float(th_alignment.sequence_slope_value(scores, deltas))
@@ -105,6 +119,35 @@ def actual_coefficients(p: np.ndarray, correct: int, g: np.ndarray) -> tuple[flo
     return float(c1), float(c2)
 
 
+def response_coefficients(p: np.ndarray, correct: int, g: np.ndarray,
+                          g2: np.ndarray) -> tuple[float, float]:
+    """(c1, c2) of P_{r_e}(c) when the logits respond as z + r g + (r²/2) g2 + O(r³): the
+    actual Δ's Theorem 2 coefficients plus Proposition 1's second-order remainder.
+
+    Taylor of softmax_c at z with δ = r g + (r²/2) g2: δ's r² part enters only through the
+    gradient, so c1 = ∇ᵀg, c2 = ½ gᵀHc g + ½ ∇ᵀg2 — both by
+    ``theory.helpfulness.second_order`` (with mean g, and the c1 of mean g2)."""
+    c1, c2 = actual_coefficients(p, correct, g)
+    d1, _ = actual_coefficients(p, correct, g2)
+    return c1, c2 + 0.5 * d1
+
+
+def response_curve(z: np.ndarray, correct: int, g: np.ndarray, g2: np.ndarray,
+                   grid: np.ndarray) -> np.ndarray:
+    """P_r(c) = softmax_c(z + r g + (r²/2) g2) on ``grid``, the exact softmax of the
+    second-order logit path (its r and r² coefficients are ``response_coefficients``), as
+    (B + 1)/2 with S+ = {c} (``theory.alignment.behavior``, computed stably)."""
+    k = len(z)
+    if not 0 <= int(correct) < k:
+        raise ValueError(f"correct {correct} must index one of the {k} candidates")
+    r = np.asarray(grid, dtype=float)[:, None]
+    logits = np.asarray(z, float)[None] + r * np.asarray(g, float)[None] \
+        + 0.5 * r * r * np.asarray(g2, float)[None]
+    positive = np.zeros(k, dtype=bool)
+    positive[int(correct)] = True
+    return (behavior_values(logits, positive) + 1) / 2   # P(c) = (B + 1)/2 with S+ = {c}
+
+
 def behavior_coefficients(p: np.ndarray, scores: np.ndarray, g: np.ndarray) -> tuple[float, float]:
     """(c1, c2) of B_{r_e} = Σ_a B(a) P_{r_e}(a) for the actual shifts: Theorem 2's general
     expansion applied to every outcome, weighted by its score."""
@@ -149,6 +192,18 @@ def spread_bound_quadratic(P0: float, s: float, grid: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ Corollary
+#: s·r* up to which the second-order model is trusted (THEORY.md, ``theory.tradeoff``).
+VALID_LIMIT = float(th_tradeoff.VALID_LIMIT)
+
+
+def general_utility(g1: float, l2: float, kappa: float, r: np.ndarray) -> np.ndarray:
+    """U(r) = g₁ r − κ ℓ₂ r² (``theory.tradeoff.general_utility``) on the array ``r``."""
+    fn = sp.lambdify((th_symbols.g_1, th_symbols.ell_2, th_symbols.kappa, th_symbols.r_e),
+                     th_tradeoff.general_utility, "numpy")
+    rr = np.asarray(r, dtype=float)
+    return np.asarray(fn(g1, l2, kappa, rr), dtype=float) * np.ones_like(rr)
+
+
 #: r*, U* and break-even of U = G − κL with theory's validity flag: theory's own result type.
 Optimum = th_tradeoff.Tradeoff
 

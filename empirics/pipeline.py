@@ -32,7 +32,7 @@ from empirics.generation_stage import run_generation
 from empirics.jvp import cached_delta_jvp
 from empirics.measures import MeanCI, bootstrap_mean_ci, bootstrap_means, difference_ci, measure
 from empirics.models import EMBEDDED_NAME, LoadedModel, load_model
-from empirics.plan import pick_layers
+from empirics.plan import plan_pick
 from empirics.reading_vectors import ReadingVectors, random_directions, reading_vectors
 from empirics.results import (
     BehaviorResults,
@@ -44,6 +44,7 @@ from empirics.results import (
     GroupCurves,
     LinearResponse,
     ModelInfo,
+    PlanLink,
     ReadingVectorInfo,
     Recommendation,
     Results,
@@ -87,6 +88,7 @@ class Prepared:
     control: dict[int, torch.Tensor] | None
     cache: ChunkCache
     run_hash: str
+    plan_link: PlanLink | None = None   # the steering plan the layers came from
 
 
 def load(s: Settings) -> LoadedModel:
@@ -135,9 +137,11 @@ def prepare(s: Settings) -> Prepared:
     data_dir = resolve_source(s.data, s.data_dir)
     require_benchmark(data_dir, s.helpfulness)   # a data error comes before the model loads
     lm = load(s)
+    plan_link: PlanLink | None = None
     if s.layers is not None and s.layers.strip().startswith("plan"):
         # The pick of `python -m empirics.plan` for the first behavior (docs/planner.md).
-        layers = pick_layers(s.layers.strip(), lm.name, s.behaviors[0], lm.num_layers)
+        plan_link = plan_pick(s.layers.strip(), lm.name, s.behaviors[0], lm.num_layers)
+        layers = list(plan_link.layers)
     else:
         layers = parse_layers(s.layers, lm.num_layers, embedded=lm.name == EMBEDDED_NAME)
     behavior = prompts.behavior_prompts(lm, s, data_dir)
@@ -157,7 +161,7 @@ def prepare(s: Settings) -> Prepared:
         vectors[b], info[b] = _vectors(lm, b, s, data_dir, layers, cache.root, out)
     control = random_directions(layers, lm.hidden_size, s.seed + 1000) if s.control else None
     return Prepared(s, lm, layers, data_dir, out, behavior, helpful, vectors, info, control,
-                    cache, run_hash)
+                    cache, run_hash, plan_link)
 
 
 # ---------------------------------------------------------------------------- sweeps
@@ -512,7 +516,7 @@ def run(p: Prepared) -> Results:
     return Results(s, model, p.layers, prov.location, prov.source, str(p.out), p.run_hash,
                    [p.vector_info[b] for b in s.behaviors], behaviors, sweeps,
                    round(time.time() - t0, 1), p.cache.reused, p.cache.computed, prov,
-                   control_files, generation)
+                   control_files, generation, plan=p.plan_link)
 
 
 def _token_stages(p: Prepared) -> tuple[list[BehaviorResults], list[DirectionSweep],

@@ -1,26 +1,26 @@
 """The steering planner's computation: candidates, per-layer logit shifts, predictions, checks.
 
 Which layers, and how strong? For a candidate set of consecutive layers ``W`` the theory needs
-only the linear response at r_e = 0. Proposition 1 makes it additive over layers,
-``Δ_W(q) = Σ_{l∈W} J_{L←l}(q) v_l``, so the logit shifts ``g_a = <u_a, Δ_W>`` of *every* candidate
-are sums of the per-layer shifts ``G[l, a] = <u_a, J_{L←l} v_l>``. Those come from one forward
-and K backward passes per prompt (reverse mode: ``∂z_a/∂r_l`` for all layers at once), instead
-of one JVP per prompt per candidate. ``‖Δ_W‖`` (needed only by Theorem 2's random-direction form)
-is not a sum of per-layer numbers: it comes from ``theory_link.delta_jvp`` on a few helpfulness
-prompts per candidate, and those JVPs also check the reverse-mode shifts (``jvp_check``).
+only the response at r_e = 0. Proposition 1 makes the linear part additive over layers,
+``Δ_W(q) = Σ_{l∈W} J_{L←l}(q) v_l``, so the behavior prompts' logit shifts ``g_a = <u_a, Δ_W>`` of
+*every* candidate are sums of per-layer shifts ``G[l, a] = <u_a, J_{L←l} v_l>``, from one forward
+and K backward passes per prompt (reverse mode: ``∂z_a/∂r_l`` for all layers at once).
 
-Per candidate and behavior, with formulas from ``theory``:
+Helpfulness needs more than the linear part: the measured loss is mostly second-order response
+(reading vectors are nearly neutral to answer tokens to first order). Per candidate, two
+forwards per helpfulness prompt at r = ±h (``sweep.sweep``, the verification's own path) and one
+shared forward at r = 0 give Δ and Δ₂ = d²h/dr² at 0 by central differences; Δ₂ is not additive
+over layers, so this is per candidate. All formulas come through ``empirics.formulas``:
 
-* gain slope ``γ̂λ̂(1 − B_0²)`` (``alignment.linear_gain``'s r_e coefficient; γ̂λ̂ =
-  ``alignment.margin`` of the shifts), mean over the behavior prompts;
-* helpfulness ``(c1, c2)`` of the actual Δ (``helpfulness.second_order(p, c, mean=g)``) and the
-  random-direction curvature (``helpfulness.random_direction_second_order``); loss curvature
-  ``ℓ₂ = −c2``;
-* ``tradeoff.general(g1 + κ c1, ℓ₂, κ, s)``: r*, U*, validity (``s r* ≤ 0.5``); an invalid r* is
-  clipped to the validity edge ``0.5/s`` and U evaluated there (``tradeoff.general_utility``).
-  ``c1`` (the actual Δ's first-order helpfulness change) enters the utility's slope: U = G − κL.
+* gain slope ``γ̂λ̂(1 − B_0²)`` (Theorem 1's r_e coefficient; γ̂λ̂ the certified margin of the
+  shifts), mean over the behavior prompts;
+* helpfulness terms by ``estimates.estimate_prompts`` (Theorem 2 with the actual Δ: c1, c2;
+  random direction of ‖Δ‖ with the real geometry), plus the response form
+  ``c2 = ½gᵀHc g + ½∇ᵀ(UΔ₂)`` (``formulas.response_coefficients``); loss curvature ``ℓ₂ = −c2``;
+* U(r) = exact linear-model gain − κ·loss, loss quadratic ``−c1 r + ℓ₂ r²`` (Corollary) or the
+  exact softmax of the second-order logits; maximised over r > 0; ``tradeoff.general`` for the
+  second-order r* and its validity (``s r* ≤ 0.5``).
 """
-
 from __future__ import annotations
 
 import argparse
@@ -30,22 +30,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy as sp
 import torch
 
+from empirics import formulas
 from empirics.jvp import delta_jvp
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
+from empirics.results import PlanLink
 from empirics.sources import resolve_source
 from empirics.steering import steer
 from empirics.tasks import ScoredPrompt
-from theory import alignment, helpfulness, tradeoff
-from theory import symbols as sym
-
-# r_e coefficient of Theorem 1's linear gain: γλ(1 − B_0²), from the theory object itself.
-_gain_slope = sp.lambdify((sym.B_0, sym.gamma, sym.lam),
-                          sp.diff(alignment.linear_gain, sym.r_e), "numpy")
-# U(r) = g₁ r − κ ℓ₂ r² (general form of the Corollary).
-_general_u = sp.lambdify((sym.g_1, sym.ell_2, sym.kappa, sym.r_e), tradeoff.general_utility, "numpy")
 
 
 # ------------------------------------------------------------------------------- candidates
@@ -194,16 +187,6 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def behavior_terms(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray) -> tuple[float, float]:
-    """``(B_0, gain slope γ̂λ̂(1 − B_0²))`` of one behavior prompt."""
-    if prompt.scores is None:
-        raise ValueError(f"prompt {prompt.item_id} has no behavior scores")
-    pos = np.asarray(prompt.scores) > 0
-    b0 = float(alignment.behavior(z, pos))
-    gl = float(alignment.margin(g, pos))  # γ̂λ̂: the margin per unit r_e the shifts certify
-    return b0, float(_gain_slope(b0, gl, 1.0))
-
-
 def shift_scale(g: np.ndarray, answer_norms: np.ndarray) -> float:
     """``s = λσ̂β̂`` of one prompt: σ̂ the std (ddof=1) of cos(Δ, u_a), β̂ the RMS ‖u_a‖. λσ̂ is the
     std of g_a/‖u_a‖, so s needs no ‖Δ‖."""
@@ -212,20 +195,77 @@ def shift_scale(g: np.ndarray, answer_norms: np.ndarray) -> float:
     return float(np.std(g / answer_norms, ddof=1) * np.sqrt(np.mean(answer_norms**2)))
 
 
+# ------------------------------------------------------------- second-order response at r = 0
+#: The finite-difference step puts the candidate's answer-logit spread (on the behavior prompts,
+#: from the reverse-mode shifts) at s·h = RESPONSE_STEP, a tenth of the second-order model's
+#: validity limit s·r ≤ 0.5: small enough for the O(h²) error of central differences, large
+#: enough that fp32 rounding divided by h² stays below the curvatures that matter. (On SmolLM2
+#: the predicted curvatures change by < 1% between 0.25× and 4× this step.)
+RESPONSE_STEP = 0.05
+
+
 @dataclass
-class HelpTerms:
-    c1: float       # first-order coefficient of P(correct) (actual Δ)
-    c2: float       # second-order coefficient (actual Δ)
-    s: float        # λσ̂β̂
+class SecondResponse:
+    """Per prompt (rows), the final-norm output at the last position from forwards at r = ±h
+    along the candidate's vectors (``sweep.sweep``) and at r = 0 (shared by all candidates):
+    central differences ``delta`` ≈ Δ = dh/dr and ``delta2`` ≈ Δ₂ = d²h/dr² at 0 (Proposition
+    1's remainder, to second order)."""
+
+    step: float
+    h0: np.ndarray        # (N, d)
+    delta: np.ndarray     # (N, d)
+    delta2: np.ndarray    # (N, d)
+    seconds: float
 
 
-def helpfulness_terms(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray,
-                      answer_norms: np.ndarray) -> HelpTerms:
-    """Theorem 2 with the actual Δ: ``(c1, c2)`` for shifts with mean g and no spread."""
-    if prompt.correct is None:
-        raise ValueError(f"prompt {prompt.item_id} names no correct candidate")
-    c1, c2 = helpfulness.second_order(_softmax(z), int(prompt.correct), mean=g)
-    return HelpTerms(c1, c2, shift_scale(g, answer_norms))
+def _final_hidden(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+                  prompts: Sequence[ScoredPrompt], coefficients: Sequence[float],
+                  batch_size: int) -> np.ndarray:
+    """(C, N, d) float64 final-norm outputs of ``sweep.sweep`` (the verification's own path)."""
+    from empirics.sweep import sweep
+
+    if not prompts:
+        raise ValueError("prompts is empty")
+    res = sweep(lm, vectors, list(coefficients), [list(p.input_ids) for p in prompts],
+                [list(p.candidate_ids) for p in prompts], batch_size=batch_size, keep_hidden=True)
+    assert res.final_hidden is not None
+    return res.final_hidden.astype(np.float64)
+
+
+def unsteered_hidden(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+                     prompts: Sequence[ScoredPrompt], *, batch_size: int = 16) -> np.ndarray:
+    """(N, d) final-norm outputs at r = 0, through the same sweep path as the ±h forwards (so
+    the second differences see one rounding, not two code paths)."""
+    return _final_hidden(lm, vectors, prompts, [0.0], batch_size)[0]
+
+
+def second_response(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+                    prompts: Sequence[ScoredPrompt], step: float, h0: np.ndarray, *,
+                    batch_size: int = 16) -> SecondResponse:
+    """Central first and second differences of the final hidden state at r = 0 with step h;
+    ``h0`` (N, d) from ``unsteered_hidden``: two forwards per prompt per candidate."""
+    import time
+
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"step {step} must be finite and > 0")
+    if np.shape(h0) != (len(prompts), lm.hidden_size):
+        raise ValueError(f"h0 has shape {np.shape(h0)}, expected ({len(prompts)}, {lm.hidden_size})")
+    t0 = time.perf_counter()
+    lo, hi = _final_hidden(lm, vectors, prompts, [-step, step], batch_size)
+    h0 = np.asarray(h0, dtype=np.float64)
+    return SecondResponse(step, h0, (hi - lo) / (2 * step), (hi - 2 * h0 + lo) / step**2,
+                          time.perf_counter() - t0)
+
+
+def response_step(shifts: LayerShifts, cand: Candidate, norms: Sequence[np.ndarray]) -> float:
+    """h = RESPONSE_STEP / s̄, s̄ the mean actual shift scale λσ̂β̂ of the prompts of ``shifts``
+    (reverse mode; ``norms[i]`` the answer norms of prompt i)."""
+    s = np.array([shift_scale(shifts.window(i, cand), n) for i, n in enumerate(norms)])
+    s = s[np.isfinite(s)]
+    if s.size == 0 or not float(s.mean()) > 0:
+        raise ValueError(f"candidate {cand.name}: the steering shifts no answer logit "
+                         "(zero shift scale), so no finite-difference step can be chosen")
+    return RESPONSE_STEP / float(s.mean())
 
 
 # ----------------------------------------------------------------------------- predictions
@@ -239,6 +279,26 @@ class Interval:
 
     def to_dict(self) -> dict[str, float]:
         return {"value": self.value, "lo": self.lo, "hi": self.hi}
+
+
+#: Loss-curvature forms: Theorem 2 with the actual Δ plus the second-order response ∇ᵀΔ₂/2
+#: ("response"), a random direction of each prompt's ‖Δ‖ with the real geometry ("random"),
+#: the actual Δ alone, ½gᵀHc g ("actual").
+CURVATURE_FORMS = ("response", "random", "actual")
+
+
+@dataclass(frozen=True)
+class PerForm:
+    """One number per curvature form, in CURVATURE_FORMS order (e.g. a candidate's U*)."""
+
+    response: float
+    random: float
+    actual: float
+
+    def of(self, form: str) -> float:
+        if form not in CURVATURE_FORMS:
+            raise ValueError(f"curvature form {form!r} must be one of {CURVATURE_FORMS}")
+        return float(getattr(self, form))
 
 
 @dataclass
@@ -256,8 +316,10 @@ class Prediction:
     gain_slope: Interval          # γ̂λ̂(1 − B_0²)
     help_slope: Interval          # c1 of P(correct), actual Δ
     curvature: Interval           # ℓ₂ = −c2, actual Δ
-    curvature_random: Interval    # ℓ₂ of the random-direction form (λ from JVPs)
-    curvature_form: str           # "random" | "actual": the one U uses
+    curvature_random: Interval    # ℓ₂ of the random-direction form (each prompt's λ)
+    curvature_response: Interval  # ℓ₂ of the actual Δ plus the second-order response
+    curvature_form: str           # the one U uses (CURVATURE_FORMS)
+    loss_form: str                # LOSS_FORMS: quadratic in r, or softmax of second-order logits
     s: float                      # λ̄ β̄/√d: the random-direction shift scale (validity)
     gain_scale: float             # 1/mean γ̂λ̂: where the gain leaves its linear regime
     efficiency: float             # (g1 + κc1)²/ℓ₂ = 4κ U*₂ (scale-free)
@@ -266,11 +328,17 @@ class Prediction:
     r_star_second_order: float
     valid: bool
     utility: Interval
-    utility_other: float          # U* with the other curvature form
+    utilities: PerForm            # U* with each curvature form and the quadratic loss
+    utility_softmax: float        # U* with the softmax loss
     note: str
-    jvp_check: float              # max relative |g_reverse − g_jvp| on the λ prompts
-    lam: float                    # mean ‖Δ_W‖ over the λ prompts
+    step: float                   # finite-difference step h of the second-order response
+    jvp_check: float              # worst relative difference to the JVP (NaN without checks)
+    lam: float                    # mean ‖Δ_W‖ over the helpfulness prompts
     rank: int = 0
+
+    def curvature_of(self, form: str) -> Interval:
+        return {"response": self.curvature_response, "random": self.curvature_random,
+                "actual": self.curvature}[form]
 
 
 def _ci(samples: np.ndarray, value: float) -> Interval:
@@ -292,112 +360,170 @@ class CandidateTerms:
     pos: list[np.ndarray]
     c1: np.ndarray          # (Nh,) actual Δ
     c2: np.ndarray          # (Nh,) actual Δ
-    c2_random: np.ndarray   # (Nh,) random direction of norm λ̄ with each prompt's geometry
+    c2_random: np.ndarray   # (Nh,) random direction of the prompt's ‖Δ‖ with its geometry
+    c2_response: np.ndarray  # (Nh,) actual Δ plus ½∇ᵀΔ₂ (second-order response)
     beta: np.ndarray        # (Nh,) RMS answer norm
-    lam: np.ndarray         # (Nλ,) ‖Δ_W‖ by JVP
+    lam: np.ndarray         # (Nh,) ‖Δ_W‖ by central differences
+    zh: list[np.ndarray]    # helpfulness prompts' candidate logits, shifts g = UΔ, g2 = UΔ₂
+    gh: list[np.ndarray]
+    g2h: list[np.ndarray]
+    correct: list[int]
+    curl: np.ndarray        # (Nh,) ‖Δ₂‖/‖Δ‖: 1/r where the second-order term ½r²Δ₂ is ½ of rΔ
+    step: float
     jvp_check: float
     hidden_size: int
+    response_seconds: float = 0.0   # time of the ±h forwards
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-12))
 
 
 def candidate_terms(lm: LoadedModel, cand: Candidate, vectors: Mapping[int, torch.Tensor],
                     behavior: Sequence[ScoredPrompt], help_prompts: Sequence[ScoredPrompt],
-                    shifts_b: LayerShifts, shifts_h: LayerShifts, n_lambda: int) -> CandidateTerms:
-    """Per-prompt terms; ``n_lambda`` helpfulness prompts get ``delta_jvp`` (‖Δ_W‖, and a check of
-    the reverse-mode shifts against the JVP's)."""
-    b0, slope, zb, gb, pos = [], [], [], [], []
-    for i, p in enumerate(behavior):
-        g = shifts_b.window(i, cand)
-        b, sl = behavior_terms(p, shifts_b.z[i], g)
-        b0.append(b)
-        slope.append(sl)
-        zb.append(shifts_b.z[i])
-        gb.append(g)
+                    shifts_b: LayerShifts, help_h0: np.ndarray, n_check: int = 0, *,
+                    batch_size: int = 16) -> CandidateTerms:
+    """Per-prompt terms: behavior terms from the reverse-mode shifts; helpfulness terms from
+    ``estimates.estimate_prompts`` with ``second_response``'s Δ, plus its Δ₂. ``n_check``
+    prompts of each kind also get ``delta_jvp``: the exact Δ checks the reverse-mode shifts
+    (behavior) and the central-difference Δ (helpfulness); ``jvp_check`` is the worst relative
+    difference (NaN when ``n_check`` is 0)."""
+    from empirics.estimates import estimate_prompts
+
+    zb = [shifts_b.z[i] for i in range(len(behavior))]
+    gb = [shifts_b.window(i, cand) for i in range(len(behavior))]
+    pos = []
+    for p in behavior:
+        if p.scores is None:
+            raise ValueError(f"prompt {p.item_id} has no behavior scores")
         pos.append(np.asarray(p.scores) > 0)
+    b0 = np.array([formulas.behavior(z, m) for z, m in zip(zb, pos, strict=True)])
+    gl = np.array([formulas.margin(g, m) for g, m in zip(gb, pos, strict=True)])
+    slope = formulas.gain_slopes(b0, gl)
     sub = {layer: vectors[layer] for layer in cand.layers}
-    lams, worst = [], 0.0
-    for i, p in enumerate(help_prompts[:n_lambda]):
-        _, delta = delta_jvp(lm, sub, [list(p.input_ids)])
-        ut = lm.unembedding_rows(list(p.candidate_ids)).double()
-        d = delta[0].double()
-        g_jvp = (ut @ d).numpy()
-        g_rev = shifts_h.window(i, cand)
-        worst = max(worst, float(np.abs(g_jvp - g_rev).max() / max(np.abs(g_jvp).max(), 1e-12)))
-        lams.append(float(d.norm()))
-    lam_bar = float(np.mean(lams)) if lams else float("nan")
-    c1, c2, c2r, beta = [], [], [], []
-    for i, p in enumerate(help_prompts):
-        assert p.correct is not None
-        u = lm.unembedding_rows(list(p.candidate_ids)).double().numpy()
-        norms = np.linalg.norm(u, axis=1)
-        h = helpfulness_terms(p, shifts_h.z[i], shifts_h.window(i, cand), norms)
-        c1.append(h.c1)
-        c2.append(h.c2)
-        beta.append(float(np.sqrt(np.mean(norms**2))))
-        c2r.append(helpfulness.random_direction_second_order(_softmax(shifts_h.z[i]), int(p.correct),
-                                                             u, lam_bar)
-                   if math.isfinite(lam_bar) and lam_bar > 0 else float("nan"))
-    return CandidateTerms(np.array(b0), np.array(slope), zb, gb, pos, np.array(c1), np.array(c2),
-                          np.array(c2r), np.array(beta), np.array(lams), worst, lm.hidden_size)
+    ub = [lm.unembedding_rows(list(p.candidate_ids)).double().numpy() for p in behavior]
+    step = response_step(shifts_b, cand, [np.linalg.norm(u, axis=1) for u in ub])
+    resp = second_response(lm, sub, help_prompts, step, help_h0, batch_size=batch_size)
+    est = estimate_prompts(lm, help_prompts, resp.h0, resp.delta)
+    checks = []
+    for i in range(min(n_check, len(behavior), len(help_prompts))):
+        _, db = delta_jvp(lm, sub, [list(behavior[i].input_ids)])
+        checks.append(_rel(gb[i], ub[i] @ db[0].double().numpy()))
+        _, dh = delta_jvp(lm, sub, [list(help_prompts[i].input_ids)])
+        checks.append(_rel(resp.delta[i], dh[0].double().numpy()))
+    c1, c2, c2r, c2s, g2h, correct = [], [], [], [], [], []
+    for i, e in enumerate(est):
+        assert e.c1_actual is not None and e.c2_actual is not None and e.correct is not None
+        g2 = e.U @ resp.delta2[i]
+        c1.append(e.c1_actual)
+        c2.append(e.c2_actual)
+        c2r.append(e.c2_random if e.c2_random is not None else float("nan"))
+        c2s.append(formulas.response_coefficients(e.p, e.correct, e.g, g2)[1])
+        g2h.append(g2)
+        correct.append(e.correct)
+    return CandidateTerms(
+        b0, slope, zb, gb, pos, np.array(c1), np.array(c2), np.array(c2r), np.array(c2s),
+        np.array([e.beta_hat for e in est]), np.array([e.delta_norm for e in est]),
+        [e.z for e in est], [e.g for e in est], g2h, correct,
+        np.linalg.norm(resp.delta2, axis=1) / np.maximum(np.linalg.norm(resp.delta, axis=1), 1e-30),
+        step,
+        max(checks) if checks else float("nan"), lm.hidden_size, resp.seconds)
 
 
 def gain_curves(t: CandidateTerms, r: np.ndarray) -> np.ndarray:
     """(Nb, R): B(r) − B_0 of the exact linear model, ``alignment.behavior(z + r g)``."""
-    return np.stack([alignment.behavior(z[None] + r[:, None] * g[None], m) - b
+    return np.stack([formulas.behavior_values(z[None] + r[:, None] * g[None], m) - b
                      for z, g, m, b in zip(t.zb, t.gb, t.pos, t.B0, strict=True)])
+
+
+def softmax_loss_curves(t: CandidateTerms, r: np.ndarray) -> np.ndarray:
+    """(Nh, R): P_0 − P(c) with P the exact softmax of the second-order logit path
+    z + r g + (r²/2) g2 (``formulas.response_curve``): the helpfulness twin of the gain's exact
+    linear model; its r and r² coefficients are c1 and c2_response."""
+    return np.stack([formulas.response_curve(z, c, g, g2, np.zeros(1))[0]
+                     - formulas.response_curve(z, c, g, g2, r)
+                     for z, c, g, g2 in zip(t.zh, t.correct, t.gh, t.g2h, strict=True)])
 
 
 def _optimum(gain: np.ndarray, c1: float, l2: float, kappa: float, r: np.ndarray) -> tuple[float, float]:
     """``(r*, U*)`` of U(r) = gain(r) − κ(−c1 r + ℓ₂ r²) on the grid ``r`` (0 if U ≤ 0 throughout)."""
     # The exact gain plus the second-order helpfulness terms: U = G + (κc1 r − κℓ₂ r²), the
     # latter the Corollary's general utility with slope κc1.
-    u = gain + np.asarray(_general_u(kappa * c1, l2, kappa, r))
+    return _best(gain + formulas.general_utility(kappa * c1, l2, kappa, r), r)
+
+
+def _best(u: np.ndarray, r: np.ndarray) -> tuple[float, float]:
     i = int(np.argmax(u))
     return (float(r[i]), float(u[i])) if u[i] > 0 else (0.0, 0.0)
 
 
-CURVATURE_FORMS = ("random", "actual")
+#: How U's helpfulness loss is modelled: the exact softmax of the second-order logits
+#: ("softmax", bounded by P_0 like the real loss; its curvature at 0 is the response form's) or
+#: the Corollary's quadratic −c1 r + ℓ₂ r² ("quadratic", ℓ₂ from the curvature form; unbounded
+#: in r, and without a maximum where ℓ₂ ≤ 0, as for SmolLM2's earliest layers).
+LOSS_FORMS = ("softmax", "quadratic")
 
 
-def predict(cand: Candidate, t: CandidateTerms, kappa: float, *, curvature: str = "random",
-            n_boot: int = 500, seed: int = 0) -> Prediction:
+def predict(cand: Candidate, t: CandidateTerms, kappa: float, *, curvature: str = "response",
+            loss: str = "softmax", n_boot: int = 500, seed: int = 0) -> Prediction:
     """Candidate-level prediction from its per-prompt terms."""
     if curvature not in CURVATURE_FORMS:
         raise ValueError(f"curvature form {curvature!r} must be one of {CURVATURE_FORMS}")
+    if loss not in LOSS_FORMS:
+        raise ValueError(f"loss form {loss!r} must be one of {LOSS_FORMS}")
+    if loss == "softmax" and curvature != "response":
+        raise ValueError("the softmax loss is the response form's: use curvature 'response'")
     gl = np.abs(t.slope / np.maximum(1 - t.B0**2, 1e-12))
     scale = 1.0 / max(float(gl.mean()), 1e-12)
     r = np.geomspace(1e-3, 1e2, 321) * scale
     gain = gain_curves(t, r)
-    l2_act = -t.c2
-    l2_rd = -t.c2_random
-    use, other = (l2_rd, l2_act) if curvature == "random" else (l2_act, l2_rd)
+    soft = softmax_loss_curves(t, r)
+    forms = {"response": -t.c2_response, "random": -t.c2_random, "actual": -t.c2}
+    use = forms[curvature]
     if not np.all(np.isfinite(use)):
-        use, other = l2_act, l2_rd   # no JVP prompt: only the actual-Δ form is available
-        curvature = "actual"
-    g1 = float(t.slope.mean() + kappa * t.c1.mean())
-    r_star, u_star = _optimum(gain.mean(0), float(t.c1.mean()), float(use.mean()), kappa, r)
-    u_other = (_optimum(gain.mean(0), float(t.c1.mean()), float(other.mean()), kappa, r)[1]
-               if np.all(np.isfinite(other)) else float("nan"))
+        raise ValueError(f"candidate {cand.name}: the {curvature} curvature is not finite "
+                         "on every helpfulness prompt")
+    c1 = float(t.c1.mean())
+    g1 = float(t.slope.mean() + kappa * c1)
+
+    def optimum(ib: np.ndarray | slice, ih: np.ndarray | slice) -> tuple[float, float]:
+        if loss == "softmax":
+            return _best(gain[ib].mean(0) - kappa * soft[ih].mean(0), r)
+        return _optimum(gain[ib].mean(0), float(t.c1[ih].mean()), float(use[ih].mean()), kappa, r)
+
+    everything = slice(None)
+    r_star, u_star = optimum(everything, everything)
+    each = {f: (_optimum(gain.mean(0), c1, float(v.mean()), kappa, r)[1]
+                if np.all(np.isfinite(v)) else float("nan")) for f, v in forms.items()}
+    u_soft = _best(gain.mean(0) - kappa * soft.mean(0), r)[1]
     lam_bar = float(t.lam.mean()) if t.lam.size else float("nan")
     s = lam_bar * float(t.beta.mean()) / math.sqrt(t.hidden_size)
-    tr = tradeoff.general(g1, float(use.mean()), kappa, s=s if math.isfinite(s) else None)
-    edge = tradeoff.VALID_LIMIT / s if math.isfinite(s) and s > 0 else math.inf
+    so = formulas.second_order_optimum(g1, float(use.mean()), kappa,
+                                       s if math.isfinite(s) else None)
+    edge = formulas.VALID_LIMIT / s if math.isfinite(s) and s > 0 else math.inf
     rng = np.random.default_rng(seed)
     nb, nh = len(t.slope), len(t.c1)
-    boot = np.full((n_boot, 5), np.nan)
+    boot = np.full((n_boot, 6), np.nan)
     for k in range(n_boot):
         ib, ih = rng.integers(0, nb, nb), rng.integers(0, nh, nh)
-        ub = _optimum(gain[ib].mean(0), float(t.c1[ih].mean()), float(use[ih].mean()), kappa, r)[1]
-        boot[k] = (t.slope[ib].mean(), t.c1[ih].mean(), l2_act[ih].mean(), l2_rd[ih].mean(), ub)
+        boot[k] = (t.slope[ib].mean(), t.c1[ih].mean(), forms["actual"][ih].mean(),
+                   forms["random"][ih].mean(), forms["response"][ih].mean(), optimum(ib, ih)[1])
     l2u = float(use.mean())
     eff = g1 * g1 / l2u if l2u > 0 and g1 > 0 else (math.inf if g1 > 0 else 0.0)
     return Prediction(
         candidate=cand, gain_slope=_ci(boot[:, 0], float(t.slope.mean())),
-        help_slope=_ci(boot[:, 1], float(t.c1.mean())),
-        curvature=_ci(boot[:, 2], float(l2_act.mean())),
-        curvature_random=_ci(boot[:, 3], float(l2_rd.mean())), curvature_form=curvature,
-        s=s, gain_scale=scale, efficiency=eff, r_star=r_star, r_star_valid=min(r_star, edge),
-        r_star_second_order=tr.r_star, valid=r_star <= edge, utility=_ci(boot[:, 4], u_star),
-        utility_other=u_other, note=tr.note, jvp_check=t.jvp_check, lam=lam_bar)
+        help_slope=_ci(boot[:, 1], c1),
+        curvature=_ci(boot[:, 2], float(forms["actual"].mean())),
+        curvature_random=_ci(boot[:, 3], float(forms["random"].mean())),
+        curvature_response=_ci(boot[:, 4], float(forms["response"].mean())),
+        curvature_form=curvature, loss_form=loss, s=s, gain_scale=scale, efficiency=eff,
+        r_star=r_star, r_star_valid=min(r_star, edge),
+        r_star_second_order=so.r_star if so is not None else float("nan"),
+        valid=r_star <= edge, utility=_ci(boot[:, 5], u_star),
+        utilities=PerForm(each["response"], each["random"], each["actual"]),
+        utility_softmax=u_soft,
+        note=so.note if so is not None else "second-order optimum undefined (non-finite input)",
+        step=t.step, jvp_check=t.jvp_check, lam=lam_bar)
 
 
 def rank(predictions: Sequence[Prediction]) -> list[Prediction]:
@@ -481,14 +607,16 @@ class Agreement:
 
     spearman_u: Interval
     spearman_slope: Interval
-    spearman_u_other: float   # with the other curvature form
+    spearman_u_forms: PerForm   # Spearman of each form's predicted U* (quadratic loss) vs measured
+    spearman_u_softmax: float   # the same with the softmax loss
     pick: str
     pick_utility: float
     best: str
     best_utility: float
     pick_vs_best: float
     slope_ratio: float       # median predicted / measured gain slope
-    curvature_ratio: float   # median predicted / measured loss curvature
+    curvature_ratio: float   # median predicted (form used) / measured loss curvature
+    curvature_ratios: PerForm   # the same per curvature form
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -506,7 +634,6 @@ def agreement(pred: Sequence[Prediction], meas: Sequence[Measured], *, n_boot: i
     mu = np.array([m.utility.value for m in meas])
     ps = np.array([p.gain_slope.value for p in pred])
     ms = np.array([m.gain_slope.value for m in meas])
-    pr = np.array([p.utility_other for p in pred])
     rng = np.random.default_rng(seed)
     n = len(pred)
     bu, bs = [], []
@@ -516,18 +643,28 @@ def agreement(pred: Sequence[Prediction], meas: Sequence[Measured], *, n_boot: i
         bs.append(_spearman(ps[i], ms[i]))
     pick = int(np.argmin([p.rank for p in pred]))
     best = int(np.argmax(mu))
+    mc = np.array([m.curvature.value for m in meas])
+
+    def ratio(form: str) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.median(np.array([p.curvature_of(form).value for p in pred]) / mc))
+
+    def rho(form: str) -> float:
+        return _spearman(np.array([p.utilities.of(form) for p in pred]), mu)
+
     with np.errstate(divide="ignore", invalid="ignore"):
         sr = float(np.median(ps / ms))
-        cr = float(np.median(np.array([p.curvature.value for p in pred])
-                             / np.array([m.curvature.value for m in meas])))
+    form = pred[0].curvature_form
     return Agreement(
         spearman_u=_ci(np.array(bu), _spearman(pu, mu)),
         spearman_slope=_ci(np.array(bs), _spearman(ps, ms)),
-        spearman_u_other=_spearman(pr, mu),
+        spearman_u_forms=PerForm(*(rho(f) for f in CURVATURE_FORMS)),
+        spearman_u_softmax=_spearman(np.array([p.utility_softmax for p in pred]), mu),
         pick=pred[pick].candidate.name, pick_utility=float(mu[pick]),
         best=pred[best].candidate.name, best_utility=float(mu[best]),
         pick_vs_best=float(mu[pick] / mu[best]) if mu[best] > 0 else float("nan"),
-        slope_ratio=sr, curvature_ratio=cr)
+        slope_ratio=sr, curvature_ratio=ratio(form),
+        curvature_ratios=PerForm(*(ratio(f) for f in CURVATURE_FORMS)))
 
 
 def verification_set(ranked: Sequence[Prediction], k: int) -> list[Prediction]:
@@ -583,6 +720,7 @@ def plan_helpfulness(lm: LoadedModel, n: int, seed: int) -> list[ScoredPrompt]:
 
 
 PAIRS = 64  # contrast pairs per behavior (validate's default)
+SWEEP_BATCH = 16  # rows per forward of the planner's ±h forwards and of the verification sweeps
 
 
 # ----------------------------------------------------------------------------------- runner
@@ -591,7 +729,7 @@ class PlanSettings:
     behaviors: tuple[str, ...] = ("harmfulness", "bias")
     n_behavior: int = 16
     n_help: int = 16
-    n_lambda: int = 2
+    n_check: int = 0
     method: str = "pca"
     kappa: float = 1.0
     seed: int = 0
@@ -601,7 +739,8 @@ class PlanSettings:
     batch_size: int = 8
     progress: bool = True
     data_dir: str | None = None
-    curvature: str = "random"
+    curvature: str = "response"
+    loss: str = "softmax"
 
 
 @dataclass
@@ -609,9 +748,10 @@ class BehaviorPlan:
     behavior: str
     ranked: list[Prediction]
     vector_seconds: float          # reading vectors: one hidden-state pass (shared with sweeping)
-    plan_seconds: float            # shifts (reverse mode) + λ JVPs + scoring
-    shift_seconds: float
-    jvp_seconds: float
+    plan_seconds: float            # shifts (reverse mode) + per-candidate terms + scoring
+    shift_seconds: float           # reverse-mode shifts of all layers + the r = 0 forwards
+    terms_seconds: float           # per-candidate terms (±h forwards, JVP checks, estimates)
+    response_seconds: float        # of which the ±h forwards
     n_behavior: int
     n_help: int
     vectors: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)  # layer -> v_l
@@ -658,19 +798,20 @@ def plan_behavior(lm: LoadedModel, behavior: str, cands: Sequence[Candidate],
     t1 = time.perf_counter()
     vec = rv.vectors
     shifts_b = layer_shifts(lm, prompts, vec, batch_size=s.batch_size)
-    shifts_h = layer_shifts(lm, help_prompts, vec, batch_size=s.batch_size)
+    help_h0 = unsteered_hidden(lm, vec, help_prompts, batch_size=SWEEP_BATCH)
     t2 = time.perf_counter()
-    jvp_time = 0.0
+    terms_time = response_time = 0.0
     preds = []
     for cand in _bar(cands, s.progress, f"plan {behavior}"):
         tj = time.perf_counter()
-        terms = candidate_terms(lm, cand, vec, prompts, help_prompts, shifts_b, shifts_h,
-                                s.n_lambda)
-        jvp_time += time.perf_counter() - tj
-        preds.append(predict(cand, terms, s.kappa, curvature=s.curvature, n_boot=s.n_boot,
-                             seed=s.seed))
+        terms = candidate_terms(lm, cand, vec, prompts, help_prompts, shifts_b, help_h0,
+                                s.n_check, batch_size=SWEEP_BATCH)
+        terms_time += time.perf_counter() - tj
+        response_time += terms.response_seconds
+        preds.append(predict(cand, terms, s.kappa, curvature=s.curvature, loss=s.loss,
+                             n_boot=s.n_boot, seed=s.seed))
     t3 = time.perf_counter()
-    return BehaviorPlan(behavior, rank(preds), t1 - t0, t3 - t1, t2 - t1, jvp_time,
+    return BehaviorPlan(behavior, rank(preds), t1 - t0, t3 - t1, t2 - t1, terms_time, response_time,
                         len(prompts), len(help_prompts), dict(vec))
 
 
@@ -694,7 +835,7 @@ def verify_behavior(lm: LoadedModel, bp: BehaviorPlan, vectors: Mapping[int, tor
         grid, win_b, win_h = verification_grid(p)
         t0 = time.perf_counter()
         res = sweep(lm, {layer: vectors[layer] for layer in pred.layers}, grid.tolist(), ids,
-                    cands, batch_size=16)
+                    cands, batch_size=SWEEP_BATCH)
         dt = time.perf_counter() - t0
         times.append(dt)
         kb = max(len(q.candidate_ids) for q in prompts)
@@ -724,6 +865,44 @@ def run(lm: LoadedModel, s: PlanSettings) -> PlanResult:
     return PlanResult(lm.name, lm.num_layers, s, cands, out)
 
 
+# ------------------------------------------------------------------ the pick, for validate
+def plan_pick(spec: str, model_name: str, behavior: str, num_layers: int) -> PlanLink:
+    """The planner's pick for ``validate --layers plan`` (``plan`` reads
+    ``runs/plan/<model-slug>/plan.json``; ``plan:PATH`` reads PATH, a plan.json or its folder),
+    with the plan's path for the report's link."""
+    import json
+    from pathlib import Path
+
+    from empirics.settings import model_slug
+
+    path = Path(spec.split(":", 1)[1]) if ":" in spec else Path("runs") / "plan" / model_slug(model_name)
+    if path.is_dir():
+        path = path / "plan.json"
+    if not path.is_file():
+        raise ValueError(f"--layers {spec}: no plan at {path}; run `python -m empirics.plan` first "
+                         "(or give --layers plan:PATH)")
+    d = json.loads(path.read_text(encoding="utf-8"))
+    plans = d.get("behaviors", {})
+    if behavior not in plans:
+        raise ValueError(f"--layers {spec}: the plan at {path} has no behavior {behavior!r} "
+                         f"(has {sorted(plans)})")
+    pick = plans[behavior]["pick"]
+    layers = [int(x) for x in pick["layers"]]
+    if int(d.get("num_layers", num_layers)) != num_layers or max(layers) >= num_layers:
+        raise ValueError(f"--layers {spec}: the plan at {path} is for a {d.get('num_layers')}-layer "
+                         f"model, this one has {num_layers}")
+    r_star = pick.get("r_star")
+    name = str(pick.get("name") or Candidate(tuple(layers)).name)
+    # Absolute: report.md lives in another folder, so a cwd-relative link would break.
+    return PlanLink(str(path.resolve()), behavior, tuple(layers), name,
+                    None if r_star is None else float(r_star))
+
+
+def pick_layers(spec: str, model_name: str, behavior: str, num_layers: int) -> list[int]:
+    """Layers of the planner's pick (``plan_pick``)."""
+    return list(plan_pick(spec, model_name, behavior, num_layers).layers)
+
+
 # ------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -734,13 +913,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--behaviors", default="harmfulness,bias")
     p.add_argument("--n-prompts", type=int, default=16, help="behavior prompts per behavior")
     p.add_argument("--n-help", type=int, default=16, help="helpfulness prompts")
-    p.add_argument("--n-lambda", type=int, default=2,
-                   help="helpfulness prompts per candidate with a JVP (‖Δ‖, random-direction form)")
+    p.add_argument("--n-check", type=int, default=0,
+                   help="prompts of each kind per candidate whose JVP checks the reverse-mode "
+                        "shifts and the central-difference Δ (costs ~1 s each)")
     p.add_argument("--widths", default=None, help="window widths, e.g. 1,3,6,10 (default by depth)")
     p.add_argument("--method", default="pca", choices=("pca", "mean_diff"))
     p.add_argument("--kappa", type=float, default=1.0)
-    p.add_argument("--curvature", default="random", choices=CURVATURE_FORMS,
-                   help="Theorem 2 form the ranking uses: random direction (default) or actual Δ")
+    p.add_argument("--curvature", default="response", choices=CURVATURE_FORMS,
+                   help="loss curvature the ranking uses: actual Δ plus the second-order "
+                        "response (default), random direction, or actual Δ alone")
+    p.add_argument("--loss", default="softmax", choices=LOSS_FORMS,
+                   help="helpfulness loss in U: the exact softmax of the second-order logits "
+                        "(default; bounded like the real loss) or quadratic in r (Corollary)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verify", type=int, default=0, metavar="K",
                    help="sweep the top K and K others spread over the ranking")
@@ -761,8 +945,10 @@ def settings_from_args(a: argparse.Namespace) -> PlanSettings:
     for name in ("n_prompts", "n_help"):
         if getattr(a, name) < 2:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 2 (CIs need two prompts)")
-    if a.n_lambda < 0 or a.verify < 0 or a.kappa <= 0:
-        raise ValueError("--n-lambda and --verify must be >= 0 and --kappa > 0")
+    if a.n_check < 0 or a.verify < 0 or a.kappa <= 0:
+        raise ValueError("--n-check and --verify must be >= 0 and --kappa > 0")
+    if a.loss == "softmax" and a.curvature != "response":
+        raise ValueError("--loss softmax needs --curvature response (it is that form's curve)")
     widths = None
     if a.widths:
         try:
@@ -770,7 +956,7 @@ def settings_from_args(a: argparse.Namespace) -> PlanSettings:
         except ValueError as err:
             raise ValueError(f"--widths {a.widths!r} must be a comma list of integers") from err
     return PlanSettings(behaviors=behaviors, n_behavior=a.n_prompts, n_help=a.n_help,
-                        n_lambda=min(a.n_lambda, a.n_help), method=a.method, kappa=a.kappa,
+                        n_check=a.n_check, method=a.method, kappa=a.kappa, loss=a.loss,
                         seed=a.seed, verify=a.verify, widths=widths, n_boot=a.n_boot,
                         progress=not a.no_progress, data_dir=a.data_dir, curvature=a.curvature)
 
@@ -819,29 +1005,3 @@ if __name__ == "__main__":
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.exit(main())
-
-
-def pick_layers(spec: str, model_name: str, behavior: str, num_layers: int) -> list[int]:
-    """Layers of the planner's pick for ``validate --layers plan`` (``plan`` reads
-    ``runs/plan/<model-slug>/plan.json``; ``plan:PATH`` reads PATH, a plan.json or its folder)."""
-    import json
-    from pathlib import Path
-
-    from empirics.settings import model_slug
-
-    path = Path(spec.split(":", 1)[1]) if ":" in spec else Path("runs") / "plan" / model_slug(model_name)
-    if path.is_dir():
-        path = path / "plan.json"
-    if not path.is_file():
-        raise ValueError(f"--layers {spec}: no plan at {path}; run `python -m empirics.plan` first "
-                         "(or give --layers plan:PATH)")
-    d = json.loads(path.read_text(encoding="utf-8"))
-    plans = d.get("behaviors", {})
-    if behavior not in plans:
-        raise ValueError(f"--layers {spec}: the plan at {path} has no behavior {behavior!r} "
-                         f"(has {sorted(plans)})")
-    layers = [int(x) for x in plans[behavior]["pick"]["layers"]]
-    if int(d.get("num_layers", num_layers)) != num_layers or max(layers) >= num_layers:
-        raise ValueError(f"--layers {spec}: the plan at {path} is for a {d.get('num_layers')}-layer "
-                         f"model, this one has {num_layers}")
-    return layers

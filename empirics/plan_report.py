@@ -15,11 +15,13 @@ if TYPE_CHECKING:  # types only: empirics.plan imports this module to write its 
 
 COLUMNS = ("behavior", "rank", "layers", "first", "last", "width", "gain_slope", "gain_slope_lo",
            "gain_slope_hi", "help_slope", "curvature", "curvature_lo", "curvature_hi",
-           "curvature_random", "curvature_random_lo", "curvature_random_hi", "curvature_form", "s",
-           "lam", "gain_scale", "efficiency", "r_star", "r_star_valid", "r_star_second_order",
-           "valid", "utility", "utility_lo", "utility_hi", "utility_other", "jvp_check", "verified", "measured_gain_slope",
-           "measured_curvature", "measured_r_star", "measured_utility", "measured_utility_lo",
-           "measured_utility_hi")
+           "curvature_random", "curvature_random_lo", "curvature_random_hi",
+           "curvature_response", "curvature_response_lo", "curvature_response_hi",
+           "curvature_form", "s", "lam", "step", "gain_scale", "efficiency", "r_star",
+           "r_star_valid", "r_star_second_order", "valid", "utility", "utility_lo", "utility_hi",
+           "utility_response", "utility_random", "utility_actual", "utility_softmax", "loss_form", "jvp_check",
+           "verified", "measured_gain_slope", "measured_curvature", "measured_r_star",
+           "measured_utility", "measured_utility_lo", "measured_utility_hi")
 
 
 def _iv(prefix: str, x: Interval) -> dict[str, float]:
@@ -32,10 +34,14 @@ def prediction_row(behavior: str, p: Prediction, m: Measured | None) -> dict[str
         "first": p.candidate.layers[0], "last": p.candidate.layers[-1], "width": p.candidate.width,
         **_iv("gain_slope", p.gain_slope), "help_slope": p.help_slope.value,
         **_iv("curvature", p.curvature), **_iv("curvature_random", p.curvature_random),
-        "curvature_form": p.curvature_form, "s": p.s, "lam": p.lam, "gain_scale": p.gain_scale,
-        "efficiency": p.efficiency, "r_star": p.r_star, "r_star_valid": p.r_star_valid,
-        "r_star_second_order": p.r_star_second_order, "valid": p.valid,
-        **_iv("utility", p.utility), "utility_other": p.utility_other,
+        **_iv("curvature_response", p.curvature_response),
+        "curvature_form": p.curvature_form, "s": p.s, "lam": p.lam, "step": p.step,
+        "gain_scale": p.gain_scale, "efficiency": p.efficiency, "r_star": p.r_star,
+        "r_star_valid": p.r_star_valid, "r_star_second_order": p.r_star_second_order,
+        "valid": p.valid, **_iv("utility", p.utility),
+        "utility_response": p.utilities.response, "utility_random": p.utilities.random,
+        "utility_actual": p.utilities.actual, "utility_softmax": p.utility_softmax,
+        "loss_form": p.loss_form,
         "jvp_check": p.jvp_check, "verified": m is not None,
     }
     row.update({"measured_gain_slope": m.gain_slope.value if m else None,
@@ -80,7 +86,8 @@ def to_dict(result: PlanResult) -> dict[str, Any]:
                      "r_star": bp.pick.r_star, "valid": bp.pick.valid, "note": bp.pick.note},
             "ranked": [prediction_row(bp.behavior, p, None) for p in bp.ranked],
             "timing": {"reading_vectors_s": bp.vector_seconds, "planning_s": bp.plan_seconds,
-                       "shifts_s": bp.shift_seconds, "jvp_and_scoring_s": bp.jvp_seconds,
+                       "shifts_s": bp.shift_seconds, "terms_s": bp.terms_seconds,
+                       "response_forwards_s": bp.response_seconds,
                        "sweep_s_per_candidate": bp.sweep_seconds_per_candidate,
                        "sweep_all_s_extrapolated": bp.sweep_all_seconds,
                        "cost_ratio": bp.cost_ratio},
@@ -116,43 +123,56 @@ def markdown(result: PlanResult) -> str:
     lines = [f"# Steering plan: {result.model}", "",
              f"{len(result.candidates)} candidates over {result.num_layers} layers; κ = {s.kappa:g}; "
              f"{s.n_behavior} behavior and {s.n_help} helpfulness prompts per behavior "
-             f"({s.n_lambda} of them with a JVP per candidate for ‖Δ‖). Predictions are fit-free "
-             "(Theorem 1 slope, Theorem 2 with the actual Δ and with a random direction, "
-             "Corollary r* within validity s·r* ≤ 0.5). 95% bootstrap CIs over prompts.", ""]
+             f"(forwards at r = ±h per candidate for ‖Δ‖ and the second-order response; "
+             f"{s.n_check} per kind with a JVP check). Predictions are fit-free (Theorem 1 slope; "
+             "Theorem 2 with the actual Δ, plus the second-order response, and with a random "
+             "direction; Corollary r* within validity s·r* ≤ 0.5); the ranking uses the "
+             f"`{s.curvature}` curvature and the `{s.loss}` loss. 95% bootstrap CIs over "
+             "prompts.", ""]
     for bp in result.behaviors:
         p = bp.pick
         lines += [f"## {bp.behavior}", "",
                   f"**Pick: layers {p.candidate.name}, r = {_g(p.r_star)}** "
                   f"(predicted U = {_ivs(p.utility)}; {p.note}).", "",
-                  "| rank | layers | gain slope | help c1 | curvature ℓ₂ (actual Δ) | ℓ₂ (random dir.) "
-                  "| efficiency | r* | valid | U* | JVP check |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| rank | layers | gain slope | help c1 | ℓ₂ (actual Δ + response) | ℓ₂ (actual Δ) "
+                  "| ℓ₂ (random dir.) | efficiency | r* | valid | U* | FD step h |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for q in bp.ranked:
             lines.append(f"| {q.rank} | {q.candidate.name} | {_ivs(q.gain_slope)} | "
-                         f"{_g(q.help_slope.value)} | {_ivs(q.curvature)} | "
-                         f"{_ivs(q.curvature_random)} | {_g(q.efficiency)} | {_g(q.r_star)} | "
-                         f"{_g(q.valid)} | {_ivs(q.utility)} | {q.jvp_check:.1e} |")
+                         f"{_g(q.help_slope.value)} | {_ivs(q.curvature_response)} | "
+                         f"{_ivs(q.curvature)} | {_ivs(q.curvature_random)} | "
+                         f"{_g(q.efficiency)} | {_g(q.r_star)} | {_g(q.valid)} | "
+                         f"{_ivs(q.utility)} | {_g(q.step)} |")
         lines += ["", f"Timing: reading vectors {bp.vector_seconds:.1f} s (one hidden-state pass, "
                   f"needed by sweeps too); planning {bp.plan_seconds:.1f} s (shifts "
-                  f"{bp.shift_seconds:.1f} s, JVPs + scoring {bp.jvp_seconds:.1f} s)."]
+                  f"{bp.shift_seconds:.1f} s, per-candidate terms {bp.terms_seconds:.1f} s of "
+                  f"which ±h forwards {bp.response_seconds:.1f} s)."]
         if bp.agreement is not None:
             a = bp.agreement
             lines += ["", "### Verification against sweeps", "",
-                      "| rank | layers | pred. slope | meas. slope | pred. ℓ₂ | meas. ℓ₂ | pred. r* "
-                      "| meas. r* | pred. U* | meas. U* |", "|---|---|---|---|---|---|---|---|---|---|"]
+                      "| rank | layers | pred. slope | meas. slope | pred. ℓ₂ (resp.) | ℓ₂ (actual) "
+                      "| ℓ₂ (random) | meas. ℓ₂ | pred. r* | meas. r* | pred. U* | meas. U* |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for q, m in zip(bp.verified, bp.measured, strict=True):
                 edge = " (grid edge)" if m.at_edge else ""
                 lines.append(f"| {q.rank} | {q.candidate.name} | {_g(q.gain_slope.value)} | "
-                             f"{_ivs(m.gain_slope)} | {_g(q.curvature.value)} | {_ivs(m.curvature)} "
+                             f"{_ivs(m.gain_slope)} | {_g(q.curvature_response.value)} | "
+                             f"{_g(q.curvature.value)} | {_g(q.curvature_random.value)} | "
+                             f"{_ivs(m.curvature)} "
                              f"| {_g(q.r_star)} | {_g(m.r_star)}{edge} | {_g(q.utility.value)} | "
                              f"{_ivs(m.utility)} |")
             lines += ["", f"- Spearman(pred. U*, meas. U*) = {_ivs(a.spearman_u)} (bootstrap over "
-                      f"candidates); with the other curvature form {_g(a.spearman_u_other)}",
+                      "candidates); by curvature form: response "
+                      f"{_g(a.spearman_u_forms.response)}, random {_g(a.spearman_u_forms.random)}, "
+                      f"actual {_g(a.spearman_u_forms.actual)}; softmax loss "
+                      f"{_g(a.spearman_u_softmax)}",
                       f"- Spearman(pred. slope, meas. slope) = {_ivs(a.spearman_slope)}",
                       f"- pick {a.pick}: measured U* {_g(a.pick_utility)}; best measured {a.best}: "
                       f"{_g(a.best_utility)}; ratio {_g(a.pick_vs_best)}",
                       f"- median predicted/measured: slope {_g(a.slope_ratio)}, curvature "
-                      f"{_g(a.curvature_ratio)}",
+                      f"{_g(a.curvature_ratio)} (response {_g(a.curvature_ratios.response)}, "
+                      f"random {_g(a.curvature_ratios.random)}, actual "
+                      f"{_g(a.curvature_ratios.actual)})",
                       f"- sweeping one candidate {_g(bp.sweep_seconds_per_candidate)} s; all "
                       f"{len(result.candidates)} (extrapolated from the measured per-candidate "
                       f"time) {_g(bp.sweep_all_seconds)} s; planning/sweeping-all = "

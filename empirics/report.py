@@ -158,6 +158,11 @@ def markdown(results: Results, figures: list[str]) -> str:
              f"{s.grid[-1]:g}, seed {s.seed}; behaviors {', '.join(s.behaviors)}; helpfulness "
              f"set `{s.helpfulness}`; data: {results.data_source} ({results.data_dir}).", "",
              f"Reading vectors: {rv}.", ""]
+    if results.plan is not None:  # the layers were the steering planner's pick
+        pl = results.plan
+        r_star = "" if pl.r_star is None else f", planner's r* = {pl.r_star:.4g}"
+        lines += [f"Layers from the steering plan [{pl.path}]({pl.path}): {pl.behavior} pick "
+                  f"{pl.name}{r_star} (docs/planner.md).", ""]
     if results.behaviors:
         lines += ["## Verdicts", "", *verdict_table(results)]
     for b in results.behaviors:

@@ -244,6 +244,17 @@ class GenerationResults:
     behaviors: list[BehaviorGeneration] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PlanLink:
+    """The steering plan whose pick gave the run's layers (``validate --layers plan``)."""
+
+    path: str                      # the plan.json read
+    behavior: str                  # the behavior whose pick was taken
+    layers: tuple[int, ...]
+    name: str                      # the pick's name in the plan, e.g. "14-16"
+    r_star: float | None           # the planner's coefficient for the pick
+
+
 @dataclass
 class Results:
     """What ``pipeline.run`` returns and ``report.write`` renders. ``behaviors`` and ``sweeps``
@@ -266,3 +277,4 @@ class Results:
     provenance: Provenance | None = None
     control_vectors: list[ControlVectorFile] = field(default_factory=list)
     generation: GenerationResults | None = None
+    plan: PlanLink | None = None   # set when the layers came from a steering plan

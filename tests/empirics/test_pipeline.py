@@ -79,6 +79,27 @@ def test_report_renders_results(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert "r_e = 7.25" in report.markdown(res, [])
 
 
+def test_report_links_the_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Layers from `--layers plan`: prepare's PlanLink reaches Results and the rendered report."""
+    from dataclasses import replace
+
+    from empirics import pipeline
+    from empirics.results import PlanLink
+
+    world = synthetic.make_world()
+    synthetic.install(monkeypatch, world)
+    prep = synthetic.prepared(world, tmp_path)
+    plain = pipeline.run(prep)
+    assert plain.plan is None and "steering plan" not in report.markdown(plain, [])
+    link = PlanLink("runs/plan/x/plan.json", "harmfulness", (1,), "1", 42.5)
+    res = pipeline.run(replace(prep, plan_link=link))
+    assert res.plan == link
+    md = report.markdown(res, [])
+    assert "[runs/plan/x/plan.json](runs/plan/x/plan.json)" in md
+    assert "harmfulness pick 1, planner's r* = 42.5" in md
+    assert report.to_json(res)["plan"]["path"] == "runs/plan/x/plan.json"
+
+
 # ------------------------------------------------------------------ every formula from theory
 def test_theorem1_slope_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     base = synthetic.run(monkeypatch, tmp_path / "a").behaviors[0]

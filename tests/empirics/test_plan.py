@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from empirics import plan, plan_report
+from empirics import formulas, plan, plan_report
 from empirics.jvp import delta_jvp
+from empirics.models import LoadedModel
 from empirics.reading_vectors import random_directions
 from empirics.tasks import ScoredPrompt
 from tests.empirics.test_sweep import tiny_llama
@@ -73,16 +76,38 @@ def test_reverse_mode_shifts_equal_jvp_for_windows() -> None:
     assert all(not p.requires_grad for p in lm.model.parameters())
 
 
+def _terms(lm: LoadedModel, vec: dict[int, torch.Tensor], cand: plan.Candidate,
+           b: list[ScoredPrompt], h: list[ScoredPrompt], n_check: int = 0) -> plan.CandidateTerms:
+    sb = plan.layer_shifts(lm, b, vec)
+    h0 = plan.unsteered_hidden(lm, vec, h)
+    return plan.candidate_terms(lm, cand, vec, b, h, sb, h0, n_check)
+
+
 def test_gain_slope_matches_finite_difference_of_gain_curve() -> None:
     lm = tiny_llama(layers=3)
     vec = random_directions(range(3), lm.hidden_size, 5)
     b, h = _prompts(4, 2, behavior=True), _prompts(4, 3, behavior=False)
-    sb, sh = plan.layer_shifts(lm, b, vec), plan.layer_shifts(lm, h, vec)
-    t = plan.candidate_terms(lm, plan.Candidate((0, 1)), vec, b, h, sb, sh, n_lambda=2)
+    t = _terms(lm, vec, plan.Candidate((0, 1)), b, h, n_check=2)
     eps = 1e-5
     fd = (plan.gain_curves(t, np.array([eps]))[:, 0] - plan.gain_curves(t, np.array([-eps]))[:, 0]) / (2 * eps)
     np.testing.assert_allclose(t.slope, fd, rtol=1e-5, atol=1e-8)
-    assert t.jvp_check < 1e-3 and t.lam.shape == (2,) and np.all(np.isfinite(t.c2_random))
+    # JVP vs reverse mode (exact) and vs central differences at s·h = 0.05 (O(h²): the tiny
+    # model is very nonlinear at that scale)
+    assert t.jvp_check < 0.2 and t.lam.shape == (4,)
+    assert np.all(np.isfinite(t.c2_random)) and np.all(np.isfinite(t.c2_response))
+    # the response form adds ½∇ᵀΔ₂ to the actual-Δ curvature: not the same numbers
+    assert not np.allclose(t.c2_response, t.c2)
+    # without JVP checks the check is absent, the rest unchanged
+    t0 = _terms(lm, vec, plan.Candidate((0, 1)), b, h, n_check=0)
+    assert math.isnan(t0.jvp_check)
+    np.testing.assert_array_equal(t0.c2_response, t.c2_response)
+    # the softmax loss curve starts at 0 with slope −c1 and curvature −c2_response
+    r = np.array([-1e-3, 0.0, 1e-3])
+    loss = plan.softmax_loss_curves(t, r)
+    np.testing.assert_allclose(loss[:, 1], 0.0, atol=1e-15)
+    np.testing.assert_allclose((loss[:, 2] - loss[:, 0]) / 2e-3, -t.c1, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose((loss[:, 2] + loss[:, 0]) / 2e-6, -t.c2_response, rtol=1e-3,
+                               atol=1e-7)
 
 
 def test_optimum_of_known_quadratic() -> None:
@@ -114,16 +139,28 @@ def test_plan_and_verify_end_to_end_tiny(tmp_path: Path) -> None:
     lm = tiny_llama(layers=6)
     vec = random_directions(range(6), lm.hidden_size, 9)
     b, h = _prompts(4, 4, behavior=True), _prompts(4, 5, behavior=False)
-    s = plan.PlanSettings(behaviors=("bias",), n_behavior=4, n_help=4, n_lambda=1, verify=2,
+    s = plan.PlanSettings(behaviors=("bias",), n_behavior=4, n_help=4, n_check=1, verify=2,
                           n_boot=50, progress=False)
     cands = plan.candidates(6, widths=(1, 2, 3), per_width=3)
-    sb, sh = plan.layer_shifts(lm, b, vec), plan.layer_shifts(lm, h, vec)
-    preds = [plan.predict(c, plan.candidate_terms(lm, c, vec, b, h, sb, sh, 1), 1.0, n_boot=50)
+    sb, h0 = plan.layer_shifts(lm, b, vec), plan.unsteered_hidden(lm, vec, h)
+    preds = [plan.predict(c, plan.candidate_terms(lm, c, vec, b, h, sb, h0, 1), 1.0, n_boot=50)
              for c in cands]
+    with pytest.raises(ValueError, match="loss form"):
+        plan.predict(cands[0], plan.candidate_terms(lm, cands[0], vec, b, h, sb, h0), 1.0,
+                     loss="cubic")
+    t0 = plan.candidate_terms(lm, cands[0], vec, b, h, sb, h0)
+    soft = plan.predict(cands[0], t0, 1.0, loss="softmax", n_boot=20)
+    assert soft.utility.value == pytest.approx(soft.utility_softmax)
+    quad = plan.predict(cands[0], t0, 1.0, loss="quadratic", n_boot=20)
+    assert quad.utility.value == pytest.approx(quad.utilities.response)
+    rnd = plan.predict(cands[0], t0, 1.0, loss="quadratic", curvature="random", n_boot=20)
+    assert rnd.utility.value == pytest.approx(rnd.utilities.random)
+    with pytest.raises(ValueError, match="softmax loss"):
+        plan.predict(cands[0], t0, 1.0, loss="softmax", curvature="random")
     ranked = plan.rank(preds)
     assert [p.rank for p in ranked] == list(range(1, len(cands) + 1))
     assert all(ranked[i].utility.value >= ranked[i + 1].utility.value for i in range(len(ranked) - 1))
-    bp = plan.BehaviorPlan("bias", ranked, 0.0, 1.0, 0.5, 0.5, 4, 4, dict(vec))
+    bp = plan.BehaviorPlan("bias", ranked, 0.0, 1.0, 0.5, 0.5, 0.25, 4, 4, dict(vec))
     plan.verify_behavior(lm, bp, vec, b, h, s, len(cands))
     assert len(bp.measured) == 4 and bp.agreement is not None and bp.cost_ratio is not None
     for m in bp.measured:
@@ -150,9 +187,108 @@ def test_pick_layers_reads_plan(tmp_path: Path) -> None:
     (tmp_path / "plan.json").write_text(json.dumps(
         {"num_layers": 30, "behaviors": {"bias": {"pick": {"layers": [15, 16, 17]}}}}))
     assert plan.pick_layers(f"plan:{tmp_path}", "m", "bias", 30) == [15, 16, 17]
+    link = plan.plan_pick(f"plan:{tmp_path}", "m", "bias", 30)
+    assert link.path == str((tmp_path / "plan.json").resolve()) and link.name == "15-17"
+    assert link.r_star is None and link.layers == (15, 16, 17) and link.behavior == "bias"
+    (tmp_path / "p2.json").write_text(json.dumps({"num_layers": 30, "behaviors": {"bias": {
+        "pick": {"layers": [4], "name": "4", "r_star": 12.5}}}}))
+    assert plan.plan_pick(f"plan:{tmp_path / 'p2.json'}", "m", "bias", 30).r_star == 12.5
     with pytest.raises(ValueError, match="no behavior"):
         plan.pick_layers(f"plan:{tmp_path}", "m", "harmfulness", 30)
     with pytest.raises(ValueError, match="layer model"):
         plan.pick_layers(f"plan:{tmp_path}", "m", "bias", 12)
     with pytest.raises(ValueError, match="run `python -m empirics.plan`"):
         plan.pick_layers(f"plan:{tmp_path / 'nope'}", "m", "bias", 30)
+
+
+# ----------------------------------------------------------- second-order response (Δ₂)
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(2, 5), seed=st.integers(0, 10_000))
+def test_response_coefficients_match_exact_quadratic_logit_path(k: int, seed: int) -> None:
+    """For logits exactly z0 + r g + (r²/2) g2, (c1, c2) are the Taylor coefficients of
+    softmax_c(z(r)), here by float64 finite differences of the exact curve."""
+    rng = np.random.default_rng(seed)
+    z0, g, g2 = rng.normal(size=k), rng.normal(size=k), rng.normal(size=k) * 2
+    c = int(rng.integers(0, k))
+
+    def pc(r: float) -> float:
+        z = z0 + r * g + 0.5 * r * r * g2
+        e = np.exp(z - z.max())
+        return float(e[c] / e.sum())
+
+    def diffs(h: float) -> tuple[float, float]:
+        return (pc(h) - pc(-h)) / (2 * h), (pc(h) - 2 * pc(0) + pc(-h)) / (2 * h * h)
+
+    # Richardson: O(h⁴) error; d2 is the r² coefficient P''/2
+    (a1, a2), (b1, b2) = diffs(2e-3), diffs(1e-3)
+    d1, d2 = (4 * b1 - a1) / 3, (4 * b2 - a2) / 3
+    p = np.exp(z0 - z0.max())
+    p /= p.sum()
+    c1, c2 = formulas.response_coefficients(p, c, g, g2)
+    assert c1 == pytest.approx(d1, abs=1e-6)
+    assert c2 == pytest.approx(d2, abs=1e-5)
+    # without the response term only the actual-Δ part remains; it differs where ∇ᵀg2 ≠ 0
+    c2_actual = formulas.actual_coefficients(p, c, g)[1]
+    grad_g2 = formulas.actual_coefficients(p, c, g2)[0]
+    if abs(grad_g2) > 1e-3:
+        assert c2_actual != pytest.approx(d2, abs=1e-5)
+    # a common offset of the second-order shifts (log-probs instead of logits) changes nothing
+    assert formulas.response_coefficients(p, c, g, g2 + 3.0)[1] == pytest.approx(c2, abs=1e-12)
+
+
+def _derivatives_ad(lm: LoadedModel, vectors: dict[int, torch.Tensor],
+                    ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(h'(0), h''(0)) of the final-norm output at the last position: h' by a forward-mode JVP
+    at 0, h'' by central differences of JVPs at ±1e-4 (forward-over-forward AD has no rule for
+    silu's backward): an independent route (the HF forward, AD) to the planner's differences
+    of sweep values."""
+    from empirics.jvp import _final_state_fn, eager_attention
+
+    f = _final_state_fn(lm, vectors, torch.tensor([ids]))
+    one = torch.ones((), dtype=lm.dtype)
+
+    def d1(r: float) -> np.ndarray:
+        with eager_attention(lm), torch.no_grad():
+            return torch.func.jvp(f, (torch.tensor(r, dtype=lm.dtype),), (one,))[1].double().numpy()
+
+    eps = 1e-4
+    return d1(0.0), (d1(eps) - d1(-eps)) / (2 * eps)
+
+
+def test_second_response_matches_ad() -> None:
+    """Central differences of the sweep's final hidden states at ±h vs h'(0), h''(0) from JVPs,
+    on a tiny random Llama in float64."""
+    lm = tiny_llama(layers=4)
+    lm.model.double()
+    vec = {k: v.double() for k, v in random_directions(range(4), lm.hidden_size, 7).items()}
+    prompts = _prompts(3, 11, behavior=False)
+    sub = {layer: vec[layer] for layer in (1, 2)}
+    h0 = plan.unsteered_hidden(lm, vec, prompts)
+    # The sweep keeps hidden states in float32: h = 0.1 balances rounding/h² and O(h²) error.
+    resp = plan.second_response(lm, sub, prompts, 0.1, h0, batch_size=4)
+    for i, p in enumerate(prompts):
+        h1, h2 = _derivatives_ad(lm, sub, list(p.input_ids))
+        top = np.abs(h2).max()
+        assert top > 1e-3 * np.abs(h1).max()      # the model is nonlinear: a real check
+        assert np.abs(resp.delta2[i] - h2).max() <= 0.03 * top
+        assert np.abs(resp.delta[i] - h1).max() <= 1e-3 * np.abs(h1).max()
+        # mutation: the first difference is not the second
+        assert not np.allclose(resp.delta[i], h2, rtol=1e-2)
+    with pytest.raises(ValueError, match="step"):
+        plan.second_response(lm, sub, prompts, 0.0, h0)
+    with pytest.raises(ValueError, match="h0 has shape"):
+        plan.second_response(lm, sub, prompts, 1e-3, h0[:2])
+
+
+def test_response_step_scales_with_shift_spread() -> None:
+    lm = tiny_llama(layers=3)
+    vec = random_directions(range(3), lm.hidden_size, 5)
+    b = _prompts(4, 3, behavior=True)
+    sb = plan.layer_shifts(lm, b, vec)
+    norms = [np.linalg.norm(lm.unembedding_rows(list(p.candidate_ids)).numpy(), axis=1) for p in b]
+    cand = plan.Candidate((0, 1))
+    s = np.mean([plan.shift_scale(sb.window(i, cand), n) for i, n in enumerate(norms)])
+    assert plan.response_step(sb, cand, norms) == pytest.approx(plan.RESPONSE_STEP / s)
+    zero = plan.LayerShifts(sb.layers, sb.z, [g * 0 for g in sb.G])
+    with pytest.raises(ValueError, match="zero shift scale"):
+        plan.response_step(zero, cand, norms)
