@@ -1,8 +1,8 @@
 """The generation stage of the main job: steered replies at a few coefficients, judged, with the
 sequence-level fit-free predictions from the samples at r_e = 0; returns ``GenerationResults``.
 
-Defaults (``GenerationSettings``) are sized for ``validate --measure both`` on the embedded model
-within 10 minutes on 2 CPU cores (see docs/performance.md): per behavior 12 prompts x 5
+Defaults (``settings.GenerationSettings``; ~2 minutes on 2 CPU cores for the embedded model, see
+docs/performance.md): per behavior 12 prompts x 5
 coefficients x 4 samples x 24 new tokens (temperature 1), one greedy reply per prompt and
 coefficient, δ(y) by central difference for the 48 samples at r_e = 0. Finished parts are cached (resumable).
 """

@@ -38,9 +38,9 @@ PAPER_HELPFULNESS_RANGE = (-5.0, 5.0)
 class GenerationSettings:
     """The generation stage's sizes (``validate --measure generation|both``).
 
-    Defaults are sized for ``validate --measure both`` on the embedded model within 10 minutes on
-    2 CPU cores (docs/performance.md): per behavior 12 prompts x 5 coefficients x 4 samples x 24
-    new tokens at temperature 1, one greedy reply per prompt and coefficient.
+    Defaults: per behavior 12 prompts x 5 coefficients x 4 samples x 24 new tokens at temperature
+    1, one greedy reply per prompt and coefficient; on the embedded model they add ~2 minutes on 2
+    CPU cores to the token job (measured in docs/performance.md).
     """
 
     prompts: int = 12
