@@ -9,6 +9,9 @@ parametrisation: ``λ = ‖Δ‖`` and ``γ`` the margin per unit ‖Δ‖; the 
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 import sympy as sp
 
@@ -56,11 +59,19 @@ def behavior_values(logits: np.ndarray, positive: np.ndarray) -> np.ndarray:
     return np.asarray(th_alignment.behavior(logits, positive), dtype=float)
 
 
+@functools.cache
+def _numpy_fn(args: tuple[sp.Symbol, ...], expr: sp.Expr) -> Any:
+    """``sp.lambdify(args, expr, "numpy")``, once per (args, expression): the planner evaluates
+    these for every candidate inside bootstrap loops, and lambdify costs ~1 ms a call. Keyed by
+    the expression itself, so a changed theory object is lambdified afresh."""
+    return sp.lambdify(args, expr, "numpy")
+
+
 def gain_slopes(B0: np.ndarray, gamma_lam: np.ndarray) -> np.ndarray:
     """Theorem 1's r_e coefficient γλ(1 − B_0²) of ``theory.alignment.linear_gain``, elementwise
     (lambdified: the planner needs it for every prompt of every candidate)."""
-    fn = sp.lambdify((th_symbols.B_0, th_symbols.gamma, th_symbols.lam),
-                     sp.diff(th_alignment.linear_gain, th_symbols.r_e), "numpy")
+    fn = _numpy_fn((th_symbols.B_0, th_symbols.gamma, th_symbols.lam),
+                   sp.diff(th_alignment.linear_gain, th_symbols.r_e))
     b, gl = np.broadcast_arrays(np.asarray(B0, float), np.asarray(gamma_lam, float))
     return np.asarray(fn(b, gl, np.ones_like(b)), dtype=float) * np.ones_like(b)
 
@@ -198,8 +209,8 @@ VALID_LIMIT = float(th_tradeoff.VALID_LIMIT)
 
 def general_utility(g1: float, l2: float, kappa: float, r: np.ndarray) -> np.ndarray:
     """U(r) = g₁ r − κ ℓ₂ r² (``theory.tradeoff.general_utility``) on the array ``r``."""
-    fn = sp.lambdify((th_symbols.g_1, th_symbols.ell_2, th_symbols.kappa, th_symbols.r_e),
-                     th_tradeoff.general_utility, "numpy")
+    fn = _numpy_fn((th_symbols.g_1, th_symbols.ell_2, th_symbols.kappa, th_symbols.r_e),
+                   th_tradeoff.general_utility)
     rr = np.asarray(r, dtype=float)
     return np.asarray(fn(g1, l2, kappa, rr), dtype=float) * np.ones_like(rr)
 

@@ -292,3 +292,19 @@ def test_response_step_scales_with_shift_spread() -> None:
     zero = plan.LayerShifts(sb.layers, sb.z, [g * 0 for g in sb.G])
     with pytest.raises(ValueError, match="zero shift scale"):
         plan.response_step(zero, cand, norms)
+
+
+def test_lambdified_formulas_follow_a_changed_theory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """formulas lambdifies theory expressions once (a cache): patching the theory object must
+    still change the numbers, so the cache is keyed by the expression, not the call site."""
+    import theory
+    from empirics import formulas
+
+    r = np.linspace(0.0, 2.0, 5)
+    before = formulas.general_utility(0.3, 0.05, 1.0, r)
+    np.testing.assert_allclose(before, 0.3 * r - 0.05 * r * r)
+    monkeypatch.setattr(theory.tradeoff, "general_utility", 2 * theory.tradeoff.general_utility)
+    np.testing.assert_allclose(formulas.general_utility(0.3, 0.05, 1.0, r), 2 * before)
+    slope = formulas.gain_slopes(np.array([0.5]), np.array([0.2]))
+    monkeypatch.setattr(theory.alignment, "linear_gain", 3 * theory.alignment.linear_gain)
+    np.testing.assert_allclose(formulas.gain_slopes(np.array([0.5]), np.array([0.2])), 3 * slope)
