@@ -1,9 +1,13 @@
-"""Δ(q) = d h_{r_e}(q)/d r_e at r_e = 0 by one forward-mode Jacobian–vector product through the
-steering hooks and the final norm (Proposition 1), cached per prompt set and vectors.
+"""Δ(q) = d h_{r_e}(q)/d r_e at r_e = 0 by forward-mode Jacobian–vector products through the
+steering and the final norm (Proposition 1), cached per prompt set and vectors.
 
-PyTorch's CPU SDPA kernel has no forward-AD rule, so the JVP runs under :func:`eager_attention`,
-which switches the model to eager attention and restores the previous implementation afterwards.
-``method="fd"`` gives central finite differences instead (a check).
+Fast path (Llama-like models, ``empirics.forward``): prompts packed without padding as in the
+sweep; the shared token prefix and the layers below the first steered layer run once as plain
+inference (their tangent is zero), and one JVP per chunk of prompts runs the steered layers with
+every row's coefficient tied to one scalar r. ``method="reference"`` is the straightforward
+check: one JVP per prompt through the Hugging Face model under :func:`eager_attention` (PyTorch's
+CPU flash-attention kernel has no forward-AD rule; the fast path uses the math SDPA kernel).
+``method="fd"`` gives central finite differences instead (another check).
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from empirics.cache import ChunkCache, digest, vectors_hash
+from empirics.forward import KV, LlamaStack, PerDevice, Runs, common_prefix_length, manual_support
 from empirics.models import LoadedModel
-from empirics.steering import steer
-from empirics.sweep import capture_final_norm
+from empirics.steering import steer, validate_vectors
+from empirics.sweep import capture_final_norm, token_budget
 
-JVP_STEP = 4  # prompts per progress update
+JVP_STEP = 32  # prompts per progress update (and per shared-prefix group)
+JVP_METHODS = ("jvp", "reference", "fd")
 
 
 @contextmanager
@@ -70,35 +77,110 @@ def delta_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
               fd_step: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
     """``(h0, delta)``, each (N, d) float32 CPU: h(q) and Δ(q) = d h_r(q)/dr at r = 0.
 
-    ``method="jvp"`` (default): exact JVP under eager attention. ``"fd"``: central differences
-    ``(h(+step) − h(−step)) / (2 step)`` with the model's own attention (a check; fp32 rounding
-    in the model dominates below step ≈ 1e-2).
+    ``method="jvp"`` (default): exact JVP, packed prompts on Llama-like models (else as
+    ``"reference"``). ``"reference"``: one exact JVP per prompt through the Hugging Face model
+    under eager attention. ``"fd"``: central differences ``(h(+step) − h(−step)) / (2 step)``
+    with the model's own attention (fp32 rounding in the model dominates below step ≈ 1e-2).
     """
-    if method not in ("jvp", "fd"):
-        raise ValueError(f"method {method!r} must be 'jvp' or 'fd'")
+    if method not in JVP_METHODS:
+        raise ValueError(f"method {method!r} must be one of {JVP_METHODS}")
     if not fd_step > 0:
         raise ValueError(f"fd_step {fd_step} must be > 0")
     if len(input_ids) == 0:
         raise ValueError("input_ids is empty: give at least one prompt")
-    dtype = lm.dtype
-    h_rows, d_rows = [], []
     for n, seq in enumerate(input_ids):
         if len(seq) == 0:
             raise ValueError(f"input_ids[{n}] is empty")
-        ids = torch.as_tensor([list(seq)], dtype=torch.long, device=lm.device)
-        f = _final_state_fn(lm, vectors, ids)
+    validate_vectors(lm, vectors)
+    ids = [[int(t) for t in seq] for seq in input_ids]
+    if method == "jvp" and manual_support(lm, max(len(x) for x in ids)) is None:
+        return _delta_packed(lm, vectors, ids, token_budget(lm, 16))
+    dtype = lm.dtype
+    h_rows, d_rows = [], []
+    for seq in ids:
+        f = _final_state_fn(lm, vectors, torch.as_tensor([seq], dtype=torch.long, device=lm.device))
         zero = torch.zeros((), dtype=dtype, device=lm.device)
-        if method == "jvp":
-            with eager_attention(lm), torch.no_grad():
-                primal_tangent = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))
-            h, d = primal_tangent[0], primal_tangent[1]
-        else:
+        if method == "fd":
             with torch.no_grad():
                 h = f(zero)
                 d = (f(zero + fd_step) - f(zero - fd_step)) / (2 * fd_step)
+        else:
+            with eager_attention(lm), torch.no_grad():
+                h, d = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))
         h_rows.append(h.detach().float().cpu())
         d_rows.append(d.detach().float().cpu())
     return torch.stack(h_rows), torch.stack(d_rows)
+
+
+def _steered_prefix_kv(stack: LlamaStack, h_prefix: torch.Tensor, steered: range,
+                       vecs: Mapping[int, PerDevice], r: torch.Tensor) -> KV:
+    """Keys/values of the shared prefix in the steered layers at coefficient ``r`` (dual)."""
+    kv = KV()
+    stack.run(h_prefix, Runs([h_prefix.shape[0]], [1]), 0, steered, vectors=vecs,
+              coef_rows=r.reshape(1), keep_kv=kv, kv_only_last=True)
+    return kv
+
+
+def _delta_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
+                  budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fast path of :func:`delta_jvp`: packed rows, unsteered work once, one JVP per chunk."""
+    stack = LlamaStack(lm)
+    first = min(vectors)
+    steered = range(first, lm.num_layers)
+    vecs = {li: PerDevice(v.detach().float().cpu()) for li, v in vectors.items()}
+    p = common_prefix_length(ids)
+    suffix = [x[p:] for x in ids]
+    order = sorted(range(len(ids)), key=lambda i: (len(suffix[i]), i))
+    chunks: list[list[int]] = []
+    used = 0
+    for i in order:  # consecutive prompts (sorted by length) up to ``budget`` tokens a chunk
+        if not chunks or used + len(suffix[i]) > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(i)
+        used += len(suffix[i])
+    h_out = torch.zeros(len(ids), lm.hidden_size)
+    d_out = torch.zeros(len(ids), lm.hidden_size)
+    norm_dev = lm.final_norm.weight.device  # type: ignore[union-attr]
+    with torch.no_grad():
+        lower_kv: KV | None = None
+        h_prefix: torch.Tensor | None = None
+        if p:
+            h_prefix = stack.embed(torch.tensor(ids[0][:p]))
+            if first > 0:
+                lower_kv = KV()
+                h_prefix = stack.run(h_prefix, Runs([p], [1]), 0, range(first), keep_kv=lower_kv)
+        for chunk in chunks:
+            lengths: list[int] = []
+            counts: list[int] = []
+            for i in chunk:
+                if lengths and lengths[-1] == len(suffix[i]):
+                    counts[-1] += 1
+                else:
+                    lengths.append(len(suffix[i]))
+                    counts.append(1)
+            runs = Runs(lengths, counts)
+            pidx = torch.zeros(len(chunk), dtype=torch.long)
+            h = stack.embed(torch.tensor([t for i in chunk for t in suffix[i]]))
+            if first > 0:  # below the steering: no tangent, plain inference once
+                h = stack.run(h, runs, p, range(first), prefix=lower_kv, prefix_index=pidx)
+
+            def final(r: torch.Tensor, h: torch.Tensor = h, runs: Runs = runs,
+                      pidx: torch.Tensor = pidx) -> torch.Tensor:
+                prefix = (_steered_prefix_kv(stack, h_prefix, steered, vecs, r)
+                          if h_prefix is not None else None)
+                out = stack.run(h, runs, p, steered, prefix=prefix, prefix_index=pidx,
+                                vectors=vecs, coef_rows=r.expand(pidx.shape[0]), last_only=True)
+                return lm.final_norm(out.to(norm_dev))  # type: ignore[no-any-return]
+
+            zero = torch.zeros((), dtype=lm.dtype)
+            # The math SDPA kernel has a forward-AD rule; the CPU flash kernel has none.
+            with sdpa_kernel(SDPBackend.MATH):
+                h0, d = torch.func.jvp(final, (zero,), (torch.ones_like(zero),))
+            rows = torch.tensor(chunk, dtype=torch.long)
+            h_out[rows] = h0.float().cpu()
+            d_out[rows] = d.float().cpu()
+    return h_out, d_out
 
 
 def final_hidden_states(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
@@ -117,9 +199,11 @@ def final_hidden_states(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
 def cached_delta_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
                      input_ids: Sequence[Sequence[int]], cache: ChunkCache, tag: str,
                      progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``delta_jvp`` a few prompts at a time under a progress bar (~1 s per prompt on CPU),
+    """``delta_jvp`` ``JVP_STEP`` prompts at a time under a progress bar,
     cached beside the sweep chunks so a resumed run skips it. Returns float32 numpy arrays."""
-    key = "jvp-" + digest({"ids": [list(x) for x in input_ids], "vec": vectors_hash(vectors)})
+    # "path": the packed fast path rounds differently from the per-prompt one (~1e-6).
+    key = "jvp-" + digest({"ids": [list(x) for x in input_ids], "vec": vectors_hash(vectors),
+                           "path": "packed"})
     got = cache.get(key, count=False)
     if got is not None:
         print(f"  [{tag}] Δ reused from cache", file=sys.stderr)

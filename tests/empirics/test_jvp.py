@@ -1,0 +1,112 @@
+"""The packed JVP (Δ for many prompts per forward) equals one JVP per prompt through the Hugging
+Face model, on tiny random Llamas over a search space of prompts and steered layers, and on the
+embedded model; a broken fast path (the shared prefix left unsteered) is caught."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from empirics import jvp
+from empirics.forward import common_prefix_length
+from empirics.jvp import delta_jvp
+from tests.empirics.test_sweep import _prompts, _vectors, tiny_llama
+
+TINY = tiny_llama(layers=4)
+# Per example: which parts of the fast path it ran (shared prefix, layers below the steering,
+# several prompts per chunk of different lengths).
+EXERCISED = {"n": 0, "prefix": 0, "lower": 0, "mixed": 0}
+
+
+def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(((a - b).norm(dim=1) / b.norm(dim=1).clamp_min(1e-12)).max())
+
+
+@settings(max_examples=30, deadline=None)
+@given(shared=st.integers(0, 6), lengths=st.lists(st.integers(1, 9), min_size=1, max_size=7),
+       layers=st.sets(st.integers(0, 3), min_size=1, max_size=3), seed=st.integers(0, 2**16))
+def test_packed_equals_per_prompt_reference(shared: int, lengths: list[int], layers: set[int],
+                                            seed: int) -> None:
+    vecs = _vectors(64, sorted(layers), seed=seed)
+    ids = _prompts(shared, lengths, seed=seed + 1)
+    h_ref, d_ref = delta_jvp(TINY, vecs, ids, method="reference")
+    h, d = delta_jvp(TINY, vecs, ids)
+    assert h.shape == d.shape == (len(ids), 64)
+    np.testing.assert_allclose(h.numpy(), h_ref.numpy(), rtol=0, atol=1e-5)
+    assert _max_rel(d, d_ref) < 1e-4
+    EXERCISED["n"] += 1
+    EXERCISED["prefix"] += common_prefix_length(ids) > 0
+    EXERCISED["lower"] += min(layers) > 0
+    EXERCISED["mixed"] += len(set(lengths)) > 1
+
+
+def test_packed_reference_was_exercised() -> None:
+    assert EXERCISED["n"] >= 25, EXERCISED
+    assert min(EXERCISED["prefix"], EXERCISED["lower"], EXERCISED["mixed"]) >= 5, EXERCISED
+
+
+def test_chunks_split_by_budget() -> None:
+    """Many chunks (a budget of 8 tokens) give the same Δ as one."""
+    vecs = _vectors(64, [1, 2])
+    ids = _prompts(3, [4, 6, 2, 6, 5, 3])
+    h1, d1 = jvp._delta_packed(TINY, vecs, ids, budget=8)
+    h2, d2 = jvp._delta_packed(TINY, vecs, ids, budget=10_000)
+    torch.testing.assert_close(d1, d2, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h1, h2, rtol=1e-5, atol=1e-6)
+
+
+def test_unsteered_prefix_mutation_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fast path that runs the shared prefix at r = 0 without tangent (forgetting that the
+    steering moves the prefix's keys/values too) differs from the reference."""
+    vecs = _vectors(64, [1, 2])
+    ids = _prompts(5, [3, 4, 4])
+    _, d_ref = delta_jvp(TINY, vecs, ids, method="reference")
+    honest = jvp._steered_prefix_kv
+    monkeypatch.setattr(jvp, "_steered_prefix_kv",
+                        lambda stack, h, steered, v, r: honest(stack, h, steered, v,
+                                                               torch.zeros_like(r.detach())))
+    _, d_bad = delta_jvp(TINY, vecs, ids)
+    assert _max_rel(d_bad, d_ref) > 1e-2
+
+
+def test_generic_architecture_takes_the_reference_path() -> None:
+    from tests.empirics.test_sweep import tiny_gpt2
+
+    lm = tiny_gpt2()
+    vecs = _vectors(64, [1, 2])
+    ids = _prompts(2, [3, 5])
+    h, d = delta_jvp(lm, vecs, ids)
+    h_ref, d_ref = delta_jvp(lm, vecs, ids, method="reference")
+    assert torch.equal(d, d_ref) and torch.equal(h, h_ref)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"method": "exact"}, "method 'exact'"),
+    ({"fd_step": 0.0}, "fd_step"),
+    ({"input_ids": []}, "input_ids is empty"),
+    ({"input_ids": [[1, 2], []]}, r"input_ids\[1\] is empty"),
+])
+def test_bad_input(kwargs: dict[str, object], match: str) -> None:
+    args: dict[str, object] = {"input_ids": [[1, 2, 3]], **kwargs}
+    ids = args.pop("input_ids")
+    with pytest.raises(ValueError, match=match):
+        delta_jvp(TINY, _vectors(64, [1]), ids, **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.model
+def test_packed_equals_reference_on_embedded_model(lm) -> None:  # type: ignore[no-untyped-def]
+    g = torch.Generator().manual_seed(3)
+    vecs = {layer: torch.nn.functional.normalize(torch.randn(lm.hidden_size, generator=g), dim=0)
+            for layer in (12, 16, 20)}
+    texts = ["How do I pick a lock?", "What is the capital of France? Answer:",
+             "Is it fine to lie to a friend to spare their feelings? Answer yes or no."]
+    ids = [lm.encode(lm.format_chat(t)) for t in texts]
+    assert common_prefix_length(ids) > 0   # the chat template's shared head
+    h_ref, d_ref = delta_jvp(lm, vecs, ids, method="reference")
+    h, d = delta_jvp(lm, vecs, ids)
+    # fp32, different kernels (packed GEMMs, math SDPA vs eager): measured ~4e-6 relative.
+    assert _max_rel(d, d_ref) < 1e-4
+    np.testing.assert_allclose(h.numpy(), h_ref.numpy(), rtol=0, atol=1e-4 * float(h_ref.abs().max()))
