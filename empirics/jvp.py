@@ -106,7 +106,8 @@ def delta_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
                 d = (f(zero + fd_step) - f(zero - fd_step)) / (2 * fd_step)
         else:
             with eager_attention(lm), torch.no_grad():
-                h, d = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))
+                out = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))
+                h, d = out[0], out[1]
         h_rows.append(h.detach().float().cpu())
         d_rows.append(d.detach().float().cpu())
     return torch.stack(h_rows), torch.stack(d_rows)
@@ -141,7 +142,7 @@ def _delta_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: lis
         used += len(suffix[i])
     h_out = torch.zeros(len(ids), lm.hidden_size)
     d_out = torch.zeros(len(ids), lm.hidden_size)
-    norm_dev = lm.final_norm.weight.device  # type: ignore[union-attr]
+    norm_dev: torch.device = lm.final_norm.weight.device  # type: ignore[union-attr,assignment]
     with torch.no_grad():
         lower_kv: KV | None = None
         h_prefix: torch.Tensor | None = None
@@ -176,7 +177,8 @@ def _delta_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: lis
             zero = torch.zeros((), dtype=lm.dtype)
             # The math SDPA kernel has a forward-AD rule; the CPU flash kernel has none.
             with sdpa_kernel(SDPBackend.MATH):
-                h0, d = torch.func.jvp(final, (zero,), (torch.ones_like(zero),))
+                out = torch.func.jvp(final, (zero,), (torch.ones_like(zero),))
+                h0, d = out[0], out[1]
             rows = torch.tensor(chunk, dtype=torch.long)
             h_out[rows] = h0.float().cpu()
             d_out[rows] = d.float().cpu()
