@@ -49,6 +49,40 @@ def test_greedy_equals_hf_generate(seed: int, layers: list[int], shared: int,
     assert shifted.tokens != fast.tokens
 
 
+def test_blocked_unembedding_equals_hf_generate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vocabulary blocks of 16 over the tiny vocabulary of 97 (six full blocks and a remainder
+    of one): the same replies and log-probabilities as HF ``generate``."""
+    monkeypatch.setattr(gen, "UNEMBED_BLOCK", 16)
+    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
+    coefs = [-2.0, 0.0, 2.5]
+    fast = steered_generate(lm, vec, coefs, prompts, max_new_tokens=12, eos_token_ids=EOS)
+    ref = generate_loop(lm, vec, coefs, prompts, max_new_tokens=12, batch_size=1,
+                        eos_token_ids=EOS)
+    assert fast.tokens == ref.tokens
+    for a, b in zip(fast.logprobs, ref.logprobs, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_in_place_logsumexp_and_scratch_choice() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 300, generator=g) * 8
+    logits[1, :250] = float("-inf")          # most of a row impossible
+    logits[2, 7] = 60.0                       # one dominant token
+    want = torch.logsumexp(logits, dim=-1)
+    torch.testing.assert_close(gen._logsumexp_(logits.clone()), want, rtol=0, atol=1e-5)
+    u = torch.rand(6, generator=g)
+    for temperature, top_p, uni in [(0.0, 1.0, None), (1.0, 1.0, u), (0.7, 0.9, u)]:
+        tok_a, lp_a = _choose(logits, temperature, top_p, uni)
+        scratch = logits.clone()
+        tok_b, lp_b = _choose(scratch, temperature, top_p, uni, scratch=True)
+        assert torch.equal(tok_a, tok_b)
+        torch.testing.assert_close(lp_a, lp_b, rtol=0, atol=1e-5)
+    # Without scratch=True the caller's logits are left as they were.
+    before = logits.clone()
+    _choose(logits, 0.0, 1.0, None)
+    assert torch.equal(logits, before)
+
+
 def test_batched_loop_and_small_chunks_agree() -> None:
     lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
     coefs = [-1.0, 1.0]
