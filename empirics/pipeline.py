@@ -33,7 +33,12 @@ from empirics.jvp import cached_delta_jvp
 from empirics.measures import MeanCI, bootstrap_mean_ci, bootstrap_means, difference_ci, measure
 from empirics.models import EMBEDDED_NAME, LoadedModel, load_model
 from empirics.plan import plan_pick
-from empirics.reading_vectors import ReadingVectors, random_directions, reading_vectors
+from empirics.reading_vectors import (
+    ReadingVectors,
+    last_token_hidden_states,
+    random_directions,
+    reading_vectors,
+)
 from empirics.results import (
     BehaviorResults,
     Coefficients,
@@ -107,6 +112,7 @@ def _vectors(lm: LoadedModel, behavior: str, s: Settings, data_dir: DataSource, 
     methods = ("pca", "mean_diff") if s.method == "auto" else (s.method,)
     found: dict[str, ReadingVectors] = {}
     pairs: tuple[list[str], list[str]] | None = None
+    states: dict[int, torch.Tensor] | None = None   # shared by the methods: one forward pass
     for method in methods:
         path = cache_root / f"rv-{behavior}-{method}"
         if Path(f"{path}.json").is_file() and Path(f"{path}.safetensors").is_file():
@@ -117,7 +123,10 @@ def _vectors(lm: LoadedModel, behavior: str, s: Settings, data_dir: DataSource, 
                 pass
         if pairs is None:
             pairs = prompts.contrast_pairs(lm, behavior, s, data_dir)
-        rv = reading_vectors(lm, pairs[0], pairs[1], layers, method=method, seed=s.seed)
+        if states is None:
+            states = last_token_hidden_states(lm, [*pairs[0], *pairs[1]], layers)
+        rv = reading_vectors(lm, pairs[0], pairs[1], layers, method=method, seed=s.seed,
+                             states=states)
         rv.save(path)
         found[method] = rv
     seps = {m: _mean_separation(rv) for m, rv in found.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,11 +226,14 @@ def reading_vectors(
     seed: int = 0,
     holdout_fraction: float = 0.25,
     batch_size: int = 16,
+    states: Mapping[int, torch.Tensor] | None = None,
 ) -> ReadingVectors:
     """Per-layer unit reading vectors from paired prompts, with held-out separation per layer.
 
     A seeded permutation holds out ``round(n * holdout_fraction)`` pairs; the direction is fit on
-    the rest. With no held-out pairs, separation is measured on the training pairs.
+    the rest. With no held-out pairs, separation is measured on the training pairs. ``states``:
+    ``last_token_hidden_states(lm, [*positive, *negative], layers)`` computed already (several
+    methods on the same pairs need one forward pass, not one each).
     """
     if method not in METHODS:
         raise ValueError(f"method {method!r} must be one of {list(METHODS)}")
@@ -249,7 +252,16 @@ def reading_vectors(
     perm = torch.randperm(n, generator=gen)
     held, train = perm[:n_hold], perm[n_hold:]
     flips = torch.randint(0, 2, (len(train),), generator=gen).to(torch.float64) * 2 - 1
-    states = last_token_hidden_states(lm, [*positive, *negative], layers, batch_size=batch_size)
+    if states is None:
+        states = last_token_hidden_states(lm, [*positive, *negative], layers,
+                                          batch_size=batch_size)
+    for layer in layers:
+        got = states.get(layer)
+        if got is None or tuple(got.shape) != (2 * n, lm.hidden_size):
+            raise ValueError(f"states[{layer}] must be the ({2 * n}, {lm.hidden_size}) last-token "
+                             f"states of the positive then negative prompts (got "
+                             f"{None if got is None else tuple(got.shape)}); use "
+                             f"last_token_hidden_states(lm, [*positive, *negative], layers)")
     vectors: dict[int, torch.Tensor] = {}
     separation: dict[int, float] = {}
     for layer in layers:

@@ -131,3 +131,18 @@ def test_bad_arguments(lm, pairs) -> None:  # type: ignore[no-untyped-def]
         reading_vectors(lm, pos, neg, [30])
     with pytest.raises(ValueError, match="at least 2 training pairs"):
         reading_vectors(lm, pos[:2], neg[:2], [12], holdout_fraction=0.5)
+
+
+@pytest.mark.model
+def test_precomputed_states_give_the_same_vectors(lm, pairs, rv, states) -> None:  # type: ignore[no-untyped-def]
+    """pipeline._vectors runs both methods on one forward pass; the vectors must not change."""
+    again = reading_vectors(lm, pairs[0], pairs[1], LAYERS, method="pca", seed=0,
+                            holdout_fraction=0.25, states=states)
+    for layer in LAYERS:
+        assert torch.equal(again.vectors[layer], rv.vectors[layer])
+    assert again.separation == rv.separation
+    # Another prompt set's states are caught by their shape, not silently used.
+    with pytest.raises(ValueError, match=r"states\[3\] must be the \(16, 576\)"):
+        reading_vectors(lm, pairs[0], pairs[1], LAYERS, states={k: v[:10] for k, v in states.items()})
+    with pytest.raises(ValueError, match=r"states\[12\]"):
+        reading_vectors(lm, pairs[0], pairs[1], LAYERS, states={3: states[3]})
