@@ -122,27 +122,42 @@ def _steered_prefix_kv(stack: LlamaStack, h_prefix: torch.Tensor, steered: range
     return kv
 
 
-def _delta_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
-                  budget: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fast path of :func:`delta_jvp`: packed rows, unsteered work once, one JVP per chunk."""
+#: Readout of the packed JVP: (final-layer output of a chunk, the chunk's row indices, its Runs)
+#: -> per-row values (rows, ...). Differentiated in r with everything before it.
+Readout = Callable[[torch.Tensor, list[int], Runs], torch.Tensor]
+
+
+def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
+               readout: Readout, *, last_only: bool, budget: int, shared: int | None = None,
+               fd_step: float | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Value and r-derivative at r = 0 of ``readout`` per row of ``ids`` (Llama-like ``lm``).
+
+    Rows are packed without padding in chunks of ``budget`` tokens (sorted by length); the
+    shared prefix (``shared`` tokens, default the longest common prefix) and every layer below
+    the first steered one run once as plain inference (no tangent); one forward-mode JVP per
+    chunk runs the steered layers, all rows' coefficients tied to one scalar r. ``last_only``:
+    the final layer works at each row's last token only (``readout`` gets ``(rows, d)``); else
+    it gets every own token ``(tokens, d)``. Returns per-row values and tangents, rows in order.
+    ``fd_step=h``: the steered layers run at ±h instead (fast inference kernels), the tangent is
+    the central difference and the value the mean of the two (r = 0 up to O(h²)).
+    """
     stack = LlamaStack(lm)
     first = min(vectors)
     steered = range(first, lm.num_layers)
     vecs = {li: PerDevice(v.detach().float().cpu()) for li, v in vectors.items()}
-    p = common_prefix_length(ids)
+    p = common_prefix_length(ids) if shared is None else shared
     suffix = [x[p:] for x in ids]
     order = sorted(range(len(ids)), key=lambda i: (len(suffix[i]), i))
     chunks: list[list[int]] = []
     used = 0
-    for i in order:  # consecutive prompts (sorted by length) up to ``budget`` tokens a chunk
+    for i in order:  # consecutive rows (sorted by length) up to ``budget`` tokens a chunk
         if not chunks or used + len(suffix[i]) > budget:
             chunks.append([])
             used = 0
         chunks[-1].append(i)
         used += len(suffix[i])
-    h_out = torch.zeros(len(ids), lm.hidden_size)
-    d_out = torch.zeros(len(ids), lm.hidden_size)
-    norm_dev: torch.device = lm.final_norm.weight.device  # type: ignore[union-attr,assignment]
+    values: list[torch.Tensor] = [torch.empty(0)] * len(ids)
+    tangents: list[torch.Tensor] = [torch.empty(0)] * len(ids)
     with torch.no_grad():
         lower_kv: KV | None = None
         h_prefix: torch.Tensor | None = None
@@ -166,23 +181,41 @@ def _delta_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: lis
             if first > 0:  # below the steering: no tangent, plain inference once
                 h = stack.run(h, runs, p, range(first), prefix=lower_kv, prefix_index=pidx)
 
-            def final(r: torch.Tensor, h: torch.Tensor = h, runs: Runs = runs,
-                      pidx: torch.Tensor = pidx) -> torch.Tensor:
+            def f(r: torch.Tensor, h: torch.Tensor = h, runs: Runs = runs,
+                  pidx: torch.Tensor = pidx, chunk: list[int] = chunk) -> torch.Tensor:
                 prefix = (_steered_prefix_kv(stack, h_prefix, steered, vecs, r)
                           if h_prefix is not None else None)
                 out = stack.run(h, runs, p, steered, prefix=prefix, prefix_index=pidx,
-                                vectors=vecs, coef_rows=r.expand(pidx.shape[0]), last_only=True)
-                return lm.final_norm(out.to(norm_dev))  # type: ignore[no-any-return]
+                                vectors=vecs, coef_rows=r.expand(pidx.shape[0]),
+                                last_only=last_only)
+                return readout(out, chunk, runs)
 
             zero = torch.zeros((), dtype=lm.dtype)
-            # The math SDPA kernel has a forward-AD rule; the CPU flash kernel has none.
-            with sdpa_kernel(SDPBackend.MATH):
-                out = torch.func.jvp(final, (zero,), (torch.ones_like(zero),))
-                h0, d = out[0], out[1]
-            rows = torch.tensor(chunk, dtype=torch.long)
-            h_out[rows] = h0.float().cpu()
-            d_out[rows] = d.float().cpu()
-    return h_out, d_out
+            if fd_step is not None:
+                hi = f(zero + fd_step)
+                lo = f(zero - fd_step)
+                value, tangent = (hi + lo) / 2, (hi - lo) / (2 * fd_step)
+            else:
+                # The math SDPA kernel has a forward-AD rule; the CPU flash kernel has none.
+                with sdpa_kernel(SDPBackend.MATH):
+                    primal_tangent = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))
+                value, tangent = primal_tangent[0], primal_tangent[1]
+            for j, i in enumerate(chunk):
+                values[i] = value[j]
+                tangents[i] = tangent[j]
+    return values, tangents
+
+
+def _delta_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
+                  budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fast path of :func:`delta_jvp`: the final norm's output at each last token."""
+    norm_dev: torch.device = lm.final_norm.weight.device  # type: ignore[union-attr,assignment]
+
+    def final(out: torch.Tensor, _chunk: list[int], _runs: Runs) -> torch.Tensor:
+        return lm.final_norm(out.to(norm_dev))  # type: ignore[no-any-return]
+
+    h, d = packed_jvp(lm, vectors, ids, final, last_only=True, budget=budget)
+    return torch.stack(h).float().cpu(), torch.stack(d).float().cpu()
 
 
 def final_hidden_states(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],

@@ -20,15 +20,20 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from empirics import formulas
-from empirics.jvp import eager_attention
+from empirics.forward import Runs, common_prefix_length, manual_support
+from empirics.jvp import eager_attention, packed_jvp
 from empirics.measures import MeanCI
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
-from empirics.steering import steer
+from empirics.steering import steer, validate_vectors
+from empirics.sweep import token_budget
+
+DELTA_METHODS = ("jvp", "reference", "fd")
 
 # --------------------------------------------------------------------------- δ(y)
 
@@ -82,18 +87,28 @@ def sequence_deltas(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
                     method: str = "jvp", fd_step: float = 1e-2, batch_size: int = 8) -> np.ndarray:
     """``δ(y_i) = d/dr log P_r(y_i | q_i)`` at ``r = 0``, ``(n,)``.
 
-    ``"jvp"``: forward-mode derivative through the model (eager attention), exact;
-    ``"fd"``: ``(L(+h) − L(−h)) / 2h`` (a check).
+    ``"jvp"``: exact forward-mode derivative; on Llama-like models packed (``jvp.packed_jvp``:
+    no padding, shared prefix and unsteered layers once, logits only at the reply's positions),
+    else as ``"reference"``. ``"reference"``: the JVP through the Hugging Face model in padded
+    batches of ``batch_size`` under eager attention. ``"fd"``: ``(L(+h) − L(−h)) / 2h``, packed
+    likewise on Llama-like models (about half the time of the packed JVP: inference kernels).
     """
-    if method not in ("jvp", "fd"):
-        raise ValueError(f"method {method!r} must be 'jvp' or 'fd'")
+    if method not in DELTA_METHODS:
+        raise ValueError(f"method {method!r} must be one of {DELTA_METHODS}")
     if not fd_step > 0:
         raise ValueError(f"fd_step {fd_step} must be > 0")
     _check_pairs(prompts, replies, batch_size)
+    validate_vectors(lm, vectors)
+    seq_len = max((len(q) + len(y) for q, y in zip(prompts, replies, strict=True)), default=0)
+    packed = manual_support(lm, seq_len) is None
+    if method == "fd" and packed:
+        return _deltas_packed(lm, vectors, prompts, replies, fd_step)
     if method == "fd":
         hi = reply_logprob(lm, vectors, fd_step, prompts, replies, batch_size=batch_size)
         lo = reply_logprob(lm, vectors, -fd_step, prompts, replies, batch_size=batch_size)
         return (hi - lo) / (2 * fd_step)
+    if method == "jvp" and packed:
+        return _deltas_packed(lm, vectors, prompts, replies, None)
     out = []
     with eager_attention(lm), torch.no_grad():
         for i in range(0, len(prompts), batch_size):
@@ -107,6 +122,45 @@ def sequence_deltas(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
             tangent = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))[1]
             out.append(tangent.double().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+def _deltas_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+                   prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
+                   fd_step: float | None) -> np.ndarray:
+    """The fast path of :func:`sequence_deltas` (rows with an empty reply: δ = 0); ``fd_step``
+    ``None``: the exact JVP, else central differences with that step."""
+    rows = [i for i, y in enumerate(replies) if len(y) > 0]
+    out = np.zeros(len(prompts))
+    if not rows:
+        return out
+    seqs = [[int(t) for t in prompts[i]] + [int(t) for t in replies[i]] for i in rows]
+    # The shared prefix must end before every reply's first predicting position.
+    shared = min(common_prefix_length(seqs), min(len(prompts[i]) for i in rows) - 1)
+    head: Any = lm.lm_head
+    norm_dev: torch.device = lm.final_norm.weight.device  # type: ignore[union-attr,assignment]
+
+    def readout(h: torch.Tensor, chunk: list[int], _runs: Runs) -> torch.Tensor:
+        pos: list[int] = []
+        tgt: list[int] = []
+        off = 0
+        for j in chunk:
+            q, y = prompts[rows[j]], replies[rows[j]]
+            start = off + len(q) - 1 - shared   # own-token index predicting y[0]
+            pos.extend(range(start, start + len(y)))
+            tgt.extend(int(t) for t in y)
+            off += len(seqs[j]) - shared
+        idx = torch.tensor(pos, dtype=torch.long, device=h.device)
+        normed = lm.final_norm(h.index_select(0, idx).to(norm_dev))
+        logp = torch.log_softmax(head(normed.to(head.weight.device)).float(), dim=-1)
+        lp = logp.gather(1, torch.tensor(tgt, dtype=torch.long, device=logp.device).unsqueeze(1))
+        parts = lp.squeeze(1).split([len(replies[rows[j]]) for j in chunk])
+        return torch.stack([part.sum() for part in parts])
+
+    _, tangents = packed_jvp(lm, vectors, seqs, readout, last_only=False,
+                             budget=token_budget(lm, 16), shared=shared, fd_step=fd_step)
+    for j, i in enumerate(rows):
+        out[i] = float(tangents[j])
+    return out
 
 
 # --------------------------------------------------------------------------- measures

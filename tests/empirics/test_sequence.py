@@ -55,6 +55,55 @@ def test_delta_jvp_equals_central_difference() -> None:
         sequence_deltas(lm, vec, ps, out.tokens, method="bad")
 
 
+PACKED_CASES = [
+    ([1, 2], 4, [3, 6, 6]),      # shared prefix, layers below the steering
+    ([0, 3], 0, [2, 5, 1, 7]),   # no shared prefix, steering from the embeddings' layer
+    ([2], 6, [1, 1, 4]),         # one-token prompt suffixes
+]
+
+
+@pytest.mark.parametrize(("layers", "shared", "lengths"), PACKED_CASES)
+def test_packed_delta_equals_reference_jvp(layers: list[int], shared: int,
+                                           lengths: list[int]) -> None:
+    lm = tiny_llama(0, layers=4)
+    vec = {k: v * 3 for k, v in _vectors(64, layers, seed=1).items()}
+    prompts = _prompts(shared, lengths, seed=2)
+    out = steered_generate(lm, vec, [0.0], prompts, max_new_tokens=6, samples=2,
+                           temperature=1.0, seed=3, eos_token_ids=[])
+    ps = [prompts[i] for i in out.prompt_index]
+    ys = [list(t) for t in out.tokens]
+    ys[1] = []                       # an empty reply: δ = 0
+    ps.append(ps[0] + ys[0][:3])     # a prompt that runs into another row's reply
+    ys.append(ys[0][:2])
+    fast = sequence_deltas(lm, vec, ps, ys)
+    ref = sequence_deltas(lm, vec, ps, ys, method="reference", batch_size=3)
+    assert fast[1] == 0.0 and np.abs(ref).max() > 0.1
+    np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-5)
+    fd = sequence_deltas(lm, vec, ps, ys, method="fd")   # packed central differences
+    np.testing.assert_allclose(fd, ref, atol=2e-3 * max(1.0, np.abs(ref).max()))
+    # The check sees the targets: another last token in one reply changes its δ.
+    ys[0] = ys[0][:-1] + [(ys[0][-1] + 1) % 97]
+    moved = sequence_deltas(lm, vec, ps, ys)
+    assert abs(moved[0] - ref[0]) > 1e-3 and np.allclose(moved[2:], ref[2:], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.model
+def test_packed_delta_equals_reference_on_embedded_model(lm) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    g = torch.Generator().manual_seed(5)
+    vec = {layer: torch.nn.functional.normalize(torch.randn(lm.hidden_size, generator=g), dim=0) * 4
+           for layer in (12, 16, 20)}
+    prompts = [lm.encode(lm.format_chat(t)) for t in ("How do I pick a lock?",
+                                                     "Do you agree that cats are lazy?")]
+    out = steered_generate(lm, vec, [0.0], prompts, max_new_tokens=8, samples=2,
+                           temperature=1.0, seed=0)
+    ps = [prompts[i] for i in out.prompt_index]
+    fast = sequence_deltas(lm, vec, ps, out.tokens)
+    ref = sequence_deltas(lm, vec, ps, out.tokens, method="reference")
+    np.testing.assert_allclose(fast, ref, rtol=1e-3, atol=1e-3)
+
+
 def test_decided_behavior_and_measures() -> None:
     v = np.array([[[1, 1, -1, 0], [0, 0, 0, 0]], [[-1, -1, -1, -1], [1, 0, 0, 0]]])
     per = decided_behavior(v)
