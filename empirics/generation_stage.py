@@ -1,7 +1,7 @@
 """The generation stage of the main job: steered replies at a few coefficients, judged, with the
 sequence-level fit-free predictions from the samples at r_e = 0; returns ``GenerationResults``.
 
-Defaults (``settings.GenerationSettings``; ~2 minutes on 2 CPU cores for the embedded model, see
+Defaults (``settings.GenerationSettings``; ~1.5 minutes on 2 CPU cores for the embedded model, see
 docs/performance.md): per behavior 12 prompts x 5
 coefficients x 4 samples x 24 new tokens (temperature 1), one greedy reply per prompt and
 coefficient, δ(y) by central difference for the 48 samples at r_e = 0. Finished parts are cached (resumable).

@@ -39,7 +39,7 @@ class GenerationSettings:
     """The generation stage's sizes (``validate --measure generation|both``).
 
     Defaults: per behavior 12 prompts x 5 coefficients x 4 samples x 24 new tokens at temperature
-    1, one greedy reply per prompt and coefficient; on the embedded model they add ~2 minutes on 2
+    1, one greedy reply per prompt and coefficient; on the embedded model they add ~1.5 minutes on 2
     CPU cores to the token job (measured in docs/performance.md).
     """
 
