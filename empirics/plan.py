@@ -792,6 +792,10 @@ class BehaviorPlan:
     sweep_all_seconds_mean: float | None = None
     cost_ratio_mean: float | None = None
     sweep_cost_fit: float | None = None   # worst |measured/modelled − 1| over the verified sweeps
+    # The same ratio in process CPU seconds (planning and the verified sweeps): on a shared
+    # machine wall seconds depend on the other load at the moment, CPU seconds much less.
+    plan_cpu_seconds: float | None = None
+    cost_ratio_cpu: float | None = None
 
     @property
     def pick(self) -> Prediction:
@@ -826,7 +830,7 @@ def plan_behavior(lm: LoadedModel, behavior: str, cands: Sequence[Candidate],
     t0 = time.perf_counter()
     rv = reading_vectors(lm, pairs[0], pairs[1], list(range(lm.num_layers)), method=s.method,
                          seed=s.seed)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     vec = rv.vectors
     shifts_b = layer_shifts(lm, prompts, vec, batch_size=s.batch_size)
     lower = help_inputs(lm, help_prompts, batch_size=SWEEP_BATCH)
@@ -842,9 +846,9 @@ def plan_behavior(lm: LoadedModel, behavior: str, cands: Sequence[Candidate],
         response_time += terms.response_seconds
         preds.append(predict(cand, terms, s.kappa, curvature=s.curvature, loss=s.loss,
                              n_boot=s.n_boot, seed=s.seed))
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), time.process_time()
     return BehaviorPlan(behavior, rank(preds), t1 - t0, t3 - t1, t2 - t1, terms_time, response_time,
-                        len(prompts), len(help_prompts), dict(vec))
+                        len(prompts), len(help_prompts), dict(vec), plan_cpu_seconds=c3 - c1)
 
 
 def verify_behavior(lm: LoadedModel, bp: BehaviorPlan, vectors: Mapping[int, torch.Tensor],
@@ -864,15 +868,16 @@ def verify_behavior(lm: LoadedModel, bp: BehaviorPlan, vectors: Mapping[int, tor
             for p in bp.ranked}
     cands = [list(p.candidate_ids) for p in everything]
     nb = len(prompts)
-    times = []
+    times, cpu = [], []
     for pred in _bar([p.candidate for p in chosen], s.progress, f"verify {bp.behavior}"):
         p = next(x for x in chosen if x.candidate == pred)
         grid, win_b, win_h = verification_grid(p)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = sweep(lm, {layer: vectors[layer] for layer in pred.layers}, grid.tolist(), ids,
                     cands, batch_size=SWEEP_BATCH)
         dt = time.perf_counter() - t0
         times.append(dt)
+        cpu.append(time.process_time() - c0)
         kb = max(len(q.candidate_ids) for q in prompts)
         kh = max(len(q.candidate_ids) for q in help_prompts)
         b = behavior_measures(res.logprobs[:, :nb, :kb], prompts)["B"]
@@ -892,6 +897,9 @@ def verify_behavior(lm: LoadedModel, bp: BehaviorPlan, vectors: Mapping[int, tor
     bp.cost_ratio = bp.plan_seconds / bp.sweep_all_seconds
     bp.sweep_all_seconds_mean = bp.sweep_seconds_per_candidate * n_candidates
     bp.cost_ratio_mean = bp.plan_seconds / bp.sweep_all_seconds_mean
+    if bp.plan_cpu_seconds is not None and n_candidates == len(work) and sum(cpu) > 0:
+        bp.cost_ratio_cpu = bp.plan_cpu_seconds / (sum(cpu) / float(done.sum())
+                                                   * float(sum(work.values())))
 
 
 def run(lm: LoadedModel, s: PlanSettings) -> PlanResult:

@@ -93,7 +93,8 @@ def to_dict(result: PlanResult) -> dict[str, Any]:
                        "cost_ratio": bp.cost_ratio,
                        "sweep_all_s_mean_extrapolated": bp.sweep_all_seconds_mean,
                        "cost_ratio_mean": bp.cost_ratio_mean,
-                       "sweep_cost_model_worst_error": bp.sweep_cost_fit},
+                       "sweep_cost_model_worst_error": bp.sweep_cost_fit,
+                       "planning_cpu_s": bp.plan_cpu_seconds, "cost_ratio_cpu": bp.cost_ratio_cpu},
             "n_behavior_prompts": bp.n_behavior, "n_helpfulness_prompts": bp.n_help,
         }
         if bp.agreement is not None:
@@ -182,7 +183,8 @@ def markdown(result: PlanResult) -> str:
                       f"sweeps {_g(bp.sweep_cost_fit)}) {_g(bp.sweep_all_seconds)} s; "
                       f"planning/sweeping-all = {_g(bp.cost_ratio)} (mean time × "
                       f"{len(result.candidates)}: {_g(bp.sweep_all_seconds_mean)} s, "
-                      f"{_g(bp.cost_ratio_mean)})"]
+                      f"{_g(bp.cost_ratio_mean)}); in process CPU seconds (less sensitive to "
+                      f"other load on the machine) {_g(bp.cost_ratio_cpu)}"]
         lines.append("")
     lines += ["```"] + [summary_line(bp) for bp in result.behaviors if bp.agreement] + ["```", ""]
     return "\n".join(lines)

@@ -167,6 +167,7 @@ def test_plan_and_verify_end_to_end_tiny(tmp_path: Path) -> None:
     assert bp.sweep_all_seconds is not None and bp.sweep_all_seconds > 0
     assert bp.cost_ratio_mean is not None and bp.sweep_cost_fit is not None
     assert math.isfinite(bp.sweep_cost_fit)
+    assert bp.cost_ratio_cpu is None  # this BehaviorPlan was built without a planning CPU time
     for m in bp.measured:
         assert math.isfinite(m.utility.value) and m.utility.value >= 0
     res = plan.PlanResult("tiny", 6, s, cands, [bp])
