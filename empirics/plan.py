@@ -38,6 +38,7 @@ from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.results import PlanLink
 from empirics.sources import resolve_source
 from empirics.steering import steer
+from empirics.sweep import LayerInputs, sweep_cost
 from empirics.tasks import ScoredPrompt
 
 
@@ -220,30 +221,52 @@ class SecondResponse:
 
 def _final_hidden(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
                   prompts: Sequence[ScoredPrompt], coefficients: Sequence[float],
-                  batch_size: int) -> np.ndarray:
-    """(C, N, d) float64 final-norm outputs of ``sweep.sweep`` (the verification's own path)."""
+                  batch_size: int, lower: LayerInputs | None = None) -> np.ndarray:
+    """(C, N, d) float64 final-norm outputs of ``sweep.sweep`` (the verification's own path;
+    ``lower``: its cached unsteered layer inputs of these prompts)."""
     from empirics.sweep import sweep
 
     if not prompts:
         raise ValueError("prompts is empty")
     res = sweep(lm, vectors, list(coefficients), [list(p.input_ids) for p in prompts],
-                [list(p.candidate_ids) for p in prompts], batch_size=batch_size, keep_hidden=True)
+                [list(p.candidate_ids) for p in prompts], batch_size=batch_size, keep_hidden=True,
+                lower=lower)
     assert res.final_hidden is not None
     return res.final_hidden.astype(np.float64)
 
 
+def help_inputs(lm: LoadedModel, prompts: Sequence[ScoredPrompt], *,
+                batch_size: int = 16) -> LayerInputs | None:
+    """The unsteered input of every layer for ``prompts`` (``sweep.layer_inputs``: one forward
+    shared by all candidates' ±h forwards, which then start at their first steered layer);
+    ``None`` for models without the fast sweep path (each sweep then runs every layer)."""
+    from empirics.forward import manual_support
+    from empirics.sweep import layer_inputs
+
+    ids = [list(p.input_ids) for p in prompts]
+    if not ids or manual_support(lm, max(len(x) for x in ids)) is not None:
+        return None
+    return layer_inputs(lm, ids, batch_size=batch_size)
+
+
 def unsteered_hidden(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
-                     prompts: Sequence[ScoredPrompt], *, batch_size: int = 16) -> np.ndarray:
+                     prompts: Sequence[ScoredPrompt], *, batch_size: int = 16,
+                     lower: LayerInputs | None = None) -> np.ndarray:
     """(N, d) final-norm outputs at r = 0, through the same sweep path as the ±h forwards (so
-    the second differences see one rounding, not two code paths)."""
-    return _final_hidden(lm, vectors, prompts, [0.0], batch_size)[0]
+    the second differences see the same code). With ``lower`` (``help_inputs``) only the last
+    layer runs, from the cached input."""
+    if lower is not None:
+        top = lm.num_layers - 1
+        vectors = {top: vectors[top]}
+    return _final_hidden(lm, vectors, prompts, [0.0], batch_size, lower)[0]
 
 
 def second_response(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
                     prompts: Sequence[ScoredPrompt], step: float, h0: np.ndarray, *,
-                    batch_size: int = 16) -> SecondResponse:
+                    batch_size: int = 16, lower: LayerInputs | None = None) -> SecondResponse:
     """Central first and second differences of the final hidden state at r = 0 with step h;
-    ``h0`` (N, d) from ``unsteered_hidden``: two forwards per prompt per candidate."""
+    ``h0`` (N, d) from ``unsteered_hidden``: two forwards per prompt per candidate, from the
+    candidate's first steered layer up when ``lower`` (``help_inputs``) is given."""
     import time
 
     if not (math.isfinite(step) and step > 0):
@@ -251,7 +274,7 @@ def second_response(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     if np.shape(h0) != (len(prompts), lm.hidden_size):
         raise ValueError(f"h0 has shape {np.shape(h0)}, expected ({len(prompts)}, {lm.hidden_size})")
     t0 = time.perf_counter()
-    lo, hi = _final_hidden(lm, vectors, prompts, [-step, step], batch_size)
+    lo, hi = _final_hidden(lm, vectors, prompts, [-step, step], batch_size, lower)
     h0 = np.asarray(h0, dtype=np.float64)
     return SecondResponse(step, h0, (hi - lo) / (2 * step), (hi - 2 * h0 + lo) / step**2,
                           time.perf_counter() - t0)
@@ -382,7 +405,7 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 def candidate_terms(lm: LoadedModel, cand: Candidate, vectors: Mapping[int, torch.Tensor],
                     behavior: Sequence[ScoredPrompt], help_prompts: Sequence[ScoredPrompt],
                     shifts_b: LayerShifts, help_h0: np.ndarray, n_check: int = 0, *,
-                    batch_size: int = 16) -> CandidateTerms:
+                    batch_size: int = 16, lower: LayerInputs | None = None) -> CandidateTerms:
     """Per-prompt terms: behavior terms from the reverse-mode shifts; helpfulness terms from
     ``estimates.estimate_prompts`` with ``second_response``'s Δ, plus its Δ₂. ``n_check``
     prompts of each kind also get ``delta_jvp``: the exact Δ checks the reverse-mode shifts
@@ -403,7 +426,8 @@ def candidate_terms(lm: LoadedModel, cand: Candidate, vectors: Mapping[int, torc
     sub = {layer: vectors[layer] for layer in cand.layers}
     ub = [lm.unembedding_rows(list(p.candidate_ids)).double().numpy() for p in behavior]
     step = response_step(shifts_b, cand, [np.linalg.norm(u, axis=1) for u in ub])
-    resp = second_response(lm, sub, help_prompts, step, help_h0, batch_size=batch_size)
+    resp = second_response(lm, sub, help_prompts, step, help_h0, batch_size=batch_size,
+                           lower=lower)
     est = estimate_prompts(lm, help_prompts, resp.h0, resp.delta)
     checks = []
     for i in range(min(n_check, len(behavior), len(help_prompts))):
@@ -759,8 +783,19 @@ class BehaviorPlan:
     measured: list[Measured] = field(default_factory=list)
     agreement: Agreement | None = None
     sweep_seconds_per_candidate: float | None = None
-    sweep_all_seconds: float | None = None   # extrapolated: per-candidate time × candidates
+    # Sweeping all candidates, extrapolated from the measured sweeps by their multiply-adds
+    # (``sweep.sweep_cost``: depth and grid of every candidate), and the planning share of it.
+    sweep_all_seconds: float | None = None
     cost_ratio: float | None = None
+    # The earlier extrapolation, mean measured time × candidates (biased low when the verified
+    # candidates are shallower sweeps than the average candidate), and its ratio.
+    sweep_all_seconds_mean: float | None = None
+    cost_ratio_mean: float | None = None
+    sweep_cost_fit: float | None = None   # worst |measured/modelled − 1| over the verified sweeps
+    # The same ratio in process CPU seconds (planning and the verified sweeps): on a shared
+    # machine wall seconds depend on the other load at the moment, CPU seconds much less.
+    plan_cpu_seconds: float | None = None
+    cost_ratio_cpu: float | None = None
 
     @property
     def pick(self) -> Prediction:
@@ -795,24 +830,25 @@ def plan_behavior(lm: LoadedModel, behavior: str, cands: Sequence[Candidate],
     t0 = time.perf_counter()
     rv = reading_vectors(lm, pairs[0], pairs[1], list(range(lm.num_layers)), method=s.method,
                          seed=s.seed)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     vec = rv.vectors
     shifts_b = layer_shifts(lm, prompts, vec, batch_size=s.batch_size)
-    help_h0 = unsteered_hidden(lm, vec, help_prompts, batch_size=SWEEP_BATCH)
+    lower = help_inputs(lm, help_prompts, batch_size=SWEEP_BATCH)
+    help_h0 = unsteered_hidden(lm, vec, help_prompts, batch_size=SWEEP_BATCH, lower=lower)
     t2 = time.perf_counter()
     terms_time = response_time = 0.0
     preds = []
     for cand in _bar(cands, s.progress, f"plan {behavior}"):
         tj = time.perf_counter()
         terms = candidate_terms(lm, cand, vec, prompts, help_prompts, shifts_b, help_h0,
-                                s.n_check, batch_size=SWEEP_BATCH)
+                                s.n_check, batch_size=SWEEP_BATCH, lower=lower)
         terms_time += time.perf_counter() - tj
         response_time += terms.response_seconds
         preds.append(predict(cand, terms, s.kappa, curvature=s.curvature, loss=s.loss,
                              n_boot=s.n_boot, seed=s.seed))
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), time.process_time()
     return BehaviorPlan(behavior, rank(preds), t1 - t0, t3 - t1, t2 - t1, terms_time, response_time,
-                        len(prompts), len(help_prompts), dict(vec))
+                        len(prompts), len(help_prompts), dict(vec), plan_cpu_seconds=c3 - c1)
 
 
 def verify_behavior(lm: LoadedModel, bp: BehaviorPlan, vectors: Mapping[int, torch.Tensor],
@@ -827,17 +863,21 @@ def verify_behavior(lm: LoadedModel, bp: BehaviorPlan, vectors: Mapping[int, tor
     chosen = verification_set(bp.ranked, s.verify)
     everything = list(prompts) + list(help_prompts)
     ids = [list(p.input_ids) for p in everything]
+    # Modelled cost of sweeping each candidate of the plan on its own verification grid.
+    work = {p.candidate: sweep_cost(lm, p.candidate.layers[0], len(verification_grid(p)[0]), ids)
+            for p in bp.ranked}
     cands = [list(p.candidate_ids) for p in everything]
     nb = len(prompts)
-    times = []
+    times, cpu = [], []
     for pred in _bar([p.candidate for p in chosen], s.progress, f"verify {bp.behavior}"):
         p = next(x for x in chosen if x.candidate == pred)
         grid, win_b, win_h = verification_grid(p)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = sweep(lm, {layer: vectors[layer] for layer in pred.layers}, grid.tolist(), ids,
                     cands, batch_size=SWEEP_BATCH)
         dt = time.perf_counter() - t0
         times.append(dt)
+        cpu.append(time.process_time() - c0)
         kb = max(len(q.candidate_ids) for q in prompts)
         kh = max(len(q.candidate_ids) for q in help_prompts)
         b = behavior_measures(res.logprobs[:, :nb, :kb], prompts)["B"]
@@ -847,8 +887,19 @@ def verify_behavior(lm: LoadedModel, bp: BehaviorPlan, vectors: Mapping[int, tor
         bp.verified.append(p)
     bp.agreement = agreement(bp.verified, bp.measured, seed=s.seed)
     bp.sweep_seconds_per_candidate = float(np.mean(times))
-    bp.sweep_all_seconds = bp.sweep_seconds_per_candidate * n_candidates
+    done = np.array([work[p.candidate] for p in bp.verified])
+    rate = float(np.sum(times)) / float(done.sum())          # seconds per multiply-add
+    bp.sweep_cost_fit = float(np.max(np.abs(np.array(times) / (rate * done) - 1)))
+    if n_candidates == len(work):
+        bp.sweep_all_seconds = rate * float(sum(work.values()))
+    else:  # candidates outside the ranking: their cost is unknown, fall back to the mean
+        bp.sweep_all_seconds = bp.sweep_seconds_per_candidate * n_candidates
     bp.cost_ratio = bp.plan_seconds / bp.sweep_all_seconds
+    bp.sweep_all_seconds_mean = bp.sweep_seconds_per_candidate * n_candidates
+    bp.cost_ratio_mean = bp.plan_seconds / bp.sweep_all_seconds_mean
+    if bp.plan_cpu_seconds is not None and n_candidates == len(work) and sum(cpu) > 0:
+        bp.cost_ratio_cpu = bp.plan_cpu_seconds / (sum(cpu) / float(done.sum())
+                                                   * float(sum(work.values())))
 
 
 def run(lm: LoadedModel, s: PlanSettings) -> PlanResult:

@@ -90,7 +90,11 @@ def to_dict(result: PlanResult) -> dict[str, Any]:
                        "response_forwards_s": bp.response_seconds,
                        "sweep_s_per_candidate": bp.sweep_seconds_per_candidate,
                        "sweep_all_s_extrapolated": bp.sweep_all_seconds,
-                       "cost_ratio": bp.cost_ratio},
+                       "cost_ratio": bp.cost_ratio,
+                       "sweep_all_s_mean_extrapolated": bp.sweep_all_seconds_mean,
+                       "cost_ratio_mean": bp.cost_ratio_mean,
+                       "sweep_cost_model_worst_error": bp.sweep_cost_fit,
+                       "planning_cpu_s": bp.plan_cpu_seconds, "cost_ratio_cpu": bp.cost_ratio_cpu},
             "n_behavior_prompts": bp.n_behavior, "n_helpfulness_prompts": bp.n_help,
         }
         if bp.agreement is not None:
@@ -173,10 +177,14 @@ def markdown(result: PlanResult) -> str:
                       f"{_g(a.curvature_ratio)} (response {_g(a.curvature_ratios.response)}, "
                       f"random {_g(a.curvature_ratios.random)}, actual "
                       f"{_g(a.curvature_ratios.actual)})",
-                      f"- sweeping one candidate {_g(bp.sweep_seconds_per_candidate)} s; all "
-                      f"{len(result.candidates)} (extrapolated from the measured per-candidate "
-                      f"time) {_g(bp.sweep_all_seconds)} s; planning/sweeping-all = "
-                      f"{_g(bp.cost_ratio)}"]
+                      f"- sweeping one candidate {_g(bp.sweep_seconds_per_candidate)} s (mean "
+                      f"of the verified); all {len(result.candidates)} extrapolated by each "
+                      f"candidate's multiply-adds (depth, grid; worst error on the verified "
+                      f"sweeps {_g(bp.sweep_cost_fit)}) {_g(bp.sweep_all_seconds)} s; "
+                      f"planning/sweeping-all = {_g(bp.cost_ratio)} (mean time × "
+                      f"{len(result.candidates)}: {_g(bp.sweep_all_seconds_mean)} s, "
+                      f"{_g(bp.cost_ratio_mean)}); in process CPU seconds (less sensitive to "
+                      f"other load on the machine) {_g(bp.cost_ratio_cpu)}"]
         lines.append("")
     lines += ["```"] + [summary_line(bp) for bp in result.behaviors if bp.agreement] + ["```", ""]
     return "\n".join(lines)

@@ -279,19 +279,28 @@ def sweep(
     batch_size: int = 16,
     keep_hidden: bool = False,
     progress: bool = False,
+    lower: LayerInputs | None = None,
 ) -> SweepResult:
     """Log-probs of ``candidates[i]`` after ``prompts[i]`` with ``r * vectors[l]`` added to the
     output of each layer ``l``, for each ``r`` in ``coefficients`` (sorted ascending, unique).
 
     ``token_budget(lm, batch_size)`` tokens (``batch_size * TOKENS_PER_ROW`` on CPU) go through
-    the model per forward pass.
+    the model per forward pass. ``lower``: the unsteered inputs of every layer for these very
+    prompts (``layer_inputs``), so the layers below the first steered one are not run again
+    (many sweeps of one prompt set, e.g. the planner's ±h forwards); Llama-like models only.
     """
     coefs, ids, cands = _check(lm, vectors, coefficients, prompts, candidates, batch_size)
     budget = token_budget(lm, batch_size)
     reason = manual_support(lm, max(len(p) for p in ids))
+    if lower is not None:
+        if reason is not None:
+            raise ValueError(f"lower (cached layer inputs) needs the Llama-like fast path: {reason}")
+        if lower.ids != ids:
+            raise ValueError("lower (cached layer inputs) was computed for other prompts")
     with torch.inference_mode():
         if reason is None:
-            return _sweep_llama(lm, vectors, coefs, ids, cands, budget, keep_hidden, progress)
+            return _sweep_llama(lm, vectors, coefs, ids, cands, budget, keep_hidden, progress,
+                                lower)
         return _sweep_generic(lm, vectors, coefs, ids, cands, budget, keep_hidden, progress)
 
 
@@ -353,8 +362,9 @@ def _store(res: SweepResult, chunk: list[_Row], logits: torch.Tensor, hidden: to
 
 def _sweep_llama(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np.ndarray,
                  ids: list[list[int]], cands: list[list[int]], budget: int, keep_hidden: bool,
-                 progress: bool) -> SweepResult:
-    """Shared-prefix KV cache + layer split + packed (coefficient, prompt) rows + last position."""
+                 progress: bool, cached: LayerInputs | None = None) -> SweepResult:
+    """Shared-prefix KV cache + layer split + packed (coefficient, prompt) rows + last position;
+    with ``cached``, the unsteered states at the first steered layer come from it."""
     res = _empty_result(coefs, len(ids), cands, lm.hidden_size, keep_hidden)
     stack = LlamaStack(lm)
     n_layers = lm.num_layers
@@ -373,7 +383,7 @@ def _sweep_llama(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np
     groups = [list(range(i, min(i + group, coefs.size))) for i in range(0, coefs.size, group)]
     order = sorted(range(len(ids)), key=lambda i: (len(suffix[i]), i))
     lower_rows = [_Row(0, i) for i in order]
-    lower_chunks = _chunks(lower_rows, slen, budget) if first > 0 else []
+    lower_chunks = _chunks(lower_rows, slen, budget) if first > 0 and cached is None else []
     n_steps = len(lower_chunks) + sum(
         len(_chunks(_suffix_rows(g, order), slen, budget)) + (1 if p else 0) for g in groups)
     bar = _progress(n_steps, progress, "sweep")
@@ -385,7 +395,10 @@ def _sweep_llama(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np
     # Unsteered prefix below the first steered layer: once.
     lower_kv: KV | None = None
     h_prefix: torch.Tensor | None = None
-    if p:
+    if cached is not None:
+        assert cached.prefix_len == p
+        h_prefix = cached.prefix[first] if p else None
+    elif p:
         h_prefix = stack.embed(torch.tensor(ids[0][:p]))
         if first > 0:
             lower_kv = KV()
@@ -402,7 +415,9 @@ def _sweep_llama(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np
             lower[r.prompt] = h[off:off + slen(r)]
             off += slen(r)
         tick()
-    if first == 0:
+    if cached is not None:
+        lower = cached.suffix[first]
+    elif first == 0:
         lower = {i: stack.embed(torch.tensor(suffix[i])) for i in range(len(ids))}
     coef_t = torch.tensor(coefs, dtype=torch.float32)
     steered = range(first, n_layers)
@@ -436,3 +451,93 @@ def _sweep_llama(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np
 def _suffix_rows(g: list[int], order: list[int]) -> list[_Row]:
     """Rows of one coefficient group, grouped by suffix length (``order`` is sorted by it)."""
     return [_Row(c, i) for i in order for c in g]
+
+
+# --------------------------------------------------------------------- cached layer inputs
+
+
+@dataclass
+class LayerInputs:
+    """Unsteered input of every decoder layer for one prompt set, as the fast path splits it:
+    ``prefix[l]`` ``(p, d)`` for the shared prefix and ``suffix[l][i]`` ``(len_i - p, d)`` for
+    prompt i's own tokens (``l = 0`` is the embedding). Lets many sweeps of the same prompts
+    with different steered layers start at their first steered layer (``sweep(lower=...)``)."""
+
+    ids: list[list[int]]
+    prefix_len: int
+    prefix: list[torch.Tensor]
+    suffix: list[dict[int, torch.Tensor]]
+
+
+def layer_inputs(lm: LoadedModel, prompts: Sequence[Sequence[int]], *,
+                 batch_size: int = 16) -> LayerInputs:
+    """One unsteered pass over ``prompts`` keeping every layer's input (the same chunks, prefix
+    cache and layer code as ``sweep``'s lower layers, one layer at a time). Llama-like only."""
+    ids = check_prompt_ids(lm, prompts)
+    reason = manual_support(lm, max(len(x) for x in ids))
+    if reason is not None:
+        raise ValueError(f"layer_inputs needs the Llama-like fast path: {reason}")
+    budget = token_budget(lm, batch_size)
+    stack = LlamaStack(lm)
+    n_layers = lm.num_layers
+    p = common_prefix_length(ids)
+    suffix_ids = [x[p:] for x in ids]
+
+    def slen(r: _Row) -> int:
+        return len(suffix_ids[r.prompt])
+
+    prefix: list[torch.Tensor] = []
+    suffix: list[dict[int, torch.Tensor]] = [{} for _ in range(n_layers)]
+    with torch.inference_mode():
+        kv = KV()
+        if p:
+            h = stack.embed(torch.tensor(ids[0][:p]))
+            for li in range(n_layers):
+                prefix.append(h)
+                if li < n_layers - 1:
+                    h = stack.run(h, Runs([p], [1]), 0, range(li, li + 1), keep_kv=kv)
+        order = sorted(range(len(ids)), key=lambda i: (len(suffix_ids[i]), i))
+        zero = torch.zeros(len(ids), dtype=torch.long)
+        for chunk in _chunks([_Row(0, i) for i in order], slen, budget):
+            runs = _runs(chunk, slen)
+            h = stack.embed(torch.tensor([t for r in chunk for t in suffix_ids[r.prompt]]))
+            for li in range(n_layers):
+                off = 0
+                for r in chunk:
+                    suffix[li][r.prompt] = h[off:off + slen(r)]
+                    off += slen(r)
+                if li < n_layers - 1:
+                    h = stack.run(h, runs, p, range(li, li + 1), prefix=kv if p else None,
+                                  prefix_index=zero[: len(chunk)])
+    return LayerInputs(ids, p, prefix, suffix)
+
+
+# --------------------------------------------------------------------------- cost model
+
+
+def sweep_cost(lm: LoadedModel, first_layer: int, n_coefficients: int,
+               prompts: Sequence[Sequence[int]]) -> float:
+    """Multiply-adds of the projections and MLPs in one fast-path ``sweep`` whose first steered
+    layer is ``first_layer``, following its structure: the shared prefix and every prompt's own
+    tokens once below ``first_layer``; per coefficient, the prefix and the own tokens through the
+    layers from ``first_layer`` up (the last layer and the unembedding at the last token only).
+    Attention scores (quadratic in length, small for short prompts) are left out. Used to
+    extrapolate measured sweep times to unmeasured candidates of other depths."""
+    n_layers = lm.num_layers
+    if not 0 <= first_layer < n_layers:
+        raise ValueError(f"first_layer {first_layer} must be in [0, {n_layers})")
+    if n_coefficients < 1:
+        raise ValueError(f"n_coefficients must be >= 1, got {n_coefficients}")
+    ids = [list(p) for p in prompts]
+    if not ids:
+        raise ValueError("prompts is empty")
+    per_layer = [sum(m.weight.numel() for m in layer.modules() if isinstance(m, torch.nn.Linear))
+                 for layer in lm.layers]
+    head = lm.lm_head.weight.numel()  # type: ignore[union-attr,operator]
+    p = common_prefix_length(ids)
+    own = sum(len(x) - p for x in ids)
+    below = sum(per_layer[:first_layer])
+    above = sum(per_layer[first_layer:-1])
+    lower = (p + own) * below
+    upper = p * (above + per_layer[-1]) + own * above + len(ids) * (per_layer[-1] + head)
+    return float(lower + n_coefficients * upper)

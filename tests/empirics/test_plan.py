@@ -163,6 +163,11 @@ def test_plan_and_verify_end_to_end_tiny(tmp_path: Path) -> None:
     bp = plan.BehaviorPlan("bias", ranked, 0.0, 1.0, 0.5, 0.5, 0.25, 4, 4, dict(vec))
     plan.verify_behavior(lm, bp, vec, b, h, s, len(cands))
     assert len(bp.measured) == 4 and bp.agreement is not None and bp.cost_ratio is not None
+    # sweeping all: the measured sweeps extrapolated by each candidate's multiply-adds
+    assert bp.sweep_all_seconds is not None and bp.sweep_all_seconds > 0
+    assert bp.cost_ratio_mean is not None and bp.sweep_cost_fit is not None
+    assert math.isfinite(bp.sweep_cost_fit)
+    assert bp.cost_ratio_cpu is None  # this BehaviorPlan was built without a planning CPU time
     for m in bp.measured:
         assert math.isfinite(m.utility.value) and m.utility.value >= 0
     res = plan.PlanResult("tiny", 6, s, cands, [bp])
@@ -274,6 +279,18 @@ def test_second_response_matches_ad() -> None:
         assert np.abs(resp.delta[i] - h1).max() <= 1e-3 * np.abs(h1).max()
         # mutation: the first difference is not the second
         assert not np.allclose(resp.delta[i], h2, rtol=1e-2)
+    # the cached layer inputs (one unsteered pass, each candidate from its first steered layer
+    # up) give the same differences as running every layer
+    lower = plan.help_inputs(lm, prompts, batch_size=4)
+    assert lower is not None
+    h0c = plan.unsteered_hidden(lm, vec, prompts, lower=lower)
+    np.testing.assert_allclose(h0c, h0, rtol=0, atol=1e-6)
+    cached = plan.second_response(lm, sub, prompts, 0.1, h0c, batch_size=4, lower=lower)
+    np.testing.assert_allclose(cached.delta, resp.delta, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(cached.delta2, resp.delta2, rtol=0, atol=1e-3 * np.abs(resp.delta2).max())
+    # mutation: a cache of other prompts is refused, not silently used
+    with pytest.raises(ValueError, match="other prompts"):
+        plan.second_response(lm, sub, prompts[:2], 0.1, h0[:2], lower=lower)
     with pytest.raises(ValueError, match="step"):
         plan.second_response(lm, sub, prompts, 0.0, h0)
     with pytest.raises(ValueError, match="h0 has shape"):

@@ -12,7 +12,15 @@ import torch
 
 from empirics.forward import common_prefix_length, manual_support
 from empirics.models import LoadedModel, find_decoder_layers, find_final_norm
-from empirics.sweep import SweepResult, sweep, sweep_loop, sweep_reference
+from empirics.sweep import (
+    LayerInputs,
+    SweepResult,
+    layer_inputs,
+    sweep,
+    sweep_cost,
+    sweep_loop,
+    sweep_reference,
+)
 
 TOL_P = 1e-5
 
@@ -87,6 +95,61 @@ def test_fast_equals_reference_tiny_llama(shared: int, layers: list[int]) -> Non
     assert np.isnan(fast.logprobs[:, 1, 1:]).all()
     # The steering really changes the outputs (the test would be vacuous otherwise).
     assert np.nanmax(np.abs(np.diff(np.exp(ref.logprobs), axis=0))) > 1e-3
+
+
+@pytest.mark.parametrize("shared", [7, 0], ids=["prefix", "no-prefix"])
+def test_cached_layer_inputs_equal_uncached_and_reference(shared: int) -> None:
+    """``sweep(lower=layer_inputs(...))`` (the layers below the first steered one from one
+    cached unsteered pass) equals the sweep that runs them and the straightforward loop, for
+    every first steered layer; a cache one layer off (a mutation) does not."""
+    lm = tiny_llama(layers=5)
+    prompts = _prompts(shared, [3, 5, 3, 8, 1, 5, 4])
+    cands = [[1, 2, 3], [4], [5, 6], [7, 8, 9], [10], [11, 12], [13, 14]]
+    cache = layer_inputs(lm, prompts, batch_size=1)
+    assert len(cache.suffix) == 5 and cache.prefix_len == common_prefix_length(prompts)
+    scale = [-20.0, -2.0, 0.0, 5.0, 30.0]
+    for layers in ([0, 1], [1, 2], [2], [3, 4], [4]):
+        vecs = _vectors(64, layers)
+        ref = sweep_reference(lm, vecs, scale, prompts, cands, batch_size=3, keep_hidden=True)
+        plain = sweep(lm, vecs, scale, prompts, cands, batch_size=1, keep_hidden=True)
+        fast = sweep(lm, vecs, scale, prompts, cands, batch_size=1, keep_hidden=True,
+                     lower=cache)
+        assert fast.final_hidden is not None and plain.final_hidden is not None
+        assert ref.final_hidden is not None
+        np.testing.assert_allclose(fast.final_hidden, plain.final_hidden, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(fast.final_hidden, ref.final_hidden, atol=1e-4)
+        assert _max_dp(fast, ref) <= TOL_P
+        if layers[0] > 0:
+            # mutation: the inputs of the layer below the first steered one
+            off = LayerInputs(cache.ids, cache.prefix_len,
+                              [cache.prefix[0], *cache.prefix[:-1]] if shared else [],
+                              [cache.suffix[0], *cache.suffix[:-1]])
+            wrong = sweep(lm, vecs, scale, prompts, cands, batch_size=1, keep_hidden=True,
+                          lower=off)
+            assert wrong.final_hidden is not None
+            assert np.abs(wrong.final_hidden - plain.final_hidden).max() > 1e-2
+    with pytest.raises(ValueError, match="other prompts"):
+        sweep(lm, _vectors(64, [2]), scale, prompts[:3], cands[:3], lower=cache)
+    with pytest.raises(ValueError, match="fast path"):
+        layer_inputs(tiny_gpt2(), prompts)
+
+
+def test_sweep_cost_counts_the_fast_path_structure() -> None:
+    """The multiply-adds of one sweep, by hand for a tiny Llama: lower layers once, the rest
+    per coefficient, last layer and unembedding at the last token."""
+    lm = tiny_llama(layers=4)
+    d, f, kv, vocab = 64, 96, 2 * 16, 97  # hidden, MLP, key/value width (2 heads × 16), vocab
+    layer = 2 * d * d + 2 * d * kv + 3 * d * f
+    prompts = _prompts(3, [2, 5])           # prefix 3, own tokens 2 + 5
+    own, p, n = 7, 3, 2
+    for first, coefs in ((0, 1), (1, 3), (3, 2)):
+        lower = (p + own) * first * layer
+        upper = p * (4 - first) * layer + own * (3 - first) * layer + n * (layer + vocab * d)
+        assert sweep_cost(lm, first, coefs, prompts) == lower + coefs * upper
+    # deeper first layers are cheaper; more coefficients cost more
+    assert sweep_cost(lm, 3, 5, prompts) < sweep_cost(lm, 0, 5, prompts) < sweep_cost(lm, 0, 6, prompts)
+    with pytest.raises(ValueError, match="first_layer"):
+        sweep_cost(lm, 4, 1, prompts)
 
 
 def test_last_position_loop_equals_reference() -> None:
