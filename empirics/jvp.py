@@ -25,7 +25,7 @@ from empirics.cache import ChunkCache, digest, vectors_hash
 from empirics.forward import KV, LlamaStack, PerDevice, Runs, common_prefix_length, manual_support
 from empirics.models import LoadedModel
 from empirics.steering import steer, validate_vectors
-from empirics.sweep import capture_final_norm, token_budget
+from empirics.sweep import _chunks, _Row, _runs, capture_final_norm, token_budget
 
 JVP_STEP = 32  # prompts per progress update (and per shared-prefix group)
 JVP_METHODS = ("jvp", "reference", "fd")
@@ -122,9 +122,9 @@ def _steered_prefix_kv(stack: LlamaStack, h_prefix: torch.Tensor, steered: range
     return kv
 
 
-#: Readout of the packed JVP: (final-layer output of a chunk, the chunk's row indices, its Runs)
-#: -> per-row values (rows, ...). Differentiated in r with everything before it.
-Readout = Callable[[torch.Tensor, list[int], Runs], torch.Tensor]
+#: Readout of the packed JVP: (final-layer output of a chunk, the chunk's row indices in packing
+#: order) -> per-row values (rows, ...). Differentiated in r with everything before it.
+Readout = Callable[[torch.Tensor, list[int]], torch.Tensor]
 
 
 def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
@@ -147,15 +147,13 @@ def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[l
     vecs = {li: PerDevice(v.detach().float().cpu()) for li, v in vectors.items()}
     p = common_prefix_length(ids) if shared is None else shared
     suffix = [x[p:] for x in ids]
+
+    def slen(r: _Row) -> int:
+        return len(suffix[r.prompt])
+
     order = sorted(range(len(ids)), key=lambda i: (len(suffix[i]), i))
-    chunks: list[list[int]] = []
-    used = 0
-    for i in order:  # consecutive rows (sorted by length) up to ``budget`` tokens a chunk
-        if not chunks or used + len(suffix[i]) > budget:
-            chunks.append([])
-            used = 0
-        chunks[-1].append(i)
-        used += len(suffix[i])
+    # Consecutive rows (sorted by length) up to ``budget`` tokens a chunk, as the sweep packs.
+    row_chunks = _chunks([_Row(0, i) for i in order], slen, budget)
     values: list[torch.Tensor] = [torch.empty(0)] * len(ids)
     tangents: list[torch.Tensor] = [torch.empty(0)] * len(ids)
     with torch.no_grad():
@@ -166,16 +164,9 @@ def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[l
             if first > 0:
                 lower_kv = KV()
                 h_prefix = stack.run(h_prefix, Runs([p], [1]), 0, range(first), keep_kv=lower_kv)
-        for chunk in chunks:
-            lengths: list[int] = []
-            counts: list[int] = []
-            for i in chunk:
-                if lengths and lengths[-1] == len(suffix[i]):
-                    counts[-1] += 1
-                else:
-                    lengths.append(len(suffix[i]))
-                    counts.append(1)
-            runs = Runs(lengths, counts)
+        for rows in row_chunks:
+            chunk = [r.prompt for r in rows]
+            runs = _runs(rows, slen)
             pidx = torch.zeros(len(chunk), dtype=torch.long)
             h = stack.embed(torch.tensor([t for i in chunk for t in suffix[i]]))
             if first > 0:  # below the steering: no tangent, plain inference once
@@ -188,7 +179,7 @@ def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[l
                 out = stack.run(h, runs, p, steered, prefix=prefix, prefix_index=pidx,
                                 vectors=vecs, coef_rows=r.expand(pidx.shape[0]),
                                 last_only=last_only)
-                return readout(out, chunk, runs)
+                return readout(out, chunk)
 
             zero = torch.zeros((), dtype=lm.dtype)
             if fd_step is not None:
@@ -211,7 +202,7 @@ def _delta_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: lis
     """The fast path of :func:`delta_jvp`: the final norm's output at each last token."""
     norm_dev: torch.device = lm.final_norm.weight.device  # type: ignore[union-attr,assignment]
 
-    def final(out: torch.Tensor, _chunk: list[int], _runs: Runs) -> torch.Tensor:
+    def final(out: torch.Tensor, _chunk: list[int]) -> torch.Tensor:
         return lm.final_norm(out.to(norm_dev))  # type: ignore[no-any-return]
 
     h, d = packed_jvp(lm, vectors, ids, final, last_only=True, budget=budget)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from empirics import formulas
-from empirics.forward import Runs, common_prefix_length, manual_support
+from empirics.forward import common_prefix_length, manual_support
 from empirics.jvp import eager_attention, packed_jvp
 from empirics.measures import MeanCI
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
@@ -139,7 +139,7 @@ def _deltas_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     head: Any = lm.lm_head
     norm_dev: torch.device = lm.final_norm.weight.device  # type: ignore[union-attr,assignment]
 
-    def readout(h: torch.Tensor, chunk: list[int], _runs: Runs) -> torch.Tensor:
+    def readout(h: torch.Tensor, chunk: list[int]) -> torch.Tensor:
         pos: list[int] = []
         tgt: list[int] = []
         off = 0
