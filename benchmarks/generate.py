@@ -7,8 +7,9 @@
     python benchmarks/generate.py --quick    # < 2 min: 16 prompts, 3 coefficients, 16 tokens
 
 Every method runs the same prompts and settings in this one process. The limit is the necessary
-work (the prefill as in the sweep's limit; one token per row per decoding step through every
-layer, attending to its cache; the unembedding of every generated token) at the GEMM rate
+work (the prefill as in the sweep's limit; per decoding step one token per distinct reply so far
+through the layers that do not depend on the coefficient and one per row through the layers above
+them, attending to its cache; the unembedding of every generated token) at the GEMM rate
 measured in this run (the faster of two measurements, just before and just after our run), next
 to a memory-traffic bound (every weight read once per decoding step of each chunk of rows) at the
 copy bandwidth measured in this run; the limit is the larger of the two. The last line printed is machine-readable:
@@ -74,21 +75,34 @@ def setup(args: argparse.Namespace) -> tuple[LoadedModel, list[list[int]], list[
 
 
 def necessary_flops(shape: Shape, prompts: Sequence[Sequence[int]], first: int, n_coef: int,
-                    out: Generation, decode_from: int = 0) -> int:
-    """Prefill: shared prefix once below / once per coefficient above the first steered layer,
-    each prompt's own tokens likewise. Decoding: each fed-back token through the layers from
-    ``decode_from`` (0: every layer, since each row's tokens are its own) with attention over
-    its row's cache; the unembedding of every generated token."""
+                    out: Generation, literal: bool = False) -> int:
+    """Work no implementation can skip. The shared layers (those below the first steered layer
+    and that layer itself, whose vector is added to its output) do not depend on the
+    coefficient. Prefill: the shared prefix once through the shared layers and once per
+    coefficient above them, each prompt's own tokens likewise. Decoding: each fed-back token
+    through the shared layers once per distinct (prompt, reply so far), and through the layers
+    above them once per row, attending to its cache; the unembedding of every generated token.
+    ``literal``: the issue's wording instead, decoded tokens through the layers from ``first``
+    only (every distinct history still has to run below ``first``, so this is not a bound)."""
     p = common_prefix_length(prompts)
     own = [len(x) - p for x in prompts]
-    once = shape.tokens(0, p, first) + sum(shape.tokens(p, s, first) for s in own)
-    steered = shape.layers - first
-    per_coef = shape.tokens(0, p, steered) + sum(shape.tokens(p, s, steered) for s in own)
+    shared = first + 1
+    once = shape.tokens(0, p, shared) + sum(shape.tokens(p, s, shared) for s in own)
+    upper = shape.layers - shared
+    per_coef = shape.tokens(0, p, upper) + sum(shape.tokens(p, s, upper) for s in own)
     total = once + n_coef * per_coef
     lens = [len(prompts[i]) for i in out.prompt_index]
-    for n_prompt, toks in zip(lens, out.tokens, strict=True):
+    histories: set[tuple[int, tuple[int, ...]]] = set()
+    for pi, n_prompt, toks in zip(out.prompt_index, lens, out.tokens, strict=True):
         for t in range(len(toks) - 1):  # the last token is never fed back
-            total += shape.tokens(n_prompt + t, 1, shape.layers - decode_from)
+            if literal:
+                total += shape.tokens(n_prompt + t, 1, shape.layers - first)
+                continue
+            total += shape.tokens(n_prompt + t, 1, upper)
+            node = (int(pi), tuple(toks[:t + 1]))
+            if node not in histories:
+                histories.add(node)
+                total += shape.tokens(n_prompt + t, 1, shared)
         total += len(toks) * 2 * shape.d * shape.vocab
     return total
 
@@ -293,9 +307,9 @@ def main(argv: Sequence[str] | None = None) -> str:
     limit_mem = steps * weight_bytes / bw
     limit_s = max(limit_flop, limit_mem)
     # The issue's wording counts decoded tokens "through the steered layers" only; below the
-    # first steered layer a row's token still has to be run (it differs between coefficients),
-    # so that reading is not a bound, but it is printed for comparison.
-    literal_s = max(necessary_flops(shape, prompts, first, c, ours, decode_from=first) / rate,
+    # first steered layer a token still has to be run once per distinct history, so that
+    # reading is not a bound, but it is printed for comparison.
+    literal_s = max(necessary_flops(shape, prompts, first, c, ours, literal=True) / rate,
                     limit_mem)
     loop_need = loop_flops(shape, prompts, ours)
 

@@ -5,18 +5,24 @@
 
 Fast path (Llama-like models, ``empirics.forward``):
 
-1. prefill as in ``empirics.sweep``: the prompts' shared token prefix runs once below the first
-   steered layer and once per coefficient above it; each prompt's own tokens run once below the
-   first steered layer and once per coefficient above it (samples share the prefill); rows are
+1. prefill as in ``empirics.sweep``: the prompts' shared token prefix runs once through the
+   *shared layers* (those below the first steered layer, and that layer itself: its vector is
+   added to its output, so its own work does not depend on the coefficient) and once per
+   coefficient above them; each prompt's own tokens likewise (samples share the prefill); rows are
    packed by length, no padding in any projection or MLP;
 2. decoding: every active row adds one token per step; all rows of a chunk go through each
    projection as one GEMM (the decoding steps are large, which is what a per-coefficient loop
    lacks); keys/values live in one buffer per layer, prompts right-aligned so every row writes
    the same column; attention masks the alignment columns;
-3. rows that finish (EOS, a stop string, ``max_new_tokens``) leave the batch: their cache rows are
+3. the shared layers run once per distinct token history, not once per row: rows of one prompt
+   whose replies so far coincide (neighbouring coefficients, samples that drew the same tokens)
+   share a *slot* of those layers' cache; a slot whose rows pick different tokens forks, the new
+   slot copying its parent's cache (on the benchmark's greedy grid about half the fed-back tokens
+   are such repeats);
+4. rows that finish (EOS, a stop string, ``max_new_tokens``) leave the batch: their cache rows are
    dropped once a quarter of the chunk's rows has finished (copying the cache every step would
    cost more than the finished rows' arithmetic);
-4. chunks of rows are sized so their key/value buffers stay under ``kv_bytes``: ``KV_BYTES`` on
+5. chunks of rows are sized so their key/value buffers stay under ``kv_bytes``: ``KV_BYTES`` on
    CPU; on CUDA half of the free memory of the device holding the most layers (``kv_budget``).
 
 Sampling draws each row's uniforms from a generator seeded by ``(seed, prompt, sample)`` only, so
@@ -62,6 +68,8 @@ PREFILL_TOKENS = 4096
 # Vocabulary rows per block of the decoding steps' unembedding: each block's logits stay in
 # cache while written (352 rows x 49152 on 2 CPU cores: ~250 instead of ~300 ms a step).
 UNEMBED_BLOCK = 1024
+# Run the shared layers once per distinct token history (False: once per row; the tests compare).
+SHARE_HISTORIES = True
 
 
 @dataclass
@@ -275,22 +283,30 @@ class _FastGen:
         self.seed, self.stop, self.eos, self.kv_bytes, self.progress = seed, stop, eos, kv_bytes, progress
         self.stack = LlamaStack(lm)
         self.first = min(vectors)
+        # Layers whose work does not depend on the coefficient (run once per token history).
+        self.shared = self.first + 1
+        self.upper = range(self.shared, lm.num_layers)
         self.vecs = {li: PerDevice(v.detach().float().cpu()) for li, v in vectors.items()}
         self.dev = lm.device
         self.dtype = lm.dtype
 
     # ---- prefill
 
+    def _add_first(self, h: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+        """``h + coef * vectors[first]`` per row of ``h`` (the first steered layer's output;
+        same op order and dtype as ``steering.steer``'s hook)."""
+        v = self.vecs[self.first].on(h.device, h.dtype)
+        return h + coef.to(h.device, h.dtype).unsqueeze(1) * v
+
     def _lower(self) -> None:
-        """Shared prefix and each prompt's own tokens below the first steered layer: once."""
-        st, first, ids = self.stack, self.first, self.ids
+        """Shared prefix and each prompt's own tokens through the shared layers: once."""
+        st, shared, ids = self.stack, range(self.shared), self.ids
         p = self.p = common_prefix_length(ids)
         self.suffix = [x[p:] for x in ids]
         self.lower_prefix = KV()
-        self.h_prefix = st.embed(torch.tensor(ids[0][:p])) if p else None
-        if p and first > 0:
-            assert self.h_prefix is not None
-            self.h_prefix = st.run(self.h_prefix, Runs([p], [1]), 0, range(first),
+        self.h_prefix = None
+        if p:
+            self.h_prefix = st.run(st.embed(torch.tensor(ids[0][:p])), Runs([p], [1]), 0, shared,
                                    keep_kv=self.lower_prefix)
         self.lower_h: dict[int, torch.Tensor] = {}
         self.lower_kv: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
@@ -298,49 +314,50 @@ class _FastGen:
             for group in _split(members, max(1, PREFILL_TOKENS // length)):
                 h = st.embed(torch.tensor([t for i in group for t in self.suffix[i]]))
                 kv = KV()
-                if first > 0:
-                    h = st.run(h, Runs([length], [len(group)]), p, range(first),
-                               prefix=self.lower_prefix if p else None,
-                               prefix_index=torch.zeros(len(group), dtype=torch.long), keep_kv=kv)
+                h = st.run(h, Runs([length], [len(group)]), p, shared,
+                           prefix=self.lower_prefix if p else None,
+                           prefix_index=torch.zeros(len(group), dtype=torch.long), keep_kv=kv)
                 for j, i in enumerate(group):
                     self.lower_h[i] = h[j * length:(j + 1) * length]
-                    self.lower_kv[i] = ([kv.keys[li][j] for li in range(first)],
-                                        [kv.values[li][j] for li in range(first)])
+                    self.lower_kv[i] = ([kv.keys[li][j] for li in shared],
+                                        [kv.values[li][j] for li in shared])
 
     def _steered_prefix(self, coef_idx: list[int]) -> dict[int, int]:
-        """Shared prefix above the first steered layer, once per coefficient in ``coef_idx``."""
+        """Shared prefix above the shared layers, once per coefficient in ``coef_idx``."""
         self.prefix_kv = KV()
         local = {c: j for j, c in enumerate(coef_idx)}
-        if self.p:
+        if self.p and self.upper:
             assert self.h_prefix is not None
-            h = self.h_prefix.repeat(len(coef_idx), 1)
-            self.stack.run(h, Runs([self.p], [len(coef_idx)]), 0,
-                           range(self.first, self.lm.num_layers), vectors=self.vecs,
-                           coef_rows=torch.tensor(self.coefs[coef_idx], dtype=torch.float32),
-                           keep_kv=self.prefix_kv, kv_only_last=True)
+            coef = torch.tensor(self.coefs[coef_idx], dtype=torch.float32)
+            h = self._add_first(self.h_prefix.repeat(len(coef_idx), 1),
+                                coef.repeat_interleave(self.p))
+            self.stack.run(h, Runs([self.p], [len(coef_idx)]), 0, self.upper, vectors=self.vecs,
+                           coef_rows=coef, keep_kv=self.prefix_kv, kv_only_last=True)
         return local
 
     def _steered(self, pairs: list[tuple[int, int]], local: dict[int, int]) -> tuple[
             dict[tuple[int, int], tuple[list[torch.Tensor], list[torch.Tensor]]], dict[tuple[int, int], torch.Tensor]]:
-        """Each (coefficient, prompt)'s own tokens above the first steered layer: KV + logits."""
-        st, lm = self.stack, self.lm
+        """Each (coefficient, prompt)'s own tokens above the shared layers: KV + logits."""
+        st = self.stack
         kvs: dict[tuple[int, int], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         logits: dict[tuple[int, int], torch.Tensor] = {}
-        steered = range(self.first, lm.num_layers)
         for length, members in _by_length(pairs, lambda cp: len(self.suffix[cp[1]])):
             for group in _split(members, max(1, PREFILL_TOKENS // length)):
-                h = torch.cat([self.lower_h[pi] for _, pi in group])
+                coef = torch.tensor(self.coefs[[c for c, _ in group]], dtype=torch.float32)
+                h = self._add_first(torch.cat([self.lower_h[pi] for _, pi in group]),
+                                    coef.repeat_interleave(length))
                 kv = KV()
-                h = st.run(h, Runs([length], [len(group)]), self.p, steered,
-                           prefix=self.prefix_kv if self.p else None,
-                           prefix_index=torch.tensor([local[c] for c, _ in group], dtype=torch.long),
-                           vectors=self.vecs,
-                           coef_rows=torch.tensor(self.coefs[[c for c, _ in group]],
-                                                  dtype=torch.float32), keep_kv=kv)
+                if self.upper:
+                    h = st.run(h, Runs([length], [len(group)]), self.p, self.upper,
+                               prefix=self.prefix_kv if self.p else None,
+                               prefix_index=torch.tensor([local[c] for c, _ in group],
+                                                         dtype=torch.long),
+                               vectors=self.vecs, coef_rows=coef, keep_kv=kv)
                 last = h.view(len(group), length, -1)[:, -1]
                 out = self._logits(last)
                 for j, cp in enumerate(group):
-                    kvs[cp] = ([kv.keys[li][j] for li in steered], [kv.values[li][j] for li in steered])
+                    kvs[cp] = ([kv.keys[li][j] for li in self.upper],
+                               [kv.values[li][j] for li in self.upper])
                     logits[cp] = out[j]
         return kvs, logits
 
@@ -407,43 +424,48 @@ class _FastGen:
         big = max(len(x) for x in (self.ids[pi] for _, pi, _ in cps))
         width = big + self.max_new
         n_rows = len(chunk)
-        layers = lm.num_layers
+        # Slots of the shared layers' cache: at first one per prompt (one per row without
+        # sharing). Every slot always holds at least one cache row (a fork moves rows to a new
+        # slot, the parent keeps the first), so n_rows slots always suffice.
+        slot_prompt = (sorted({pi for _, pi, _ in cps}) if SHARE_HISTORIES
+                       else [pi for _, pi, _ in cps])
+        slot_of = torch.tensor([slot_prompt.index(pi) if SHARE_HISTORIES else j
+                                for j, (_, pi, _) in enumerate(cps)], dtype=torch.long)
+        keys = [torch.empty(n_rows, st.kv_heads, width, st.head_dim, dtype=self.dtype,
+                            device=lm.layer_device(li)) for li in range(lm.num_layers)]
+        values = [torch.empty_like(k) for k in keys]
         # Columns a row never writes (its left alignment) must hold finite numbers: a masked
         # score or value that is NaN would still poison the softmax. Every other column is
         # written before it is read, so only the alignment block is zeroed.
         pad = big - min(len(self.ids[pi]) for _, pi, _ in cps)
-        keys = [torch.empty(n_rows, st.kv_heads, width, st.head_dim, dtype=self.dtype,
-                            device=lm.layer_device(li)) for li in range(layers)]
-        values = [torch.empty_like(k) for k in keys]
         for buf in (*keys, *values):
             buf[:, :, :pad].zero_()
         p = self.p
-        for j, (c, pi, _) in enumerate(cps):
+        for s, pi in enumerate(slot_prompt):
             start = big - len(self.ids[pi])
             lk, lv = self.lower_kv[pi]
-            sk, sv = kvs[(c, pi)]
-            for li in range(layers):
-                if li < self.first:
-                    pk = self.lower_prefix.keys.get(li)
-                    pv = self.lower_prefix.values.get(li)
-                    own_k, own_v = lk[li], lv[li]
-                    prow = 0
-                else:
-                    pk = self.prefix_kv.keys.get(li)
-                    pv = self.prefix_kv.values.get(li)
-                    own_k, own_v = sk[li - self.first], sv[li - self.first]
-                    prow = local[c]
+            for li in range(self.shared):
                 if p:
-                    assert pk is not None and pv is not None
-                    keys[li][j, :, start:start + p] = pk[prow]
-                    values[li][j, :, start:start + p] = pv[prow]
-                keys[li][j, :, start + p:big] = own_k
-                values[li][j, :, start + p:big] = own_v
+                    keys[li][s, :, start:start + p] = self.lower_prefix.keys[li][0]
+                    values[li][s, :, start:start + p] = self.lower_prefix.values[li][0]
+                keys[li][s, :, start + p:big] = lk[li]
+                values[li][s, :, start + p:big] = lv[li]
+        for j, (c, pi, _) in enumerate(cps):
+            start = big - len(self.ids[pi])
+            sk, sv = kvs[(c, pi)]
+            for k, li in enumerate(self.upper):
+                if p:
+                    keys[li][j, :, start:start + p] = self.prefix_kv.keys[li][local[c]]
+                    values[li][j, :, start:start + p] = self.prefix_kv.values[li][local[c]]
+                keys[li][j, :, start + p:big] = sk[k]
+                values[li][j, :, start + p:big] = sv[k]
         del kvs
         valid = torch.zeros(n_rows, width, dtype=torch.bool)
         for j, (_, pi, _) in enumerate(cps):
             valid[j, big - len(self.ids[pi]):] = True
         pos = torch.tensor([len(self.ids[pi]) for _, pi, _ in cps], dtype=torch.long)
+        slots = _Slots(len(slot_prompt), slot_of, valid.index_select(0, _first_rows(slot_of)),
+                       pos.index_select(0, _first_rows(slot_of)))
         coef_rows = torch.tensor(self.coefs[[c for c, _, _ in cps]], dtype=torch.float32)
         uniforms = None
         if self.temperature > 0:
@@ -473,26 +495,54 @@ class _FastGen:
             if stale >= COMPACT_FRACTION * alive.numel():
                 sel = torch.tensor(keep, dtype=torch.long)
                 alive = alive[sel]
-                keys = [k.index_select(0, sel.to(k.device)) for k in keys]
-                values = [v.index_select(0, sel.to(v.device)) for v in values]
-                valid, pos, coef_rows, tok = valid[sel], pos[sel], coef_rows[sel], tok[sel]
+                for li in self.upper:
+                    keys[li] = keys[li].index_select(0, sel.to(keys[li].device))
+                    values[li] = values[li].index_select(0, sel.to(values[li].device))
+                live = slots.compact(sel)
+                for li in range(self.shared):
+                    keys[li] = keys[li].index_select(0, live.to(keys[li].device))
+                    values[li] = values[li].index_select(0, live.to(values[li].device))
+                valid, pos, coef_rows = valid[sel], pos[sel], coef_rows[sel]
+                tok_l = [tok_l[k] for k in keep]
+                keep = list(range(len(keep)))
                 stale = 0
+            parents = slots.fork(keep, tok_l)
+            if parents.numel():
+                new = slice(slots.n - parents.numel(), slots.n)
+                for li in range(self.shared):
+                    idx = parents.to(keys[li].device)
+                    keys[li][new, :, :col] = keys[li][idx, :, :col]
+                    values[li][new, :, :col] = values[li][idx, :, :col]
             valid[:, col] = True
-            h = self._decode_step(tok, pos, keys, values, col, valid, coef_rows)
+            slots.valid[:slots.n, col] = True
+            h = self._decode_step(slots, pos, keys, values, col, valid, coef_rows)
             logits = self._logits(h, logits_buf)
             pos = pos + 1
+            slots.pos += 1
         return rows
 
-    def _decode_step(self, tok: torch.Tensor, pos: torch.Tensor, keys: list[torch.Tensor],
-                     values: list[torch.Tensor], col: int, valid: torch.Tensor,
-                     coef_rows: torch.Tensor) -> torch.Tensor:
-        """One token per row through every layer, keys/values written at column ``col``."""
+    def _decode_step(self, slots: _Slots, pos: torch.Tensor,
+                     keys: list[torch.Tensor], values: list[torch.Tensor], col: int,
+                     valid: torch.Tensor, coef_rows: torch.Tensor) -> torch.Tensor:
+        """One token per slot through the shared layers, then one per row through the others;
+        keys/values written at column ``col``. Returns the rows' final states."""
+        n = slots.n
+        h = self._layers(self.stack.embed(slots.tok[:n]), slots.pos[:n], keys, values, col,
+                         slots.valid[:n], range(self.shared), coef_rows)
+        h = h.index_select(0, slots.of.to(h.device))
+        h = self._add_first(h, coef_rows)
+        return self._layers(h, pos, keys, values, col, valid, self.upper, coef_rows)
+
+    def _layers(self, h: torch.Tensor, pos: torch.Tensor, keys: list[torch.Tensor],
+                values: list[torch.Tensor], col: int, valid: torch.Tensor, layers: range,
+                coef_rows: torch.Tensor) -> torch.Tensor:
+        """One token for each of the ``h.shape[0]`` leading cache rows through ``layers``
+        (steering added after the layers in ``vectors`` other than the first)."""
         st, lm = self.stack, self.lm
         hd, nh, nkv = st.head_dim, st.heads, st.kv_heads
-        h = st.embed(tok)
         r = h.shape[0]
         per_dev: dict[torch.device, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        for li in range(lm.num_layers):
+        for li in layers:
             dev = lm.layer_device(li)
             h = h.to(dev)
             if dev not in per_dev:
@@ -502,18 +552,87 @@ class _FastGen:
             cos, sin, mask, coef = per_dev[dev]
             layer: Any = lm.layers[li]
             attn = layer.self_attn
+            k_all, v_all = keys[li][:r], values[li][:r]
             x = layer.input_layernorm(h)
             q = _rotate(attn.q_proj(x).view(r, nh, hd), cos, sin)
-            keys[li][:, :, col] = _rotate(attn.k_proj(x).view(r, nkv, hd), cos, sin)
-            values[li][:, :, col] = attn.v_proj(x).view(r, nkv, hd)
+            k_all[:, :, col] = _rotate(attn.k_proj(x).view(r, nkv, hd), cos, sin)
+            v_all[:, :, col] = attn.v_proj(x).view(r, nkv, hd)
             o = F.scaled_dot_product_attention(
-                q.unsqueeze(2), keys[li][:, :, :col + 1], values[li][:, :, :col + 1],
+                q.unsqueeze(2), k_all[:, :, :col + 1], v_all[:, :, :col + 1],
                 attn_mask=mask, scale=st.scaling, enable_gqa=nh != nkv)
             h = h + attn.o_proj(o.reshape(r, nh * hd))
             h = h + _mlp(layer.mlp, layer.post_attention_layernorm(h))
-            if li in self.vecs:
+            if li in self.vecs and li != self.first:
                 h = h + coef * self.vecs[li].on(dev, h.dtype)
         return h
+
+
+def _first_rows(slot_of: torch.Tensor) -> torch.Tensor:
+    """For each slot ``0..max``, the first cache row that maps to it."""
+    n = int(slot_of.max()) + 1
+    first = torch.full((n,), slot_of.numel(), dtype=torch.long)
+    return first.scatter_reduce_(0, slot_of, torch.arange(slot_of.numel()), "amin")
+
+
+class _Slots:
+    """Slots of the shared layers' cache: ``of[k]`` is cache row ``k``'s slot; slots ``0..n-1``
+    are in use, each with the token ``tok`` it feeds next, its position and its valid columns."""
+
+    def __init__(self, n: int, of: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor) -> None:
+        cap = of.numel()
+        self.n, self.of = n, of
+        self.tok = torch.zeros(cap, dtype=torch.long)
+        self.valid = torch.zeros(cap, valid.shape[1], dtype=torch.bool)
+        self.valid[:n] = valid
+        self.pos = torch.zeros(cap, dtype=torch.long)
+        self.pos[:n] = pos
+
+    def fork(self, keep: list[int], tok: list[int]) -> torch.Tensor:
+        """Assign this step's tokens of the kept cache rows ``keep``: a slot carries the token of
+        its first kept row; rows of it with another token move to a new slot (one per distinct
+        token). Returns the new slots' parents (their cache to copy), new slots last in order."""
+        of = self.of.tolist()
+        carried: dict[int, int] = {}
+        new: dict[tuple[int, int], int] = {}
+        parents: list[int] = []
+        for k in keep:
+            s, t = of[k], tok[k]
+            if carried.setdefault(s, t) == t:
+                continue
+            ns = new.get((s, t))
+            if ns is None:
+                ns = new[(s, t)] = self.n + len(parents)
+                parents.append(s)
+            of[k] = ns
+        n = self.n + len(parents)
+        # Every slot keeps a cache row of its own, so the cache rows bound the slots.
+        assert n <= self.of.numel(), (n, self.of.numel())
+        for s, t in carried.items():
+            self.tok[s] = t
+        for (_, t), ns in new.items():
+            self.tok[ns] = t
+        parent_idx = torch.tensor(parents, dtype=torch.long)
+        if parents:
+            self.valid[self.n:n] = self.valid[parent_idx]
+            self.pos[self.n:n] = self.pos[parent_idx]
+            self.of = torch.tensor(of, dtype=torch.long)
+        self.n = n
+        return parent_idx
+
+    def compact(self, sel: torch.Tensor) -> torch.Tensor:
+        """Keep cache rows ``sel`` only; their slots move to the front, renumbered in order.
+        Returns, for each new slot index up to ``len(sel)``, the old slot to copy from (slots
+        past the live ones repeat the first: capacity for later forks)."""
+        of = self.of[sel]
+        live = torch.unique(of)  # sorted
+        remap = torch.full((self.tok.numel(),), -1, dtype=torch.long)
+        remap[live] = torch.arange(live.numel())
+        cap = sel.numel()
+        src = torch.cat([live, live[:1].expand(cap - live.numel())])
+        self.of = remap[of]
+        self.n = live.numel()
+        self.tok, self.valid, self.pos = self.tok[src], self.valid[src], self.pos[src]
+        return src
 
 
 def kv_budget(lm: LoadedModel) -> int:

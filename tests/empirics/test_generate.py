@@ -97,9 +97,9 @@ def test_eos_ends_rows_and_finished_rows_leave_the_batch(monkeypatch: pytest.Mon
     sizes: list[int] = []
     step = gen._FastGen._decode_step
 
-    def spy(self: Any, tok: torch.Tensor, *args: Any) -> torch.Tensor:
-        sizes.append(int(tok.shape[0]))
-        return step(self, tok, *args)
+    def spy(self: Any, slots: Any, pos: torch.Tensor, *args: Any) -> torch.Tensor:
+        sizes.append(int(pos.shape[0]))
+        return step(self, slots, pos, *args)
 
     monkeypatch.setattr(gen._FastGen, "_decode_step", spy)
     # Many EOS ids: most rows end early.
@@ -114,6 +114,85 @@ def test_eos_ends_rows_and_finished_rows_leave_the_batch(monkeypatch: pytest.Mon
     ref = generate_loop(lm, vec, [-2.0, 0.0, 2.0], prompts, max_new_tokens=16, batch_size=1,
                         eos_token_ids=eos)
     assert out.tokens == ref.tokens
+
+
+def _slot_counts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(slots, rows) of every decoding step, recorded by a spy on ``_decode_step``."""
+    seen: list[tuple[int, int]] = []
+    step = gen._FastGen._decode_step
+
+    def spy(self: Any, slots: Any, pos: torch.Tensor, *args: Any) -> torch.Tensor:
+        seen.append((int(slots.n), int(pos.shape[0])))
+        return step(self, slots, pos, *args)
+
+    monkeypatch.setattr(gen._FastGen, "_decode_step", spy)
+    return seen
+
+
+# Close coefficients and a weak vector: many rows of a prompt keep the same reply for a while.
+SHARING = (0, [1, 2], 5, [3, 7, 7, 1, 12, 4])
+CLOSE = [-0.4, -0.2, 0.0, 0.1, 0.3, 2.5]
+
+
+def test_shared_layers_run_once_per_history_and_equal_hf(monkeypatch: pytest.MonkeyPatch) -> None:
+    lm, vec, prompts = _case(*SHARING, scale=1.0)
+    seen = _slot_counts(monkeypatch)
+    fast = steered_generate(lm, vec, CLOSE, prompts, max_new_tokens=12, eos_token_ids=EOS)
+    ref = generate_loop(lm, vec, CLOSE, prompts, max_new_tokens=12, batch_size=1,
+                        eos_token_ids=EOS)
+    assert fast.tokens == ref.tokens
+    for a, b in zip(fast.logprobs, ref.logprobs, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    # The claim was exercised: some steps shared, and histories also forked.
+    assert any(n < rows for n, rows in seen)
+    assert len({n for n, _ in seen}) > 1
+    # Slots are exactly the distinct (prompt, reply so far) among the rows still decoding.
+    distinct = [len({(int(pi), tuple(t[:k + 1])) for pi, t in zip(fast.prompt_index, fast.tokens,
+                                                                   strict=True) if len(t) > k + 1})
+                for k in range(11)]
+    assert [n for n, _ in seen][:3] == distinct[:3]  # no row has finished yet in these steps
+
+
+def test_sampled_rows_share_histories_as_per_row_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sampling (samples of a prompt draw the same uniforms at every coefficient): sharing the
+    shared layers gives the same replies and log-probabilities as one slot per row."""
+    lm, vec, prompts = _case(*SHARING, scale=1.0)
+    kw: dict[str, Any] = {"max_new_tokens": 10, "samples": 3, "temperature": 0.7, "seed": 1,
+                          "eos_token_ids": EOS}
+    seen = _slot_counts(monkeypatch)
+    shared = steered_generate(lm, vec, CLOSE, prompts, **kw)
+    assert any(n < rows for n, rows in seen)
+    monkeypatch.setattr(gen, "SHARE_HISTORIES", False)
+    seen.clear()
+    per_row = steered_generate(lm, vec, CLOSE, prompts, **kw)
+    assert all(n == rows for n, rows in seen)
+    assert shared.tokens == per_row.tokens
+    for a, b in zip(shared.logprobs, per_row.logprobs, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("mutation", ["wrong-parent-cache", "never-fork"])
+def test_a_broken_fork_is_caught(monkeypatch: pytest.MonkeyPatch, mutation: str) -> None:
+    """The equality above can fail: a fork that copies another slot's cache, or rows that
+    keep sharing a slot after their tokens differ, give other replies."""
+    lm, vec, prompts = _case(*SHARING, scale=1.0)
+    ref = generate_loop(lm, vec, CLOSE, prompts, max_new_tokens=12, batch_size=1,
+                        eos_token_ids=EOS)
+    fork = gen._Slots.fork
+
+    def broken(self: Any, keep: list[int], tok: list[int]) -> torch.Tensor:
+        if mutation == "never-fork":
+            of = self.of.tolist()
+            first: dict[int, int] = {}
+            for k in keep:
+                first.setdefault(of[k], tok[k])
+            return fork(self, keep, [first[of[k]] if k in keep else t for k, t in enumerate(tok)])
+        parents = fork(self, keep, tok)
+        return torch.zeros_like(parents)
+
+    monkeypatch.setattr(gen._Slots, "fork", broken)
+    fast = steered_generate(lm, vec, CLOSE, prompts, max_new_tokens=12, eos_token_ids=EOS)
+    assert fast.tokens != ref.tokens
 
 
 def test_seeded_sampling_is_deterministic_and_independent_of_chunking() -> None:
