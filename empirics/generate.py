@@ -58,7 +58,7 @@ from empirics.steering import steer, validate_vectors
 from empirics.sweep import check_coefficients, check_prompt_ids
 
 # Key/value buffers of one chunk of rows stay under this many bytes (CPU; see kv_budget).
-KV_BYTES = 3 << 29  # 1.5 GiB
+KV_BYTES = 3 << 30  # 3 GiB
 # Share of a GPU's free memory the key/value buffers may take (the rest: activations, logits).
 KV_GPU_SHARE = 0.5
 # Drop finished rows from the cache once this fraction of the chunk's rows has finished.
@@ -376,6 +376,35 @@ class _FastGen:
             torch.mm(normed, w[s:s + UNEMBED_BLOCK].t(), out=buf[:, s:s + UNEMBED_BLOCK])
         return buf
 
+    def _greedy(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy token of final states ``h`` (rows, d) and its log-probability, vocabulary
+        block by block as ``(block, rows)`` products that stay in cache: a running maximum (ties
+        to the lowest id, as ``argmax``) and a rescaled sum of exponentials give the
+        log-sum-exp; no ``(rows, vocab)`` logits are written."""
+        lm = self.lm
+        head: Any = lm.lm_head
+        h = h.to(lm.final_norm.weight.device)  # type: ignore[union-attr,arg-type]
+        w = head.weight
+        h_t = lm.final_norm(h).to(w.device).t().contiguous()
+        r = h_t.shape[1]
+        buf = torch.empty(min(UNEMBED_BLOCK, w.shape[0]), r, dtype=w.dtype, device=w.device)
+        best = torch.full((r,), float("-inf"), device=w.device)
+        shift = torch.zeros(r, device=w.device)  # finite stand-in for best while it is -inf
+        total = torch.zeros(r, device=w.device)  # sum of exp(logit - shift) so far
+        tok = torch.zeros(r, dtype=torch.long, device=w.device)
+        for s in range(0, w.shape[0], UNEMBED_BLOCK):
+            block = torch.mm(w[s:s + UNEMBED_BLOCK], h_t,
+                             out=buf[:min(UNEMBED_BLOCK, w.shape[0] - s)])
+            block = block.float()  # a no-op for fp32; half precision sums in fp32
+            bmax, barg = block.max(dim=0)  # the first maximum within the block
+            tok = torch.where(bmax > best, barg + s, tok)
+            best = torch.maximum(best, bmax)
+            new = torch.where(torch.isfinite(best), best, shift)
+            total = torch.where(total > 0, total * torch.exp(shift - new), total)
+            total.add_(block.sub_(new).exp_().sum(dim=0))
+            shift = new
+        return tok, best - (shift + total.log())
+
     # ---- driver
 
     def _per_row_bytes(self) -> int:
@@ -474,12 +503,19 @@ class _FastGen:
                     _row_seed(self.seed, pi, si)), dtype=torch.float32)
                 for _, pi, si in cps])
         logits = torch.stack([first_logits[(c, pi)] for c, pi, _ in cps])
-        logits_buf = torch.empty_like(logits)  # every later step's logits (rows only shrink)
+        # Greedy steps stream the vocabulary (``_greedy``); sampling needs each step's logits,
+        # into one buffer (rows only shrink).
+        stream = self.temperature == 0 and getattr(lm.lm_head, "bias", None) is None
+        logits_buf = None if stream else torch.empty_like(logits)
+        chosen: tuple[torch.Tensor, torch.Tensor] | None = None
         alive = torch.arange(n_rows)  # chunk row of each cache row
         stale = 0  # finished rows still in the cache
         for step in range(self.max_new):
-            u = uniforms[alive, step] if uniforms is not None else None
-            tok, lp = _choose(logits, self.temperature, self.top_p, u, scratch=True)
+            if chosen is None:
+                u = uniforms[alive, step] if uniforms is not None else None
+                tok, lp = _choose(logits, self.temperature, self.top_p, u, scratch=True)
+            else:
+                tok, lp = chosen
             keep: list[int] = []
             tok_l, lp_l = tok.tolist(), lp.tolist()
             for k, j in enumerate(alive.tolist()):
@@ -516,7 +552,10 @@ class _FastGen:
             valid[:, col] = True
             slots.valid[:slots.n, col] = True
             h = self._decode_step(slots, pos, keys, values, col, valid, coef_rows)
-            logits = self._logits(h, logits_buf)
+            if stream:
+                chosen = self._greedy(h)
+            else:
+                logits = self._logits(h, logits_buf)
             pos = pos + 1
             slots.pos += 1
         return rows

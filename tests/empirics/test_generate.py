@@ -63,6 +63,34 @@ def test_blocked_unembedding_equals_hf_generate(monkeypatch: pytest.MonkeyPatch)
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+@pytest.mark.parametrize("block", [16, 97, 1024])
+def test_streamed_greedy_equals_full_logits(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """``_greedy`` (vocabulary blocks, running max and log-sum-exp) against argmax and
+    log_softmax of the full logits, with a tie across blocks that must go to the lower id."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(gen, "UNEMBED_BLOCK", block)
+    lm = tiny_llama(0, layers=2)
+    g = torch.Generator().manual_seed(0)
+    top = torch.nn.functional.normalize(torch.randn(64, generator=g), dim=0) * 10
+    norm_w: torch.Tensor = lm.final_norm.weight  # type: ignore[union-attr,assignment]
+    head_w: torch.Tensor = lm.lm_head.weight  # type: ignore[union-attr,assignment]
+    with torch.no_grad():
+        norm_w.fill_(1.0)
+        head_w[3] = top                                  # ids 3 and 90 always tie,
+        head_w[90] = top                                 # in different blocks of 16
+    h = torch.randn(40, 64, generator=g) * 3
+    h[5:15] = top + 0.01 * torch.randn(10, 64, generator=g)  # where they are the maximum
+    h[:5] = 0.0                                          # every logit 0: all tie, id 0 wins
+    with torch.inference_mode():
+        logits = lm.lm_head(lm.final_norm(h))
+        tok, lp = gen._FastGen._greedy(SimpleNamespace(lm=lm), h)  # type: ignore[arg-type]
+    assert torch.equal(tok, logits.argmax(dim=-1))
+    want = torch.log_softmax(logits, dim=-1).gather(1, tok.unsqueeze(1)).squeeze(1)
+    torch.testing.assert_close(lp, want, rtol=0, atol=1e-5)
+    assert (tok[:5] == 0).all() and (tok[5:15] == 3).all()
+
+
 def test_in_place_logsumexp_and_scratch_choice() -> None:
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(6, 300, generator=g) * 8
