@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from empirics.forward import (
     KV,
@@ -586,7 +585,8 @@ class _FastGen:
             h = h.to(dev)
             if dev not in per_dev:
                 cos, sin = st.rope(pos, h)
-                mask = valid[:, :col + 1].to(dev).view(r, 1, 1, col + 1)
+                mask = torch.zeros(r, 1, 1, col + 1, dtype=h.dtype, device=dev).masked_fill_(
+                    ~valid[:, :col + 1].to(dev).view(r, 1, 1, col + 1), float("-inf"))
                 per_dev[dev] = (cos, sin, mask, coef_rows.to(dev, h.dtype).unsqueeze(1))
             cos, sin, mask, coef = per_dev[dev]
             layer: Any = lm.layers[li]
@@ -596,14 +596,26 @@ class _FastGen:
             q = _rotate(attn.q_proj(x).view(r, nh, hd), cos, sin)
             k_all[:, :, col] = _rotate(attn.k_proj(x).view(r, nkv, hd), cos, sin)
             v_all[:, :, col] = attn.v_proj(x).view(r, nkv, hd)
-            o = F.scaled_dot_product_attention(
-                q.unsqueeze(2), k_all[:, :, :col + 1], v_all[:, :, :col + 1],
-                attn_mask=mask, scale=st.scaling, enable_gqa=nh != nkv)
-            h = h + attn.o_proj(o.reshape(r, nh * hd))
+            o = decode_attention(q, k_all[:, :, :col + 1], v_all[:, :, :col + 1], mask, st.scaling)
+            h = h + attn.o_proj(o)
             h = h + _mlp(layer.mlp, layer.post_attention_layernorm(h))
             if li in self.vecs and li != self.first:
                 h = h + coef * self.vecs[li].on(dev, h.dtype)
         return h
+
+
+def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                     mask: torch.Tensor, scaling: float) -> torch.Tensor:
+    """Attention of one query per row, ``q`` ``(rows, heads, head_dim)``, over ``keys``/
+    ``values`` ``(rows, kv_heads, n, head_dim)`` (strided views of the cache) with additive
+    ``mask`` ``(rows, 1, 1, n)``; returns ``(rows, heads * head_dim)``. Batched products per
+    (row, key/value head) with that head's query group as rows: on CPU ~25% faster than
+    ``scaled_dot_product_attention``'s kernel for a single query (12 vs 17 ms at 704 rows)."""
+    r, nh, hd = q.shape
+    nkv = keys.shape[1]
+    scores = torch.matmul(q.view(r, nkv, nh // nkv, hd), keys.transpose(-1, -2))
+    scores.mul_(scaling).add_(mask)
+    return torch.matmul(torch.softmax(scores, dim=-1), values).reshape(r, nh * hd)
 
 
 def _first_rows(slot_of: torch.Tensor) -> torch.Tensor:

@@ -91,6 +91,30 @@ def test_streamed_greedy_equals_full_logits(monkeypatch: pytest.MonkeyPatch, blo
     assert (tok[:5] == 0).all() and (tok[5:15] == 3).all()
 
 
+@pytest.mark.parametrize(("heads", "kv_heads"), [(4, 2), (9, 3), (4, 4), (6, 1)])
+def test_decode_attention_equals_sdpa(heads: int, kv_heads: int) -> None:
+    """One query per row over strided views of a wider cache, masked alignment columns, grouped
+    query heads (query head h reads key/value head h // group, as HF's repeat_kv)."""
+    g = torch.Generator().manual_seed(heads * 10 + kv_heads)
+    r, hd, width, n = 7, 16, 20, 13
+    q = torch.randn(r, heads, hd, generator=g)
+    keys = torch.randn(r, kv_heads, width, hd, generator=g)
+    values = torch.randn(r, kv_heads, width, hd, generator=g)
+    valid = torch.ones(r, n, dtype=torch.bool)
+    for j in range(r):
+        valid[j, : j % 5] = False  # left alignment of shorter prompts
+    mask = torch.zeros(r, 1, 1, n).masked_fill_(~valid.view(r, 1, 1, n), float("-inf"))
+    got = gen.decode_attention(q, keys[:, :, :n], values[:, :, :n], mask, hd**-0.5)
+    want = torch.nn.functional.scaled_dot_product_attention(
+        q.unsqueeze(2), keys[:, :, :n], values[:, :, :n], attn_mask=valid.view(r, 1, 1, n),
+        scale=hd**-0.5, enable_gqa=heads != kv_heads).reshape(r, heads * hd)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    if kv_heads not in (1, heads):  # the group layout matters: interleaved heads are wrong
+        wrong = q.view(r, heads // kv_heads, kv_heads, hd).transpose(1, 2).reshape(r, heads, hd)
+        bad = gen.decode_attention(wrong, keys[:, :, :n], values[:, :, :n], mask, hd**-0.5)
+        assert not torch.allclose(bad, want, atol=1e-3)
+
+
 def test_in_place_logsumexp_and_scratch_choice() -> None:
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(6, 300, generator=g) * 8
