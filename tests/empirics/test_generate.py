@@ -354,3 +354,39 @@ def test_benchmark_runs_on_a_tiny_random_shape() -> None:
     assert line.startswith("generate: vs_loop=") and "vs_repeng=n/a" in line
     assert line.endswith("same_greedy=true")
     assert float(line.split("limit_frac=")[1].split()[0]) > 0
+
+
+def test_benchmark_limit_counts_shared_layers_once_per_history() -> None:
+    """benchmarks/generate.py's necessary work: below and at the first steered layer a fed-back
+    token costs once per distinct (prompt, reply so far), above it once per row."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
+    spec = importlib.util.spec_from_file_location("bench_generate_limit", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    try:
+        spec.loader.exec_module(bench)
+        shape = bench.Shape(d=8, inter=16, layers=6, heads=2, kv_heads=1, head_dim=4, vocab=11)
+        prompts = [[1, 2, 3], [1, 2, 4, 5]]
+        first = 2  # shared layers 0..2, upper layers 3..5
+
+        def need(tokens: list[list[int]]) -> int:
+            out = gen.Generation(np.array([-1.0, 1.0]), 2, 1, tokens,
+                                 [np.zeros(len(t)) for t in tokens], [""] * 4, ["length"] * 4)
+            return int(bench.necessary_flops(shape, prompts, first, 2, out))
+
+        same = need([[7, 8, 9], [7, 7, 7], [7, 8, 9], [7, 7, 7]])    # coefficients agree
+        forked = need([[7, 8, 9], [7, 7, 7], [7, 6, 9], [7, 7, 7]])  # prompt 0 forks at step 1
+        # Prompt 0 at coefficient 1 feeds back [7, 6]: its second token is a new history (the
+        # first, [7], is shared); the third token (9) is never fed back.
+        assert forked - same == shape.tokens(3 + 1, 1, first + 1)
+        literal = bench.necessary_flops(shape, prompts, first, 2, gen.Generation(
+            np.array([-1.0, 1.0]), 2, 1, [[7, 8, 9], [7, 7, 7], [7, 8, 9], [7, 7, 7]],
+            [np.zeros(3)] * 4, [""] * 4, ["length"] * 4), literal=True)
+        assert literal != same
+    finally:
+        del sys.modules[spec.name]
