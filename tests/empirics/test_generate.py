@@ -3,6 +3,8 @@ seeded, finished rows leave the batch."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -333,24 +335,31 @@ def test_kv_budget_on_cpu_is_the_constant() -> None:
     assert gen.kv_budget(tiny_llama(0, layers=2)) == gen.KV_BYTES
 
 
-def test_benchmark_runs_on_a_tiny_random_shape() -> None:
-    """benchmarks/generate.py end to end on a tiny random Llama: its last line, with the fast
-    path's greedy text equal to the HF loop's."""
+@contextmanager
+def _benchmark(name: str) -> Iterator[Any]:
+    """benchmarks/generate.py loaded from its file as module ``name`` (removed afterwards)."""
     import importlib.util
     import sys
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
-    spec = importlib.util.spec_from_file_location("bench_generate", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
+    sys.modules[name] = bench
     try:
         spec.loader.exec_module(bench)
+        yield bench
+    finally:
+        del sys.modules[name]
+
+
+def test_benchmark_runs_on_a_tiny_random_shape() -> None:
+    """benchmarks/generate.py end to end on a tiny random Llama: its last line, with the fast
+    path's greedy text equal to the HF loop's."""
+    with _benchmark("bench_generate") as bench:
         line = bench.main(["--shape", "tiny", "--random-weights", "--quick", "--prompts", "6",
                            "--max-new-tokens", "5"])
-    finally:
-        del sys.modules[spec.name]
     assert line.startswith("generate: vs_loop=") and "vs_repeng=n/a" in line
     assert line.endswith("same_greedy=true")
     assert float(line.split("limit_frac=")[1].split()[0]) > 0
@@ -359,17 +368,7 @@ def test_benchmark_runs_on_a_tiny_random_shape() -> None:
 def test_benchmark_limit_counts_shared_layers_once_per_history() -> None:
     """benchmarks/generate.py's necessary work: below and at the first steered layer a fed-back
     token costs once per distinct (prompt, reply so far), above it once per row."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "generate.py"
-    spec = importlib.util.spec_from_file_location("bench_generate_limit", path)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    try:
-        spec.loader.exec_module(bench)
+    with _benchmark("bench_generate_limit") as bench:
         shape = bench.Shape(d=8, inter=16, layers=6, heads=2, kv_heads=1, head_dim=4, vocab=11)
         prompts = [[1, 2, 3], [1, 2, 4, 5]]
         first = 2  # shared layers 0..2, upper layers 3..5
@@ -388,5 +387,3 @@ def test_benchmark_limit_counts_shared_layers_once_per_history() -> None:
             np.array([-1.0, 1.0]), 2, 1, [[7, 8, 9], [7, 7, 7], [7, 8, 9], [7, 7, 7]],
             [np.zeros(3)] * 4, [""] * 4, ["length"] * 4), literal=True)
         assert literal != same
-    finally:
-        del sys.modules[spec.name]
