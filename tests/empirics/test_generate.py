@@ -51,18 +51,26 @@ def test_greedy_equals_hf_generate(seed: int, layers: list[int], shared: int,
     assert shifted.tokens != fast.tokens
 
 
-def test_blocked_unembedding_equals_hf_generate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Vocabulary blocks of 16 over the tiny vocabulary of 97 (six full blocks and a remainder
-    of one): the same replies and log-probabilities as HF ``generate``."""
-    monkeypatch.setattr(gen, "UNEMBED_BLOCK", 16)
-    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
-    coefs = [-2.0, 0.0, 2.5]
+def _equal_to_hf(lm: Any, vec: dict[int, torch.Tensor], coefs: list[float],
+                 prompts: list[list[int]]) -> Any:
+    """steered_generate's greedy replies, asserted equal to HF ``generate`` (tokens and
+    log-probabilities, 12 new tokens, EOS ids ``EOS``)."""
     fast = steered_generate(lm, vec, coefs, prompts, max_new_tokens=12, eos_token_ids=EOS)
     ref = generate_loop(lm, vec, coefs, prompts, max_new_tokens=12, batch_size=1,
                         eos_token_ids=EOS)
     assert fast.tokens == ref.tokens
     for a, b in zip(fast.logprobs, ref.logprobs, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4)
+    return fast
+
+
+def test_blocked_unembedding_equals_hf_generate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vocabulary blocks of 16 over the tiny vocabulary of 97 (six full blocks and a remainder
+    of one): the same replies and log-probabilities as HF ``generate``."""
+    monkeypatch.setattr(gen, "UNEMBED_BLOCK", 16)
+    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
+    coefs = [-2.0, 0.0, 2.5]
+    _equal_to_hf(lm, vec, coefs, prompts)
 
 
 @pytest.mark.parametrize("block", [16, 97, 1024])
@@ -191,12 +199,7 @@ CLOSE = [-0.4, -0.2, 0.0, 0.1, 0.3, 2.5]
 def test_shared_layers_run_once_per_history_and_equal_hf(monkeypatch: pytest.MonkeyPatch) -> None:
     lm, vec, prompts = _case(*SHARING, scale=1.0)
     seen = _slot_counts(monkeypatch)
-    fast = steered_generate(lm, vec, CLOSE, prompts, max_new_tokens=12, eos_token_ids=EOS)
-    ref = generate_loop(lm, vec, CLOSE, prompts, max_new_tokens=12, batch_size=1,
-                        eos_token_ids=EOS)
-    assert fast.tokens == ref.tokens
-    for a, b in zip(fast.logprobs, ref.logprobs, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-4)
+    fast = _equal_to_hf(lm, vec, CLOSE, prompts)
     # The claim was exercised: some steps shared, and histories also forked.
     assert any(n < rows for n, rows in seen)
     assert len({n for n, _ in seen}) > 1
