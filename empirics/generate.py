@@ -615,7 +615,9 @@ def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     nkv = keys.shape[1]
     scores = torch.matmul(q.view(r, nkv, nh // nkv, hd), keys.transpose(-1, -2))
     scores.mul_(scaling).add_(mask)
-    return torch.matmul(torch.softmax(scores, dim=-1), values).reshape(r, nh * hd)
+    # Softmax in fp32 as HF's eager attention (half-precision caches on GPU).
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype)
+    return torch.matmul(weights, values).reshape(r, nh * hd)
 
 
 def _first_rows(slot_of: torch.Tensor) -> torch.Tensor:

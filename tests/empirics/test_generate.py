@@ -119,6 +119,9 @@ def test_decode_attention_equals_sdpa(heads: int, kv_heads: int) -> None:
         q.unsqueeze(2), keys[:, :, :n], values[:, :, :n], attn_mask=valid.view(r, 1, 1, n),
         scale=hd**-0.5, enable_gqa=heads != kv_heads).reshape(r, heads * hd)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    half = gen.decode_attention(q.bfloat16(), keys[:, :, :n].bfloat16(),
+                                values[:, :, :n].bfloat16(), mask.bfloat16(), hd**-0.5)
+    torch.testing.assert_close(half.float(), want, rtol=0, atol=0.05)  # bf16 caches (GPU)
     if kv_heads not in (1, heads):  # the group layout matters: interleaved heads are wrong
         wrong = q.view(r, heads // kv_heads, kv_heads, hd).transpose(1, 2).reshape(r, heads, hd)
         bad = gen.decode_attention(wrong, keys[:, :, :n], values[:, :, :n], mask, hd**-0.5)
