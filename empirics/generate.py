@@ -363,10 +363,8 @@ class _FastGen:
     def _logits(self, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of final states ``h`` (rows, d); into ``out[:rows]`` when given (a buffer
         reused every decoding step), vocabulary block by block (see ``UNEMBED_BLOCK``)."""
-        lm = self.lm
-        h = h.to(lm.final_norm.weight.device)  # type: ignore[union-attr,arg-type]
-        head: Any = lm.lm_head
-        normed = lm.final_norm(h).to(head.weight.device)
+        head: Any = self.lm.lm_head
+        normed = _final_normed(self.lm, h)
         if out is None or getattr(head, "bias", None) is not None:
             return head(normed)  # type: ignore[no-any-return]
         buf = out[: normed.shape[0]]
@@ -380,11 +378,9 @@ class _FastGen:
         block by block as ``(block, rows)`` products that stay in cache: a running maximum (ties
         to the lowest id, as ``argmax``) and a rescaled sum of exponentials give the
         log-sum-exp; no ``(rows, vocab)`` logits are written."""
-        lm = self.lm
-        head: Any = lm.lm_head
-        h = h.to(lm.final_norm.weight.device)  # type: ignore[union-attr,arg-type]
+        head: Any = self.lm.lm_head
         w = head.weight
-        h_t = lm.final_norm(h).to(w.device).t().contiguous()
+        h_t = _final_normed(self.lm, h).t().contiguous()
         r = h_t.shape[1]
         buf = torch.empty(min(UNEMBED_BLOCK, w.shape[0]), r, dtype=w.dtype, device=w.device)
         best = torch.full((r,), float("-inf"), device=w.device)
@@ -457,7 +453,8 @@ class _FastGen:
         # slot, the parent keeps the first), so n_rows slots always suffice.
         slot_prompt = (sorted({pi for _, pi, _ in cps}) if SHARE_HISTORIES
                        else [pi for _, pi, _ in cps])
-        slot_of = torch.tensor([slot_prompt.index(pi) if SHARE_HISTORIES else j
+        slot_of_prompt = {pi: s for s, pi in enumerate(slot_prompt)}
+        slot_of = torch.tensor([slot_of_prompt[pi] if SHARE_HISTORIES else j
                                 for j, (_, pi, _) in enumerate(cps)], dtype=torch.long)
         keys = [torch.empty(n_rows, st.kv_heads, width, st.head_dim, dtype=self.dtype,
                             device=lm.layer_device(li)) for li in range(lm.num_layers)]
@@ -492,8 +489,9 @@ class _FastGen:
         for j, (_, pi, _) in enumerate(cps):
             valid[j, big - len(self.ids[pi]):] = True
         pos = torch.tensor([len(self.ids[pi]) for _, pi, _ in cps], dtype=torch.long)
-        slots = _Slots(len(slot_prompt), slot_of, valid.index_select(0, _first_rows(slot_of)),
-                       pos.index_select(0, _first_rows(slot_of)))
+        first_rows = _first_rows(slot_of)
+        slots = _Slots(len(slot_prompt), slot_of, valid.index_select(0, first_rows),
+                       pos.index_select(0, first_rows))
         coef_rows = torch.tensor(self.coefs[[c for c, _, _ in cps]], dtype=torch.float32)
         uniforms = None
         if self.temperature > 0:
@@ -602,6 +600,12 @@ class _FastGen:
             if li in self.vecs and li != self.first:
                 h = h + coef * self.vecs[li].on(dev, h.dtype)
         return h
+
+
+def _final_normed(lm: LoadedModel, h: torch.Tensor) -> torch.Tensor:
+    """Final norm of states ``h``, on the unembedding's device."""
+    h = h.to(lm.final_norm.weight.device)  # type: ignore[union-attr,arg-type]
+    return lm.final_norm(h).to(lm.lm_head.weight.device)  # type: ignore[no-any-return,union-attr,arg-type]
 
 
 def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
