@@ -67,7 +67,7 @@ CSV_FIELDS = ("delta_norm", "gamma_lam", "B0", "P0", "alpha_hat", "sigma_hat", "
               "c1_actual", "c2_actual", "c2_random")
 
 
-def _normalise(logits: np.ndarray) -> np.ndarray:
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax; one routine for p and the linear-model curves, so that the prediction
     at r = 0 reproduces the unsteered values bit for bit."""
     return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
@@ -88,7 +88,7 @@ def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines
     cos = np.asarray(cosines, dtype=float)
     norms = np.asarray(answer_norms, dtype=float)
     geometry = np.zeros((k, 0)) if U is None else np.asarray(U, dtype=float)
-    p = _normalise(z[None])[0]
+    p = softmax_rows(z[None])[0]
     sigma = float(np.std(cos, ddof=1)) if k >= 2 else float("nan")
     beta = float(np.sqrt(np.mean(norms**2)))
     common: dict[str, Any] = dict(

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from empirics.measures import bootstrap_means
+from empirics.intervals import bootstrap_means, percentile, resample
 
 Model = Callable[..., np.ndarray]
 
@@ -165,9 +165,7 @@ def _identifiable(fn: Model, x: np.ndarray, popt: np.ndarray, rcond: float = 1e-
 
 
 def _percentile_ci(samples: np.ndarray, level: float) -> list[tuple[float, float]]:
-    q = (1 - level) / 2
-    lo = np.nanquantile(samples, q, axis=0)
-    hi = np.nanquantile(samples, 1 - q, axis=0)
+    lo, hi = percentile(samples, level)
     return [(float(a), float(b)) for a, b in zip(lo, hi, strict=True)]
 
 
@@ -196,10 +194,8 @@ def _nonlinear_fit(name: str, formula: str, fn: Model, names: Sequence[str], r: 
     ci = [(float(p - tq * s), float(p + tq * s)) for p, s in zip(popt, se, strict=True)]
     method, n_boot = "curve_fit", 0
     if bootstrap > 0 and per is not None and n_prompts >= 2:
-        rng = np.random.default_rng(seed)
         samples = np.full((bootstrap, len(names)), np.nan)
-        for b in range(bootstrap):
-            idx = rng.integers(0, n_prompts, n_prompts)
+        for b, idx in enumerate(resample(n_prompts, bootstrap, seed)):
             try:
                 samples[b] = _curve_fit(fn, x, per[idx].mean(axis=0), popt, bounds)[0]
             except (RuntimeError, ValueError, OptimizeWarning, FloatingPointError):

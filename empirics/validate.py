@@ -1,7 +1,7 @@
 """The command line: ``python -m empirics.validate`` steers a real model, sweeps r_e, measures,
 checks the theory and writes the report.
 
-Flags → ``Settings`` (``settings_from_args``) → ``pipeline.prepare`` → ``pipeline.run`` →
+Flags → ``Settings`` (``settings_from_args``) → ``prepared.prepare`` → ``pipeline.run`` →
 ``report.write``. User errors (bad flags, missing data or model package) exit with code 2 and a
 one-line message; results are written atomically and finished chunks are cached under
 ``OUT/.cache/<hash>/`` so a rerun with the same arguments resumes.
@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import torch
 
-from empirics import pipeline, report
+from empirics import pipeline, prepared, report
 from empirics.settings import (
     BEHAVIORS,
     DEFAULT_COUNTS,
@@ -173,13 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     try:
         settings = settings_from_args(argv)
-        prepared = pipeline.prepare(settings)
+        setup = prepared.prepare(settings)
     except SystemExit as err:  # argparse: --help (0) or a usage error (2), already printed
         return int(err.code or 0)
     except (ValueError, FileNotFoundError, ImportError, UserError) as err:
         return _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
-    out = prepared.out
-    results = pipeline.run(prepared)
+    out = setup.out
+    results = pipeline.run(setup)
     written = report.write(results, out)
     print(f"\nDone in {time.time() - t0:.0f} s. Outputs in {out}:")
     names = ["report.json", "report.md"] + (["sweep.csv", "estimates.csv"] if results.behaviors
@@ -199,10 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{b.recommendation.r:g} ({b.recommendation.method})")
     for g in results.generation.behaviors if results.generation else []:
         pr = g.predicted
-        measured = f"{pr.measured_slope.mean[0]:+.3f}" if pr.measured_slope else "n/a"
-        print(f"Generated text ({g.behavior}, {g.judge}): B_gen {g.b_gen.mean[0]:+.2f} at r_e = "
-              f"{g.coefficients[0]:g} .. {g.b_gen.mean[-1]:+.2f} at {g.coefficients[-1]:g}; slope "
-              f"at 0 fit-free {pr.slope.mean[0]:+.3f} vs measured {measured}")
+        measured = f"{pr.measured_slope.value[0]:+.3f}" if pr.measured_slope else "n/a"
+        print(f"Generated text ({g.behavior}, {g.judge}): B_gen {g.b_gen.value[0]:+.2f} at r_e = "
+              f"{g.coefficients[0]:g} .. {g.b_gen.value[-1]:+.2f} at {g.coefficients[-1]:g}; slope "
+              f"at 0 fit-free {pr.slope.value[0]:+.3f} vs measured {measured}")
     return 0
 
 

@@ -32,10 +32,10 @@ def test_exact_linear_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert len(b.estimates) == 18 and "every measured prompt" in b.jvp_note
     # exact linear response: the linear-model curve IS the measurement
     lin = next(c for c in b.alignment_curves if c.label.startswith("linear model"))
-    np.testing.assert_allclose(lin.y, b.groups["harmful"].curves["B"].mean, atol=1e-9)
+    np.testing.assert_allclose(lin.y, b.groups["harmful"].curves.B.value, atol=1e-9)
     # two-outcome prompts: Theorem 1 is the equality case; the bound is the measured curve
     bound = next(c for c in b.alignment_curves if c.label.startswith("Thm 1"))
-    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves["B"].mean, atol=1e-9)
+    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves.B.value, atol=1e-9)
     # actual-Δ̂ helpfulness coefficients vs the local quadratic fit of the same prompts
     measured = _coef(b.helpfulness_coefficients, "measured")
     actual = _coef(b.helpfulness_coefficients, "Thm 2 actual")
@@ -121,7 +121,7 @@ def test_bound_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
                         lambda r, b0, g, lam: np.asarray(real(r, b0, g, lam)) + 0.5)
     b = synthetic.run(monkeypatch, tmp_path).behaviors[0]
     bound = next(c for c in b.alignment_curves if c.label.startswith("Thm 1"))
-    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves["B"].mean + 0.5, atol=1e-9)
+    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves.B.value + 0.5, atol=1e-9)
     assert _verdict(b, "theorem1_bound") is False   # a wrong theorem is caught
 
 
