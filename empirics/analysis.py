@@ -19,7 +19,7 @@ from empirics.directions import DirectionRun
 from empirics.estimates import PromptEstimates, estimate_prompts, iid_c2, pooled_sigma
 from empirics.evidence import AlignmentCoefficients, Evidence, HelpfulnessCoefficients
 from empirics.fits import FitResult, fit_local_polynomial
-from empirics.formulas import theorem1_slope
+from empirics.formulas import random_sigma, theorem1_slope
 from empirics.intervals import Interval, mean_interval
 from empirics.jvp import cached_delta_jvp
 from empirics.prepared import Prepared
@@ -204,8 +204,7 @@ def linear_response(run: DirectionRun, jvp: JvpPrompts, window: float) -> Linear
 # ------------------------------------------------------------------------ the whole analysis
 def _shift_scale(estimates: list[PromptEstimates], sigma: float) -> float:
     """RMS over prompts of s = λ̂σβ̂ with one σ."""
-    return float(np.sqrt(np.mean(np.square([e.delta_norm * sigma * e.beta_hat
-                                            for e in estimates]))))
+    return float(np.sqrt(np.mean(np.square([e.shift_scale(sigma) for e in estimates]))))
 
 
 def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> BehaviorResults:
@@ -221,7 +220,7 @@ def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> Beh
     sigma = pooled_sigma(jvp.helpfulness)
     window = local_window(grid)
     alignment, helpfulness = coefficients(jvp, grid, window, sigma,
-                                          float(1 / np.sqrt(p.lm.hidden_size)), s.n_boot, s.seed)
+                                          float(random_sigma(p.lm.hidden_size)), s.n_boot, s.seed)
     fits, central = paper_fits(grid, jvp.target_B, jvp.help_P, window, min(s.n_boot, FIT_BOOT),
                                s.seed)
     alignment_curves, helpfulness_curves = plotted_curves(grid, fits, predicted_b, predicted_h)

@@ -43,7 +43,7 @@ class PromptEstimates:
     delta_norm: float          # λ̂ = ‖Δ̂‖
     sigma_hat: float           # std (ddof=1) of the cosines; NaN when K < 2
     beta_hat: float            # RMS of ‖u_a‖
-    s: float                   # ‖Δ‖ σ̂ β̂ with this prompt's σ̂
+    s: float                   # s = λ̂σ̂β̂ with this prompt's σ̂ (NaN when σ̂ is)
     c1_actual: float | None = None
     c2_actual: float | None = None
     c2_random: float | None = None
@@ -54,6 +54,10 @@ class PromptEstimates:
     margin_positive: bool | None = None
     P0: float | None = None
     alpha_hat: float | None = None
+
+    def shift_scale(self, sigma: float) -> float:
+        """s = λ̂σβ̂ of this prompt with a given σ (theory's; NaN when σ is)."""
+        return _shift_scale(self.delta_norm, sigma, self.beta_hat)
 
     @property
     def gamma_hat(self) -> float | None:
@@ -67,10 +71,11 @@ CSV_FIELDS = ("delta_norm", "gamma_lam", "B0", "P0", "alpha_hat", "sigma_hat", "
               "c1_actual", "c2_actual", "c2_random")
 
 
-def softmax_rows(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax; one routine for p and the linear-model curves, so that the prediction
-    at r = 0 reproduces the unsteered values bit for bit."""
-    return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+def _shift_scale(delta_norm: float, sigma: float, beta: float) -> float:
+    """``formulas.shift_scale``; NaN where σ is undefined (a prompt with one candidate)."""
+    if not math.isfinite(sigma):
+        return float("nan")
+    return float(formulas.shift_scale(delta_norm, sigma, beta))
 
 
 def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines: np.ndarray,
@@ -88,13 +93,13 @@ def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines
     cos = np.asarray(cosines, dtype=float)
     norms = np.asarray(answer_norms, dtype=float)
     geometry = np.zeros((k, 0)) if U is None else np.asarray(U, dtype=float)
-    p = softmax_rows(z[None])[0]
+    p = np.exp(z - logsumexp(z))   # the unsteered distribution over the candidates
     sigma = float(np.std(cos, ddof=1)) if k >= 2 else float("nan")
     beta = float(np.sqrt(np.mean(norms**2)))
     common: dict[str, Any] = dict(
         item_id=prompt.item_id, group=prompt.group, z=z, p=p, g=g, cosines=cos,
         answer_norms=norms, U=geometry, delta_norm=float(delta_norm), sigma_hat=sigma,
-        beta_hat=beta, s=float(delta_norm) * sigma * beta,
+        beta_hat=beta, s=_shift_scale(float(delta_norm), sigma, beta),
     )
     if prompt.scores is not None:
         scores = np.asarray(prompt.scores, dtype=float)
@@ -103,7 +108,7 @@ def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines
         if not (scores > 0).any() or not (scores < 0).any():
             raise ValueError(f"prompt {prompt.item_id} needs both S+ and S− candidates")
         gl = formulas.margin(g, scores > 0)
-        b0 = float((p * scores).sum())  # same reduction as the predicted curves
+        b0 = formulas.behavior(z, scores > 0)  # theory's B: the linear model's curve at r = 0
         actual = formulas.behavior_coefficients(p, scores, g)
         return PromptEstimates(
             kind="behavior", scores=scores, B0=b0, gamma_lam=gl, margin_positive=gl > 0,
@@ -168,5 +173,5 @@ def pooled_sigma(estimates: Sequence[PromptEstimates]) -> float:
 
 def iid_c2(estimates: Sequence[PromptEstimates], sigma: float) -> np.ndarray:
     """Per-prompt i.i.d. Theorem 2 c2 = −α̂P_0(λ̂σβ̂)² with a common σ (theory's expansion)."""
-    return np.array([formulas.iid_c2(e.P0 or 0.0, e.alpha_hat or 0.0, e.delta_norm * sigma * e.beta_hat)
+    return np.array([formulas.iid_c2(e.P0 or 0.0, e.alpha_hat or 0.0, e.shift_scale(sigma))
                      for e in estimates])

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from empirics import formulas
 from empirics.intervals import bootstrap_means, percentile, resample
 
 Model = Callable[..., np.ndarray]
@@ -81,15 +82,18 @@ class FitResult:
 # Curves
 # --------------------------------------------------------------------------------------------
 def tanh_curve(r: np.ndarray, a: float, b: float) -> np.ndarray:
-    return np.tanh(a * r + b)
+    """tanh(a r + b), theory's form of the paper's fit."""
+    return formulas.paper_tanh(r, a, b)
 
 
 def helpfulness_two_curve(r: np.ndarray, a: float, b: float) -> np.ndarray:
-    return 1 / (1 + a + a * b**2 * r**2 / 2)
+    """1/(1 + a + a b² r²/2), theory's form of the paper's fit."""
+    return formulas.paper_helpfulness(r, a, b)
 
 
 def helpfulness_four_curve(r: np.ndarray, a: float, b: float) -> np.ndarray:
-    return 0.5 / (1 + a + a * b**2 * r**2 / 2) + 0.25
+    """0.5/(1 + a + a b² r²/2) + 0.25, the four-option form."""
+    return formulas.paper_helpfulness(r, a, b, options=4)
 
 
 def quadratic_curve(r: np.ndarray, P0: float, c1: float, c2: float) -> np.ndarray:

@@ -47,7 +47,7 @@ def measure_tradeoff(target: str, target_B: np.ndarray, control: str | None,
                                   else mean_interval(gain_t, n_boot, seed=seed))
     loss_per = help_P[:, [zero]] - help_P
     loss = mean_interval(loss_per, n_boot, seed=seed + 1)
-    utility = gain.value - kappa * loss.value
+    utility = formulas.utility(gain.value, loss.value, kappa)
     trade = Tradeoff("specific" if use_specific else "target", gain, loss, utility, kappa)
     gain_boot = bootstrap_means(gain_t, n_boot, seed)
     if use_specific and gain_c is not None:

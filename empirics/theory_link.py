@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from empirics import formulas
-from empirics.estimates import PromptEstimates, pooled_sigma, softmax_rows
+from empirics.estimates import PromptEstimates, pooled_sigma
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,11 +79,11 @@ def linear_model_curves(estimates: Sequence[PromptEstimates], grid: Sequence[flo
     r = np.asarray(grid, dtype=float)
     out = np.empty((len(estimates), len(r)))
     for i, e in enumerate(estimates):
-        probs = softmax_rows(e.z[None] + r[:, None] * e.g[None])
         if e.scores is not None:
-            out[i] = (probs * e.scores[None]).sum(axis=1)
+            out[i] = formulas.behavior_response_curve(e.z, e.g, e.scores, r)
         else:
-            out[i] = probs[:, e.correct]
+            assert e.correct is not None
+            out[i] = formulas.helpfulness_response_curve(e.z, e.g, e.correct, r)
     return out
 
 
@@ -116,7 +116,7 @@ def behavior_predictions(estimates: Sequence[PromptEstimates],
 
 def _sigma(sigma: str | float, hidden_size: int | None) -> float | None:
     """Checks ``sigma``; returns the random-direction σ = 1/√d (None without ``hidden_size``)."""
-    sig_random = 1 / math.sqrt(hidden_size) if hidden_size else None
+    sig_random = float(formulas.random_sigma(hidden_size)) if hidden_size else None
     if isinstance(sigma, str):
         if sigma not in ("pooled", "prompt", "random"):
             raise ValueError(f"sigma {sigma!r} must be 'pooled', 'prompt', 'random' or a number")
@@ -150,7 +150,7 @@ def helpfulness_predictions(estimates: Sequence[PromptEstimates],
     expansion, expected, stderr, spread, quadratic = (np.full((n, c), np.nan) for _ in range(5))
     for i, e in enumerate(estimates):
         assert e.correct is not None and e.P0 is not None and e.alpha_hat is not None
-        s = e.delta_norm * _sigma_of(e, sigma, sig_pooled, sig_random) * e.beta_hat
+        s = e.shift_scale(_sigma_of(e, sigma, sig_pooled, sig_random))
         expansion[i] = formulas.iid_curve(e.P0, e.alpha_hat, s, r)
         if math.isfinite(s):
             expected[i], stderr[i] = formulas.expected_curve(e.p, e.correct, s, r)
@@ -238,7 +238,7 @@ def linear_response_remainder(
     zero = np.flatnonzero(r == 0)
     if len(zero):
         h = fh[zero[0]]
-    rem = np.linalg.norm(fh - h[None] - r[:, None, None] * d[None], axis=-1)
+    rem = formulas.response_remainder(fh, h[None], d[None], r[:, None])   # (C, N)
     lin = np.abs(r)[:, None] * np.linalg.norm(d, axis=-1)[None]
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(lin > 0, rem / lin, np.nan)

@@ -170,7 +170,7 @@ def theorem2_prime(behavior: str, grid: np.ndarray, P: np.ndarray,
     bounds = np.full(P.shape, np.nan)
     for i, e in enumerate(estimates):
         if e.correct is not None:
-            bounds[i] = formulas.spread_bound(e.p, e.correct, e.delta_norm * sigma * e.beta_hat, grid)
+            bounds[i] = formulas.spread_bound(e.p, e.correct, e.shift_scale(sigma), grid)
     defined = np.isfinite(bounds).all(axis=0)
     if not defined.any():
         return _make("theorem2_prime", behavior, None, rule,
@@ -192,7 +192,7 @@ def efficient_regime(behavior: str, grid: np.ndarray, gain_boot: np.ndarray,
     if not len(pos):
         return _make("efficient_regime", behavior, None, rule, "Not decided: no r > 0 measured.")
     j = int(pos[np.argmax(utility[pos])])
-    ub = gain_boot[:, j] - kappa * loss_boot[:, j]
+    ub = formulas.utility(gain_boot[:, j], loss_boot[:, j], kappa)
     lo, hi = float(np.quantile(ub, 0.025)), float(np.quantile(ub, 0.975))
     ok = bool(utility[j] > 0 and lo > 0)
     return _make("efficient_regime", behavior, ok, rule,

@@ -2,9 +2,9 @@
 
     python tests/compare_runs.py A B [--tol 1e-9] [--ignore KEY ...]
 
-Checks ``sweep.csv`` and ``estimates.csv`` byte for byte, ``report.json`` value by value (numbers
-within ``--tol``, relative to max(1, |x|); everything else exactly) and ``report.md`` line by
-line. Run-specific values are left out: the keys in ``IGNORED`` (timings, the output folder)
+Checks ``sweep.csv`` and ``estimates.csv`` byte for byte (estimates.csv: numbers within
+``--tol`` with ``--estimates-within-tol``), ``report.json`` value by value (numbers within
+``--tol``, relative or absolute; everything else exactly) and ``report.md`` line by line. Run-specific values are left out: the keys in ``IGNORED`` (timings, the output folder)
 and each run's own folder inside strings (paths of written files). Exit code 0 when everything
 agrees, 1 otherwise (each difference printed, at most ``--show`` per file).
 """
@@ -47,7 +47,26 @@ def json_differences(a: object, b: object, tol: float, ignored: frozenset[str],
         yield f"{where}: {a!r} vs {b!r}"
 
 
-def _same_bytes(name: str, a: Path, b: Path) -> list[str]:
+def _cell_differences(name: str, la: list[str], lb: list[str], tol: float) -> list[str]:
+    """Cells that differ beyond ``tol`` (numbers) or at all (text), row by row."""
+    out = []
+    for i, (x, y) in enumerate(zip(la, lb, strict=True)):
+        for j, (u, v) in enumerate(zip(x.split(","), y.split(","), strict=False)):
+            if u == v:
+                continue
+            try:
+                close = math.isclose(float(u), float(v), rel_tol=tol, abs_tol=tol)
+            except ValueError:
+                close = False
+            if not close:
+                out.append(f"{name} line {i + 1} column {j + 1}: {u!r} vs {v!r}")
+    return out
+
+
+def csv_differences(name: str, a: Path, b: Path, tol: float, strict: bool) -> list[str]:
+    """Differences of the CSV ``name`` in the folders ``a`` and ``b``: any byte when
+    ``strict``, else numbers beyond ``tol`` (bytes that differ within it are noted, not
+    counted)."""
     pa, pb = a / name, b / name
     if not pa.is_file() and not pb.is_file():
         return []
@@ -56,10 +75,16 @@ def _same_bytes(name: str, a: Path, b: Path) -> list[str]:
     if pa.read_bytes() == pb.read_bytes():
         return []
     la, lb = pa.read_text().splitlines(), pb.read_text().splitlines()
-    out = [f"{name}: {len(la)} vs {len(lb)} lines"] if len(la) != len(lb) else []
-    out += [f"{name} line {i + 1}: {x!r} vs {y!r}"
-            for i, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y]
-    return out or [f"{name}: bytes differ"]
+    if len(la) != len(lb):
+        return [f"{name}: {len(la)} vs {len(lb)} lines"]
+    if strict:
+        return [f"{name} line {i + 1}: {x!r} vs {y!r}"
+                for i, (x, y) in enumerate(zip(la, lb, strict=True)) if x != y]
+    found = _cell_differences(name, la, lb, tol)
+    if not found:
+        n = sum(x != y for x, y in zip(la, lb, strict=True))
+        print(f"{name}: bytes differ on {n} lines, every number within {tol:g}")
+    return found
 
 
 def _without_folder(text: str, folder: Path) -> str:
@@ -79,11 +104,12 @@ def _same_markdown(a: Path, b: Path) -> list[str]:
                   for i, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y]
 
 
-def compare(a: Path, b: Path, tol: float = 1e-9, ignored: frozenset[str] = IGNORED
-            ) -> dict[str, list[str]]:
-    """Differences per file between the run folders ``a`` and ``b`` (empty lists: the same)."""
-    return {"sweep.csv": _same_bytes("sweep.csv", a, b),
-            "estimates.csv": _same_bytes("estimates.csv", a, b),
+def compare(a: Path, b: Path, tol: float = 1e-9, ignored: frozenset[str] = IGNORED,
+            strict_estimates: bool = True) -> dict[str, list[str]]:
+    """Differences per file between the run folders ``a`` and ``b`` (empty lists: the same):
+    sweep.csv byte for byte, estimates.csv too unless ``strict_estimates`` is off."""
+    return {"sweep.csv": csv_differences("sweep.csv", a, b, tol, strict=True),
+            "estimates.csv": csv_differences("estimates.csv", a, b, tol, strict_estimates),
             "report.json": list(json_differences(_report(a), _report(b), tol, ignored)),
             "report.md": _same_markdown(a, b)}
 
@@ -97,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--show", type=int, default=20, help="differences printed per file")
     p.add_argument("--cache-seeded", action="store_true",
                    help="B reused A's cache: skip the chunk counters")
+    p.add_argument("--estimates-within-tol", action="store_true",
+                   help="estimates.csv: numbers within --tol instead of the same bytes")
     args = p.parse_args(argv)
     for folder in (args.a, args.b):
         if not (folder / "report.json").is_file():
@@ -106,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ignored = IGNORED | set(args.ignore)
     if args.cache_seeded:
         ignored |= {"chunks_reused", "chunks_computed"}
-    found = compare(args.a, args.b, args.tol, frozenset(ignored))
+    found = compare(args.a, args.b, args.tol, frozenset(ignored), not args.estimates_within_tol)
     for name, diffs in found.items():
         print(f"{name}: {'same' if not diffs else f'{len(diffs)} differences'}")
         for d in diffs[:args.show]:
