@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -96,11 +95,10 @@ def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines
     p = np.exp(z - logsumexp(z))   # the unsteered distribution over the candidates
     sigma = float(np.std(cos, ddof=1)) if k >= 2 else float("nan")
     beta = float(np.sqrt(np.mean(norms**2)))
-    common: dict[str, Any] = dict(
-        item_id=prompt.item_id, group=prompt.group, z=z, p=p, g=g, cosines=cos,
-        answer_norms=norms, U=geometry, delta_norm=float(delta_norm), sigma_hat=sigma,
-        beta_hat=beta, s=_shift_scale(float(delta_norm), sigma, beta),
-    )
+    base = PromptEstimates(
+        kind=prompt.kind, item_id=prompt.item_id, group=prompt.group, z=z, p=p, g=g,
+        cosines=cos, answer_norms=norms, U=geometry, delta_norm=float(delta_norm),
+        sigma_hat=sigma, beta_hat=beta, s=_shift_scale(float(delta_norm), sigma, beta))
     if prompt.scores is not None:
         scores = np.asarray(prompt.scores, dtype=float)
         if scores.shape != (k,) or not np.all(np.abs(scores) == 1):
@@ -109,21 +107,17 @@ def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines
             raise ValueError(f"prompt {prompt.item_id} needs both S+ and S− candidates")
         gl = formulas.margin(g, scores > 0)
         b0 = formulas.behavior(z, scores > 0)  # theory's B: the linear model's curve at r = 0
-        actual = formulas.behavior_coefficients(p, scores, g)
-        return PromptEstimates(
-            kind="behavior", scores=scores, B0=b0, gamma_lam=gl, margin_positive=gl > 0,
-            c1_actual=None if actual is None else actual[0],
-            c2_actual=None if actual is None else actual[1], **common)
+        c1, c2 = formulas.behavior_coefficients(p, scores, g)
+        return replace(base, scores=scores, B0=b0, gamma_lam=gl, margin_positive=gl > 0,
+                       c1_actual=c1, c2_actual=c2)
     if prompt.correct is None or not 0 <= prompt.correct < k:
         raise ValueError(f"prompt {prompt.item_id} has neither scores nor a valid correct index")
     c = int(prompt.correct)
-    actual = formulas.actual_coefficients(p, c, g)
+    c1, c2 = formulas.actual_coefficients(p, c, g)
     c2_rand = (formulas.random_direction_c2(p, c, geometry, float(delta_norm))
                if geometry.shape[1] > 0 else None)
-    return PromptEstimates(
-        kind="helpfulness", correct=c, P0=float(p[c]), alpha_hat=formulas.alpha(p, c),
-        c1_actual=None if actual is None else actual[0],
-        c2_actual=None if actual is None else actual[1], c2_random=c2_rand, **common)
+    return replace(base, correct=c, P0=float(p[c]), alpha_hat=formulas.alpha(p, c), c1_actual=c1,
+                   c2_actual=c2, c2_random=c2_rand)
 
 
 def estimate_prompts(lm: LoadedModel, prompts: Sequence[ScoredPrompt], h0: np.ndarray | torch.Tensor,

@@ -21,7 +21,7 @@ from empirics.reading_vectors import (
     reading_vectors,
 )
 from empirics.results import PlanLink, ReadingVectorInfo
-from empirics.settings import CONTRAST_PAIRS, Settings, model_slug, parse_layers
+from empirics.settings import Settings, model_slug, parse_layers
 from empirics.sources import DataSource, resolve_source
 from empirics.tasks import ScoredPrompt
 
@@ -134,7 +134,7 @@ def prepare(s: Settings) -> Prepared:
     # its exact prompts, vectors and coefficients. So --kappa, --epsilon, --n-boot, ... reuse it.
     run_hash = digest({"model": lm.name, "dtype": str(lm.dtype), "device": str(lm.device),
                        "layers": layers, "seed": s.seed,
-                       "pairs": CONTRAST_PAIRS["quick" if s.quick else "default"],
+                       "pairs": s.contrast_pairs,
                        "data": source.kind, "data_location": source.provenance.location,
                        "data_files": [f.sha256 for f in source.provenance.files]})
     cache = ChunkCache(out / ".cache" / run_hash)

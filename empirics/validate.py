@@ -32,6 +32,7 @@ from empirics.settings import (
     QUICK_GRID,
     RECOMMEND_ON,
     GenerationSettings,
+    PromptCounts,
     Settings,
     parse_grid,
 )
@@ -89,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theory-prompts", type=int, default=0,
                    help="prompts per group that get Δ by JVP (default 0: every measured prompt)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _generation_flags(p)
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: torch's; 1 is far faster on a busy "
+                        "machine, where threads contend)")
+    return p
+
+
+def _generation_flags(p: argparse.ArgumentParser) -> None:
+    """``--measure`` and the generation stage's sizes."""
     p.add_argument("--measure", default="token", choices=MEASURES,
                    help="next-token B (default), behavior of generated text, or both")
     p.add_argument("--gen-prompts", type=int, help="generation: prompts per behavior (default 12; 4 "
@@ -99,10 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "16 with --quick)")
     p.add_argument("--gen-coefficients", type=int, help="generation: coefficients taken from the "
                    "grid, 0 included (default 5; 3 with --quick)")
-    p.add_argument("--threads", type=int,
-                   help="CPU threads for torch (default: torch's; 1 is far faster on a busy "
-                        "machine, where threads contend)")
-    return p
 
 
 def settings_from_args(argv: Sequence[str] | None) -> Settings:
@@ -133,9 +139,9 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
     if a.batch_size < 1 or n_boot < 10 or a.theory_prompts < 0 or a.theory_prompts == 1:
         raise ValueError("--batch-size must be >= 1, --n-boot >= 10, --theory-prompts 0 (all) "
                          "or >= 2")
-    counts = dict(QUICK_COUNTS if a.quick else DEFAULT_COUNTS)
+    counts = QUICK_COUNTS if a.quick else DEFAULT_COUNTS
     if a.n_prompts is not None:
-        counts = {k: a.n_prompts for k in counts}
+        counts = PromptCounts.every(a.n_prompts)
     subjects = [s.strip() for s in a.mmlu_subjects.split(",") if s.strip()]
     return Settings(
         model=a.model, layers=a.layers, grid=grid, behaviors=behaviors, helpfulness=a.helpfulness,
