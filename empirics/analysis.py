@@ -52,32 +52,33 @@ class MeasuredCurves:
     control: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None
 
 
-def _curves(run: DirectionRun, group: str, n_boot: int, seed: int
-            ) -> GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]:
-    n = len(run.rows[group])
-    if group in run.behavior_groups():
-        return GroupCurves(group, "behavior", n, run.behavior(group).map(
-            lambda v: mean_interval(v, n_boot, seed=seed)))
-    return GroupCurves(group, "helpfulness", n, run.helpfulness(group).map(
+def _behavior_curves(run: DirectionRun, group: str, n_boot: int, seed: int
+                     ) -> GroupCurves[BehaviorCurves]:
+    return GroupCurves(group, "behavior", len(run.rows[group]), run.behavior(group).map(
+        lambda v: mean_interval(v, n_boot, seed=seed)))
+
+
+def _helpfulness_curves(run: DirectionRun, group: str, n_boot: int, seed: int
+                        ) -> GroupCurves[HelpfulnessCurves]:
+    return GroupCurves(group, "helpfulness", len(run.rows[group]), run.helpfulness(group).map(
         lambda v: mean_interval(v, n_boot, seed=seed)))
 
 
 def measured_curves(run: DirectionRun, control: DirectionRun | None, n_boot: int, seed: int
                     ) -> MeasuredCurves:
-    def ci(v: np.ndarray) -> Interval[np.ndarray]:
-        return mean_interval(v, n_boot, seed=seed)
-
+    """Every group's mean curves with intervals (the same prompt resamples, ``seed``, for each
+    group and measure); the control only on this behavior's groups."""
     hgroups = run.helpfulness_groups()
-    groups = {g: GroupCurves(g, "behavior", len(run.rows[g]), run.behavior(g).map(ci))
-              for g in run.behavior_groups()}
-    per_group = {g: GroupCurves(g, "helpfulness", len(run.rows[g]), run.helpfulness(g).map(ci))
-                 for g in hgroups}
+    groups = {g: _behavior_curves(run, g, n_boot, seed) for g in run.behavior_groups()}
+    per_group = {g: _helpfulness_curves(run, g, n_boot, seed) for g in hgroups}
     pooled = GroupCurves("pooled", "helpfulness", sum(len(run.rows[g]) for g in hgroups),
-                         run.pooled_helpfulness().map(ci))
-    ctrl = None
+                         run.pooled_helpfulness().map(
+                             lambda v: mean_interval(v, n_boot, seed=seed)))
+    ctrl: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None = None
     if control is not None:
-        ctrl = {g.name: _curves(control, g.name, n_boot, seed) for g in control.sweep.groups
-                if g.name in run.rows}
+        ctrl = {g: (_behavior_curves(control, g, n_boot, seed) if g in control.behavior_groups()
+                    else _helpfulness_curves(control, g, n_boot, seed))
+                for g in control.rows if g in run.rows}
     return MeasuredCurves(groups, pooled, per_group, ctrl)
 
 
