@@ -127,7 +127,8 @@ def jvp_prompts(p: Prepared, run: DirectionRun) -> JvpPrompts:
                        for j in h_rows])
     est_t = [estimates[j] for j in t_rows]
     est_h = [estimates[j] for j in h_rows]
-    every = len(t_rows) + len(h_rows) == len(run.rows[target]) + sum(len(run.rows[g]) for g in hgroups)
+    measured = len(run.rows[target]) + sum(len(run.rows[g]) for g in hgroups)
+    every = len(t_rows) + len(h_rows) == measured
     note = (f"Δ̂ by JVP on every measured prompt ({len(est_t)} {target}, {len(est_h)} "
             "helpfulness): fit-free and measured curves use the same prompts" if every else
             f"Δ̂ by JVP on a subset ({len(est_t)} {target}, {len(est_h)} helpfulness); "
