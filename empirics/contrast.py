@@ -41,12 +41,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from empirics.data import (
-    StereoItem,
     harmful_instructions,
     harmless_instructions,
     instruction_pairs,
     stereoset_items,
 )
+from empirics.items import StereoItem
 from empirics.models import LoadedModel
 from empirics.sources import DataSource, as_source
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -43,7 +42,7 @@ class PromptEstimates:
     delta_norm: float          # λ̂ = ‖Δ̂‖
     sigma_hat: float           # std (ddof=1) of the cosines; NaN when K < 2
     beta_hat: float            # RMS of ‖u_a‖
-    s: float                   # ‖Δ‖ σ̂ β̂ with this prompt's σ̂
+    s: float                   # s = λ̂σ̂β̂ with this prompt's σ̂ (NaN when σ̂ is)
     c1_actual: float | None = None
     c2_actual: float | None = None
     c2_random: float | None = None
@@ -54,6 +53,10 @@ class PromptEstimates:
     margin_positive: bool | None = None
     P0: float | None = None
     alpha_hat: float | None = None
+
+    def shift_scale(self, sigma: float) -> float:
+        """s = λ̂σβ̂ of this prompt with a given σ (theory's; NaN when σ is)."""
+        return _shift_scale(self.delta_norm, sigma, self.beta_hat)
 
     @property
     def gamma_hat(self) -> float | None:
@@ -67,10 +70,11 @@ CSV_FIELDS = ("delta_norm", "gamma_lam", "B0", "P0", "alpha_hat", "sigma_hat", "
               "c1_actual", "c2_actual", "c2_random")
 
 
-def _normalise(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax; one routine for p and the linear-model curves, so that the prediction
-    at r = 0 reproduces the unsteered values bit for bit."""
-    return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+def _shift_scale(delta_norm: float, sigma: float, beta: float) -> float:
+    """``formulas.shift_scale``; NaN where σ is undefined (a prompt with one candidate)."""
+    if not math.isfinite(sigma):
+        return float("nan")
+    return float(formulas.shift_scale(delta_norm, sigma, beta))
 
 
 def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines: np.ndarray,
@@ -88,14 +92,13 @@ def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines
     cos = np.asarray(cosines, dtype=float)
     norms = np.asarray(answer_norms, dtype=float)
     geometry = np.zeros((k, 0)) if U is None else np.asarray(U, dtype=float)
-    p = _normalise(z[None])[0]
+    p = np.exp(z - logsumexp(z))   # the unsteered distribution over the candidates
     sigma = float(np.std(cos, ddof=1)) if k >= 2 else float("nan")
     beta = float(np.sqrt(np.mean(norms**2)))
-    common: dict[str, Any] = dict(
-        item_id=prompt.item_id, group=prompt.group, z=z, p=p, g=g, cosines=cos,
-        answer_norms=norms, U=geometry, delta_norm=float(delta_norm), sigma_hat=sigma,
-        beta_hat=beta, s=float(delta_norm) * sigma * beta,
-    )
+    base = PromptEstimates(
+        kind=prompt.kind, item_id=prompt.item_id, group=prompt.group, z=z, p=p, g=g,
+        cosines=cos, answer_norms=norms, U=geometry, delta_norm=float(delta_norm),
+        sigma_hat=sigma, beta_hat=beta, s=_shift_scale(float(delta_norm), sigma, beta))
     if prompt.scores is not None:
         scores = np.asarray(prompt.scores, dtype=float)
         if scores.shape != (k,) or not np.all(np.abs(scores) == 1):
@@ -103,22 +106,18 @@ def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines
         if not (scores > 0).any() or not (scores < 0).any():
             raise ValueError(f"prompt {prompt.item_id} needs both S+ and S− candidates")
         gl = formulas.margin(g, scores > 0)
-        b0 = float((p * scores).sum())  # same reduction as the predicted curves
-        actual = formulas.behavior_coefficients(p, scores, g)
-        return PromptEstimates(
-            kind="behavior", scores=scores, B0=b0, gamma_lam=gl, margin_positive=gl > 0,
-            c1_actual=None if actual is None else actual[0],
-            c2_actual=None if actual is None else actual[1], **common)
+        b0 = formulas.behavior(z, scores > 0)  # theory's B: the linear model's curve at r = 0
+        c1, c2 = formulas.behavior_coefficients(p, scores, g)
+        return replace(base, scores=scores, B0=b0, gamma_lam=gl, margin_positive=gl > 0,
+                       c1_actual=c1, c2_actual=c2)
     if prompt.correct is None or not 0 <= prompt.correct < k:
         raise ValueError(f"prompt {prompt.item_id} has neither scores nor a valid correct index")
     c = int(prompt.correct)
-    actual = formulas.actual_coefficients(p, c, g)
+    c1, c2 = formulas.actual_coefficients(p, c, g)
     c2_rand = (formulas.random_direction_c2(p, c, geometry, float(delta_norm))
                if geometry.shape[1] > 0 else None)
-    return PromptEstimates(
-        kind="helpfulness", correct=c, P0=float(p[c]), alpha_hat=formulas.alpha(p, c),
-        c1_actual=None if actual is None else actual[0],
-        c2_actual=None if actual is None else actual[1], c2_random=c2_rand, **common)
+    return replace(base, correct=c, P0=float(p[c]), alpha_hat=formulas.alpha(p, c), c1_actual=c1,
+                   c2_actual=c2, c2_random=c2_rand)
 
 
 def estimate_prompts(lm: LoadedModel, prompts: Sequence[ScoredPrompt], h0: np.ndarray | torch.Tensor,
@@ -168,5 +167,5 @@ def pooled_sigma(estimates: Sequence[PromptEstimates]) -> float:
 
 def iid_c2(estimates: Sequence[PromptEstimates], sigma: float) -> np.ndarray:
     """Per-prompt i.i.d. Theorem 2 c2 = −α̂P_0(λ̂σβ̂)² with a common σ (theory's expansion)."""
-    return np.array([formulas.iid_c2(e.P0 or 0.0, e.alpha_hat or 0.0, e.delta_norm * sigma * e.beta_hat)
+    return np.array([formulas.iid_c2(e.P0 or 0.0, e.alpha_hat or 0.0, e.shift_scale(sigma))
                      for e in estimates])

@@ -24,15 +24,17 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from empirics.measures import bootstrap_means
+from empirics import formulas
+from empirics.intervals import bootstrap_means, percentile, resample
 
 Model = Callable[..., np.ndarray]
+Bounds = tuple[float | Sequence[float], float | Sequence[float]]   # curve_fit's (lower, upper)
 
 
 @dataclass
@@ -62,7 +64,7 @@ class FitResult:
             return np.full(x.shape, np.nan)
         return np.asarray(self.fn(x, *self.params.values()), dtype=float)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         def num(v: float) -> float | None:
             return float(v) if v is not None and math.isfinite(v) else None
 
@@ -81,15 +83,18 @@ class FitResult:
 # Curves
 # --------------------------------------------------------------------------------------------
 def tanh_curve(r: np.ndarray, a: float, b: float) -> np.ndarray:
-    return np.tanh(a * r + b)
+    """tanh(a r + b), theory's form of the paper's fit."""
+    return formulas.paper_tanh(r, a, b)
 
 
 def helpfulness_two_curve(r: np.ndarray, a: float, b: float) -> np.ndarray:
-    return 1 / (1 + a + a * b**2 * r**2 / 2)
+    """1/(1 + a + a b² r²/2), theory's form of the paper's fit."""
+    return formulas.paper_helpfulness(r, a, b)
 
 
 def helpfulness_four_curve(r: np.ndarray, a: float, b: float) -> np.ndarray:
-    return 0.5 / (1 + a + a * b**2 * r**2 / 2) + 0.25
+    """0.5/(1 + a + a b² r²/2) + 0.25, the four-option form."""
+    return formulas.paper_helpfulness(r, a, b, options=4)
 
 
 def quadratic_curve(r: np.ndarray, P0: float, c1: float, c2: float) -> np.ndarray:
@@ -99,7 +104,7 @@ def quadratic_curve(r: np.ndarray, P0: float, c1: float, c2: float) -> np.ndarra
 # --------------------------------------------------------------------------------------------
 # Input handling
 # --------------------------------------------------------------------------------------------
-def _prepare(r: Any, y: Any, n_params: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def _prepare(r: npt.ArrayLike, y: npt.ArrayLike, n_params: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(r, per-prompt matrix or None, mean curve); ValueError naming the bad input."""
     x = np.asarray(r, dtype=float)
     m = np.asarray(y, dtype=float)
@@ -144,7 +149,7 @@ def _failed(name: str, formula: str, names: Sequence[str], n: int, n_prompts: in
 
 
 def _curve_fit(fn: Model, x: np.ndarray, y: np.ndarray, p0: Sequence[float] | np.ndarray,
-               bounds: tuple[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+               bounds: Bounds) -> tuple[np.ndarray, np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("error", OptimizeWarning)  # a degenerate covariance is a failure
         popt, pcov = curve_fit(fn, x, y, p0=list(p0), bounds=bounds, maxfev=20000)
@@ -165,15 +170,14 @@ def _identifiable(fn: Model, x: np.ndarray, popt: np.ndarray, rcond: float = 1e-
 
 
 def _percentile_ci(samples: np.ndarray, level: float) -> list[tuple[float, float]]:
-    q = (1 - level) / 2
-    lo = np.nanquantile(samples, q, axis=0)
-    hi = np.nanquantile(samples, 1 - q, axis=0)
+    lo, hi = percentile(samples, level)
     return [(float(a), float(b)) for a, b in zip(lo, hi, strict=True)]
 
 
-def _nonlinear_fit(name: str, formula: str, fn: Model, names: Sequence[str], r: Any, y: Any,
+def _nonlinear_fit(name: str, formula: str, fn: Model, names: Sequence[str], r: npt.ArrayLike,
+                   y: npt.ArrayLike,
                    p0_fn: Callable[[np.ndarray, np.ndarray], Sequence[float]],
-                   bounds: tuple[Any, Any], bootstrap: int, seed: int, level: float) -> FitResult:
+                   bounds: Bounds, bootstrap: int, seed: int, level: float) -> FitResult:
     _check_level(level)
     if bootstrap < 0:
         raise ValueError(f"bootstrap {bootstrap} must be ≥ 0")
@@ -196,10 +200,8 @@ def _nonlinear_fit(name: str, formula: str, fn: Model, names: Sequence[str], r: 
     ci = [(float(p - tq * s), float(p + tq * s)) for p, s in zip(popt, se, strict=True)]
     method, n_boot = "curve_fit", 0
     if bootstrap > 0 and per is not None and n_prompts >= 2:
-        rng = np.random.default_rng(seed)
         samples = np.full((bootstrap, len(names)), np.nan)
-        for b in range(bootstrap):
-            idx = rng.integers(0, n_prompts, n_prompts)
+        for b, idx in enumerate(resample(n_prompts, bootstrap, seed)):
             try:
                 samples[b] = _curve_fit(fn, x, per[idx].mean(axis=0), popt, bounds)[0]
             except (RuntimeError, ValueError, OptimizeWarning, FloatingPointError):
@@ -224,7 +226,7 @@ def _slope_guess(x: np.ndarray, y: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------
 # Public fits
 # --------------------------------------------------------------------------------------------
-def fit_tanh(r: Any, y: Any, *, bootstrap: int = 0, seed: int = 0, level: float = 0.95) -> FitResult:
+def fit_tanh(r: npt.ArrayLike, y: npt.ArrayLike, *, bootstrap: int = 0, seed: int = 0, level: float = 0.95) -> FitResult:
     """B = tanh(a r + b) (Theorem 1's curve: a = λ, b = artanh B_0)."""
 
     def p0(x: np.ndarray, m: np.ndarray) -> list[float]:
@@ -249,7 +251,7 @@ def _helpfulness_p0(offset: float, scale: float) -> Callable[[np.ndarray, np.nda
     return p0
 
 
-def fit_helpfulness_two(r: Any, y: Any, *, bootstrap: int = 0, seed: int = 0,
+def fit_helpfulness_two(r: npt.ArrayLike, y: npt.ArrayLike, *, bootstrap: int = 0, seed: int = 0,
                         level: float = 0.95) -> FitResult:
     """P = 1/(1 + a + a b² r²/2) (Theorem 2′ quadratic form: a = (1−P_0)/P_0, b = λσβ ≥ 0)."""
     return _nonlinear_fit("helpfulness_two", "1/(1 + a + a b^2 r^2/2)", helpfulness_two_curve,
@@ -257,7 +259,7 @@ def fit_helpfulness_two(r: Any, y: Any, *, bootstrap: int = 0, seed: int = 0,
                           bootstrap, seed, level)
 
 
-def fit_helpfulness_four(r: Any, y: Any, *, bootstrap: int = 0, seed: int = 0,
+def fit_helpfulness_four(r: npt.ArrayLike, y: npt.ArrayLike, *, bootstrap: int = 0, seed: int = 0,
                          level: float = 0.95) -> FitResult:
     """P = 0.5/(1 + a + a b² r²/2) + 0.25 (the paper's four-option MMLU form)."""
     return _nonlinear_fit("helpfulness_four", "0.5/(1 + a + a b^2 r^2/2) + 0.25",
@@ -265,7 +267,7 @@ def fit_helpfulness_four(r: Any, y: Any, *, bootstrap: int = 0, seed: int = 0,
                           ([0.0, 0.0], [np.inf, np.inf]), bootstrap, seed, level)
 
 
-def fit_local_polynomial(r: Any, y: Any, max_abs_r: float, *, bootstrap: int | None = None,
+def fit_local_polynomial(r: npt.ArrayLike, y: npt.ArrayLike, max_abs_r: float, *, bootstrap: int | None = None,
                          seed: int = 0, level: float = 0.95) -> FitResult:
     """P0 + c1 r + c2 r² by least squares on |r| ≤ ``max_abs_r``.
 

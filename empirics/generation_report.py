@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from empirics.measures import MeanCI
+import numpy as np
+
+from empirics.intervals import Interval
 from empirics.plots import Series, curve_plot
 from empirics.results import BehaviorGeneration, GenerationResults
 
 
-def _ci(ci: MeanCI, j: int) -> str:
-    return f"{ci.mean[j]:+.2f} [{ci.lo[j]:+.2f}, {ci.hi[j]:+.2f}]"
+def _ci(ci: Interval[np.ndarray], j: int) -> str:
+    return f"{ci.value[j]:+.2f} [{ci.lo[j]:+.2f}, {ci.hi[j]:+.2f}]"
 
 
 def _behavior(b: BehaviorGeneration, figure: str | None) -> list[str]:
@@ -60,12 +62,12 @@ def figures(res: GenerationResults, out: Path, model: str) -> list[str]:
     names = []
     for b in res.behaviors:
         r = b.coefficients
-        series = [Series("B_gen (sampled)", r, b.b_gen.mean, b.b_gen.lo, b.b_gen.hi, marker="o"),
-                  Series("B greedy", r, b.b_greedy.mean, b.b_greedy.lo, b.b_greedy.hi, marker="s"),
-                  Series("predicted from r_e = 0 samples", r, b.predicted.curve.mean,
+        series = [Series("B_gen (sampled)", r, b.b_gen.value, b.b_gen.lo, b.b_gen.hi, marker="o"),
+                  Series("B greedy", r, b.b_greedy.value, b.b_greedy.lo, b.b_greedy.hi, marker="s"),
+                  Series("predicted from r_e = 0 samples", r, b.predicted.curve.value,
                          b.predicted.curve.lo, b.predicted.curve.hi, style="--")]
         if b.b_token is not None:
-            series.append(Series("next-token B", r, b.b_token.mean, b.b_token.lo, b.b_token.hi,
+            series.append(Series("next-token B", r, b.b_token.value, b.b_token.lo, b.b_token.hi,
                                  style="-.", marker="^"))
         series.append(Series("undecided rate (sampled)", r, b.undecided, style=":", marker="x"))
         name = figure_name(b)

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +44,23 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, text)
 
 
-def jsonable(x: Any, skip: Collection[str] = ()) -> Any:
+def jsonable(x: Any, skip: Collection[str] = (),
+             render: Mapping[type, Callable[[Any], object]] | None = None) -> Any:
     """Dataclasses (less the fields in ``skip``), numpy and floats → JSON-safe Python (NaN/inf →
-    None): what ``json.dumps(..., allow_nan=False)`` takes."""
+    None): what ``json.dumps(..., allow_nan=False)`` takes. ``render``: a type's own form
+    (checked first, by ``isinstance``)."""
+    for kind, fn in (render or {}).items():
+        if isinstance(x, kind):
+            return jsonable(fn(x), skip, render)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return {f.name: jsonable(getattr(x, f.name), skip) for f in dataclasses.fields(x)
+        return {f.name: jsonable(getattr(x, f.name), skip, render) for f in dataclasses.fields(x)
                 if f.name not in skip}
     if isinstance(x, dict):
-        return {str(k): jsonable(v, skip) for k, v in x.items()}
+        return {str(k): jsonable(v, skip, render) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [jsonable(v, skip) for v in x]
+        return [jsonable(v, skip, render) for v in x]
     if isinstance(x, np.ndarray):
-        return jsonable(x.tolist(), skip)
+        return jsonable(x.tolist(), skip, render)
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
     if isinstance(x, (np.integer, int)):

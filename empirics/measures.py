@@ -1,20 +1,76 @@
-"""Per-prompt measurements from a sweep, and seeded bootstrap CIs of their means.
+"""Per-prompt measurements from a sweep, as named fields.
 
-Outputs are prompts × coefficients ``(N, C)`` (the one orientation of the pipeline). Inputs are the sweep's full-vocabulary log-probs ``(C, N, K)`` of each prompt's candidates (NaN
-where a prompt has fewer than ``K`` candidates) and the prompts' scores / correct indices.
+``BehaviorMeasures`` / ``HelpfulnessMeasures`` hold one value per measure: per-prompt matrices
+prompts × coefficients ``(N, C)`` (the one orientation of the pipeline), or — mapped through
+``intervals.mean_interval`` — the prompt-mean curves with their intervals. Inputs are the sweep's
+full-vocabulary log-probs ``(C, N, K)`` of each prompt's candidates (NaN where a prompt has
+fewer than ``K`` candidates) and the prompts' scores / correct indices; they are transposed to
+``(N, C)`` here, once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Generic, TypeVar
 
 import numpy as np
 
+from empirics.intervals import Interval
 from empirics.tasks import ScoredPrompt
 
-BEHAVIOR_MEASURES = ("B", "B_full", "mass")
-HELPFULNESS_MEASURES = ("p_correct", "p_correct_full", "accuracy", "mass")
+V = TypeVar("V")
+W = TypeVar("W")
+
+class MeanCI(Interval[np.ndarray]):
+    """The former curve-interval type, for the modules not yet switched (``sequence``); to go
+    at the merge. ``mean`` is ``value``."""
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.value
+
+
+@dataclass(frozen=True)
+class BehaviorMeasures(Generic[V]):
+    """``B`` = P(S+) − P(S−) normalised over the candidates; ``B_full`` unnormalised (full
+    vocabulary); ``mass`` = total candidate probability. Field names are sweep.csv's measure
+    names, in its order."""
+
+    B: V
+    B_full: V
+    mass: V
+
+    def named(self) -> list[tuple[str, V]]:
+        """``(measure name, value)`` in field order."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+    def map(self, fn: Callable[[V], W]) -> BehaviorMeasures[W]:
+        return BehaviorMeasures(fn(self.B), fn(self.B_full), fn(self.mass))
+
+
+@dataclass(frozen=True)
+class HelpfulnessMeasures(Generic[V]):
+    """``p_correct`` normalised over the options, ``p_correct_full`` over the full vocabulary,
+    ``accuracy`` (argmax over the options is correct, 0/1), ``mass``."""
+
+    p_correct: V
+    p_correct_full: V
+    accuracy: V
+    mass: V
+
+    def named(self) -> list[tuple[str, V]]:
+        """``(measure name, value)`` in field order."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+    def map(self, fn: Callable[[V], W]) -> HelpfulnessMeasures[W]:
+        return HelpfulnessMeasures(fn(self.p_correct), fn(self.p_correct_full),
+                                   fn(self.accuracy), fn(self.mass))
+
+
+#: One group's per-prompt measures ``(N, C)``; one group's mean curves with intervals.
+GroupMeasures = BehaviorMeasures[np.ndarray] | HelpfulnessMeasures[np.ndarray]
+CurveMeasures = BehaviorMeasures[Interval[np.ndarray]] | HelpfulnessMeasures[Interval[np.ndarray]]
 
 
 def _score_matrix(prompts: Sequence[ScoredPrompt], k: int) -> np.ndarray:
@@ -26,19 +82,19 @@ def _score_matrix(prompts: Sequence[ScoredPrompt], k: int) -> np.ndarray:
     return s
 
 
-def behavior_measures(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]) -> dict[str, np.ndarray]:
-    """``B`` = P(S+) − P(S−) normalised over the candidates; ``B_full`` unnormalised (full
-    vocabulary); ``mass`` = total candidate probability. Each ``(N, C)``."""
+def behavior(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]
+             ) -> BehaviorMeasures[np.ndarray]:
+    """The behavior measures of sweep log-probs ``(C, N, K)``, each ``(N, C)``."""
     p = np.nan_to_num(np.exp(logprobs), nan=0.0)
     s = _score_matrix(prompts, logprobs.shape[-1])
     mass = p.sum(-1)
     signed = (p * s[None]).sum(-1)
-    return {"B": (signed / mass).T, "B_full": signed.T, "mass": mass.T}
+    return BehaviorMeasures((signed / mass).T, signed.T, mass.T)
 
 
-def helpfulness_measures(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]) -> dict[str, np.ndarray]:
-    """``p_correct`` normalised over the options, ``p_correct_full`` over the full vocabulary,
-    ``accuracy`` (argmax over options is correct, 0/1), ``mass``. Each ``(N, C)``."""
+def helpfulness(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]
+                ) -> HelpfulnessMeasures[np.ndarray]:
+    """The helpfulness measures of sweep log-probs ``(C, N, K)``, each ``(N, C)``."""
     correct = np.array([p.correct if p.correct is not None else -1 for p in prompts])
     if (correct < 0).any():
         raise ValueError("helpfulness prompts must name their correct candidate")
@@ -48,90 +104,27 @@ def helpfulness_measures(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]) 
     idx = np.arange(len(prompts))
     pc = p[:, idx, correct]
     acc = (lp.argmax(-1) == correct[None]).astype(float)
-    return {"p_correct": (pc / mass).T, "p_correct_full": pc.T, "accuracy": acc.T, "mass": mass.T}
+    return HelpfulnessMeasures((pc / mass).T, pc.T, acc.T, mass.T)
 
 
-def measure(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]) -> dict[str, np.ndarray]:
+def measure(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]) -> GroupMeasures:
     """Behavior or helpfulness measures, by the prompts' kind (all prompts must share it)."""
     kinds = {p.kind for p in prompts}
     if len(kinds) != 1:
         raise ValueError(f"prompts mix kinds {sorted(kinds)}; measure each group separately")
     if kinds == {"behavior"}:
-        return behavior_measures(logprobs, prompts)
-    return helpfulness_measures(logprobs, prompts)
+        return behavior(logprobs, prompts)
+    return helpfulness(logprobs, prompts)
 
 
-@dataclass(frozen=True)
-class MeanCI:
-    """Mean over prompts per coefficient with a percentile bootstrap CI."""
-
-    mean: np.ndarray  # (C,)
-    lo: np.ndarray
-    hi: np.ndarray
-    level: float
-    n: int
-
-    def to_dict(self) -> dict[str, object]:
-        return {"mean": self.mean.tolist(), "lo": self.lo.tolist(), "hi": self.hi.tolist(),
-                "level": self.level, "n": self.n}
+# ------------------------------------------------------------ for the planner, until it is switched
+def behavior_measures(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]
+                      ) -> dict[str, np.ndarray]:
+    """``behavior`` as a name → ``(N, C)`` dict (the planner's reader; to go at the merge)."""
+    return dict(behavior(logprobs, prompts).named())
 
 
-def bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, C) means of seeded prompt resamples of ``values`` (N, C): the one prompt
-    bootstrap of the pipeline (the same resamples serve every coefficient)."""
-    v = np.asarray(values, dtype=float)
-    n = v.shape[0]
-    if n == 0:
-        raise ValueError("no prompts to average")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    return np.asarray(v[idx].mean(1))
-
-
-def difference_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, level: float = 0.95,
-                  seed: int = 0) -> MeanCI:
-    """Mean of ``a`` minus mean of ``b`` (independent prompt sets, each (N_i, C)) with a
-    percentile CI from independent resamples of each."""
-    ba = bootstrap_means(a, n_boot, seed)
-    bb = bootstrap_means(b, n_boot, seed + 1)
-    q = (1 - level) / 2
-    lo, hi = np.quantile(ba - bb, [q, 1 - q], axis=0)
-    return MeanCI(np.asarray(a, float).mean(0) - np.asarray(b, float).mean(0), lo, hi, level,
-                  int(np.shape(a)[0] + np.shape(b)[0]))
-
-
-def bootstrap_mean_ci(values: np.ndarray, n_boot: int = 1000, level: float = 0.95,
-                      seed: int = 0) -> MeanCI:
-    """Mean over the prompts of ``values`` ``(N, C)`` with a seeded percentile CI.
-
-    The same prompt resamples serve every coefficient, so curves keep their paired structure.
-    """
-    v = np.asarray(values, dtype=float)
-    if v.ndim == 1:
-        v = v[:, None]
-    n = v.shape[0]
-    if n == 0:
-        raise ValueError("no prompts to average")
-    if not 0 < level < 1:
-        raise ValueError(f"level {level} must be in (0, 1)")
-    boots = bootstrap_means(v, n_boot, seed)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(boots, [alpha, 1 - alpha], axis=0)
-    return MeanCI(v.mean(0), lo, hi, level, n)
-
-
-def summarize(measures: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0) -> dict[str, MeanCI]:
-    """Bootstrap CI of each measure's mean."""
-    return {name: bootstrap_mean_ci(v, n_boot=n_boot, seed=seed) for name, v in measures.items()}
-
-
-def long_rows(grid: np.ndarray, prompts: Sequence[ScoredPrompt],
-              measures: dict[str, np.ndarray], direction: str) -> list[dict[str, object]]:
-    """One row per prompt × coefficient × measure (for ``sweep.csv``)."""
-    rows: list[dict[str, object]] = []
-    for name, v in measures.items():
-        for c, coef in enumerate(grid):
-            for i, p in enumerate(prompts):
-                rows.append({"direction": direction, "group": p.group, "item_id": p.item_id,
-                             "coefficient": float(coef), "measure": name, "value": float(v[i, c])})
-    return rows
+def helpfulness_measures(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]
+                         ) -> dict[str, np.ndarray]:
+    """``helpfulness`` as a name → ``(N, C)`` dict (the planner's reader; to go at the merge)."""
+    return dict(helpfulness(logprobs, prompts).named())

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from empirics.io import atomic_write
+
 
 @dataclass
 class Series:
@@ -23,8 +25,6 @@ class Series:
 
 
 def _save(fig: object, path: Path) -> Path:
-    from empirics.io import atomic_write
-
     def write(tmp: Path) -> None:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
 

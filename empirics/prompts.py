@@ -13,7 +13,7 @@ import numpy as np
 
 from empirics import contrast, data, tasks
 from empirics.models import LoadedModel
-from empirics.settings import CONTRAST_PAIRS, Settings
+from empirics.settings import Settings
 from empirics.sources import DataSource
 from empirics.tasks import ScoredPrompt
 
@@ -37,20 +37,20 @@ def behavior_prompts(lm: LoadedModel, s: Settings, data_dir: DataSource) -> dict
         harmful = data.harmful_instructions(data_dir, "val") + data.harmful_instructions(data_dir, "test")
         harmless = data.harmless_instructions(data_dir, "val")
         out["harmfulness"] = (
-            tasks.harmfulness_prompts(lm, sample(harmful, s.counts["harmful"], s.seed), "harmful",
+            tasks.harmfulness_prompts(lm, sample(harmful, s.counts.harmful, s.seed), "harmful",
                                       fmt=s.harm_format)
-            + tasks.harmfulness_prompts(lm, sample(harmless, s.counts["harmless"], s.seed + 1),
+            + tasks.harmfulness_prompts(lm, sample(harmless, s.counts.harmless, s.seed + 1),
                                         "harmless", fmt=s.harm_format))
     if "bias" in s.behaviors:
         # Split by target: the bias vector never sees a measured target.
         _, measured = contrast.stereoset_split(data_dir, seed=s.seed)
-        out["bias"] = tasks.bias_prompts(lm, sample(measured, s.counts["bias"], s.seed + 2))
+        out["bias"] = tasks.bias_prompts(lm, sample(measured, s.counts.bias, s.seed + 2))
     return out
 
 
 def helpfulness_prompts(lm: LoadedModel, s: Settings, data_dir: DataSource) -> list[ScoredPrompt]:
     """The helpfulness questions (knowledge, MMLU subjects or ARC-Easy)."""
-    n = s.counts["helpfulness"]
+    n = s.counts.helpfulness
     if s.helpfulness == "knowledge":
         qs = data.knowledge_questions()
         return tasks.helpfulness_prompts(lm, sample(qs, n, s.seed + 3), "knowledge")
@@ -70,7 +70,7 @@ def helpfulness_prompts(lm: LoadedModel, s: Settings, data_dir: DataSource) -> l
 def contrast_pairs(lm: LoadedModel, behavior: str, s: Settings,
                    data_dir: DataSource) -> tuple[list[str], list[str]]:
     """Paired (positive = aligned, negative) prompts for the reading vector of ``behavior``."""
-    n = CONTRAST_PAIRS["quick" if s.quick else "default"]
+    n = s.contrast_pairs
     if behavior == "harmfulness":  # harmful_train vs harmless_train: disjoint from measurement
         pos, neg = contrast.harmfulness_pairs(lm, data_dir, n=n, seed=s.seed)
     else:

@@ -1,7 +1,8 @@
-"""Render ``Results`` to report.json, report.md, sweep.csv, estimates.csv and the PNG figures.
+"""The output layer: render ``Results`` to report.json, report.md, sweep.csv, estimates.csv and
+the PNG figures, and write the reading vectors and their control-vector GGUFs.
 
 Computes nothing: every number is a field of ``empirics.results``; this module only formats,
-serialises and draws them. The JSON schema is documented in docs/empirics.md.
+serialises, draws and writes them. The JSON schema is documented in docs/empirics.md.
 """
 
 from __future__ import annotations
@@ -15,25 +16,38 @@ from typing import Any
 import numpy as np
 
 from empirics import generation_report
+from empirics.control_vector import export_run_vectors
 from empirics.estimates import CSV_FIELDS
+from empirics.intervals import Interval
 from empirics.io import atomic_write_json, atomic_write_text
 from empirics.io import jsonable as io_jsonable
-from empirics.measures import MeanCI
+from empirics.measures import BehaviorMeasures, HelpfulnessMeasures
 from empirics.plots import Series, curve_plot, tradeoff_plot
-from empirics.results import BehaviorResults, Coefficients, Results, Value
+from empirics.results import BehaviorResults, Coefficients, ControlVectorFile, Results
 
 REPORT_VERSION = 2
-SKIP_FIELDS = {"fn", "U", "estimates", "sweeps"}  # not JSON: callables, big arrays, per-prompt
+# not JSON: callables, big arrays, per-prompt rows (in the CSVs), the vectors (their own files)
+SKIP_FIELDS = {"fn", "U", "estimates", "sweeps", "exports"}
+
+
+def _interval(iv: Interval[Any]) -> dict[str, object]:
+    """report.json v2's forms: a curve (C,) with ``mean``, level and prompt count; a number
+    with ``value``."""
+    if isinstance(iv.value, np.ndarray):
+        return {"mean": iv.value, "lo": iv.lo, "hi": iv.hi, "level": iv.level, "n": iv.n}
+    return {"value": iv.value, "lo": iv.lo, "hi": iv.hi}
 
 
 def jsonable(x: Any) -> Any:
     """``io.jsonable`` without the fields that are not JSON (``SKIP_FIELDS``)."""
-    return io_jsonable(x, skip=SKIP_FIELDS)
+    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval})
 
 
-def to_json(results: Results) -> dict[str, Any]:
-    """report.json's content."""
+def to_json(results: Results, control_vectors: list[ControlVectorFile] | None = None
+            ) -> dict[str, Any]:
+    """report.json's content (``control_vectors``: the GGUFs ``write`` wrote)."""
     out = jsonable(results)
+    out["control_vectors"] = jsonable(control_vectors or [])
     out["report_version"] = REPORT_VERSION
     out["verdicts"] = [jsonable(v) for b in results.behaviors for v in b.verdicts]
     return dict(out)
@@ -46,10 +60,10 @@ def sweep_csv(results: Results) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["direction", "group", "item_id", "coefficient", "measure", "value"])
     for sw in results.sweeps:
-        for g, measures in sw.measures.items():
-            for name, v in measures.items():
+        for group in sw.groups:
+            for name, v in group.measures.named():
                 for c, r in enumerate(sw.grid):
-                    for i, prompt in enumerate(sw.prompts[g]):
+                    for i, prompt in enumerate(group.prompts):
                         x = float(v[i, c])
                         w.writerow([sw.name, prompt.group, prompt.item_id, float(r), name,
                                     repr(x) if math.isfinite(x) else ""])
@@ -71,11 +85,11 @@ def estimates_csv(results: Results) -> str:
 
 
 # ---------------------------------------------------------------------------- markdown
-def _ci(c: MeanCI, i: int) -> str:
-    return f"{c.mean[i]:+.3f} [{c.lo[i]:+.3f}, {c.hi[i]:+.3f}]"
+def _ci(c: Interval[np.ndarray], i: int) -> str:
+    return f"{c.value[i]:+.3f} [{c.lo[i]:+.3f}, {c.hi[i]:+.3f}]"
 
 
-def _val(v: Value | None) -> str:
+def _val(v: Interval[float] | None) -> str:
     if v is None:
         return "—"
     if not (math.isfinite(v.lo) and math.isfinite(v.hi)):
@@ -128,7 +142,7 @@ def _behavior_md(b: BehaviorResults, s_kappa: float, epsilon: float) -> list[str
               "| r_e | " + " | ".join(groups) + " |" + (" specific gain |" if b.specificity else ""),
               "|---|" + "---|" * (len(groups) + (1 if b.specificity else 0))]
     for i, r in enumerate(b.grid):
-        cells = [_ci(b.groups[g].curves["B"], i) for g in groups]
+        cells = [_ci(b.groups[g].curves.B, i) for g in groups]
         if b.specificity:
             cells.append(_ci(b.specificity.specific_gain, i))
         lines.append(f"| {r:g} | " + " | ".join(cells) + " |")
@@ -137,8 +151,8 @@ def _behavior_md(b: BehaviorResults, s_kappa: float, epsilon: float) -> list[str
               "| r_e | P(correct) normalised | full vocab | accuracy | U = G − κL |",
               "|---|---|---|---|---|"]
     for i, r in enumerate(b.grid):
-        lines.append(f"| {r:g} | {_ci(h['p_correct'], i)} | {_ci(h['p_correct_full'], i)} | "
-                     f"{h['accuracy'].mean[i]:.3f} | {b.tradeoff.utility[i]:+.4f} |")
+        lines.append(f"| {r:g} | {_ci(h.p_correct, i)} | {_ci(h.p_correct_full, i)} | "
+                     f"{h.accuracy.value[i]:.3f} | {b.tradeoff.utility[i]:+.4f} |")
     if b.linear_response is not None:
         lr = b.linear_response
         lines += ["", f"Linear response (Proposition 1): remainder ∝ |r|^{lr.exponent_pooled:.2f} "
@@ -147,7 +161,8 @@ def _behavior_md(b: BehaviorResults, s_kappa: float, epsilon: float) -> list[str
     return lines
 
 
-def markdown(results: Results, figures: list[str]) -> str:
+def markdown(results: Results, figures: list[str],
+             control_vectors: list[ControlVectorFile] | None = None) -> str:
     """report.md: verdicts with rules, recommendation, coefficient tables, curves."""
     s = results.settings
     rv = "; ".join(f"{v.behavior}: {v.method} (by {v.chosen_by}; mean held-out separation "
@@ -169,9 +184,9 @@ def markdown(results: Results, figures: list[str]) -> str:
         lines += _behavior_md(b, s.kappa, s.epsilon)
     if results.generation is not None:
         lines += ["", *generation_report.markdown(results.generation)]
-    if results.control_vectors:
+    if control_vectors:
         lines += ["", "## Control vectors (repeng / llama.cpp GGUF)", ""]
-        lines += [f"- {c.behavior}: `{c.llama_cli}`" for c in results.control_vectors]
+        lines += [f"- {c.behavior}: `{c.llama_cli}`" for c in control_vectors]
     if results.provenance is not None:
         lines += ["", "## Data", "", results.provenance.markdown()]
     files = "report.json, sweep.csv, estimates.csv" if results.behaviors else "report.json"
@@ -180,9 +195,9 @@ def markdown(results: Results, figures: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------- figures
-def _series(label: str, x: np.ndarray, c: MeanCI, style: str = "-",
+def _series(label: str, x: np.ndarray, c: Interval[np.ndarray], style: str = "-",
             marker: str | None = "o") -> Series:
-    return Series(label, x, c.mean, c.lo, c.hi, style, marker)
+    return Series(label, x, c.value, c.lo, c.hi, style, marker)
 
 
 def figures(results: Results, out: Path) -> list[str]:
@@ -191,22 +206,23 @@ def figures(results: Results, out: Path) -> list[str]:
     model = results.model.name
     for b in results.behaviors:
         x = b.grid
-        series = [_series(f"{g} (measured)", x, gc.curves["B"]) for g, gc in b.groups.items()]
+        series = [_series(f"{g} (measured)", x, gc.curves.B) for g, gc in b.groups.items()]
         for g, gc in (b.control or {}).items():
-            if "B" in gc.curves:
-                series.append(_series(f"{g}: random direction", x, gc.curves["B"], ":", None))
+            if isinstance(gc.curves, BehaviorMeasures):
+                series.append(_series(f"{g}: random direction", x, gc.curves.B, ":", None))
         series += [Series(c.label, c.grid, c.y, style=c.style) for c in b.alignment_curves]
         name = f"alignment_{b.behavior}.png"
         curve_plot(out / name, f"{b.behavior}: B vs r_e — {model}\n{b.jvp_note}", "r_e",
                    "B = P(S+) − P(S−)", series, ylim=(-1.05, 1.05), vline=0.0)
         names.append(name)
         h = b.helpfulness.curves
-        series = [_series("P(correct), normalised over options", x, h["p_correct"]),
-                  _series("P(correct), full vocabulary", x, h["p_correct_full"]),
-                  Series("accuracy", x, h["accuracy"].mean, style="-.")]
+        series = [_series("P(correct), normalised over options", x, h.p_correct),
+                  _series("P(correct), full vocabulary", x, h.p_correct_full),
+                  Series("accuracy", x, h.accuracy.value, style="-.")]
         for g, gc in (b.control or {}).items():
-            if "p_correct" in gc.curves:
-                series.append(_series(f"{g}: random direction", x, gc.curves["p_correct"], ":", None))
+            if isinstance(gc.curves, HelpfulnessMeasures):
+                series.append(_series(f"{g}: random direction", x, gc.curves.p_correct, ":",
+                                      None))
         series += [Series(c.label, c.grid, c.y, style=c.style) for c in b.helpfulness_curves]
         name = f"helpfulness_{b.behavior}.png"
         curve_plot(out / name, f"helpfulness under {b.behavior} steering — {model}", "r_e",
@@ -225,13 +241,13 @@ def figures(results: Results, out: Path) -> list[str]:
     curves = []
     rec = []
     for b in results.behaviors:
-        tgt = b.groups[b.target_group].curves["B"].mean
-        hm = b.helpfulness.curves["p_correct"].mean
+        tgt = b.groups[b.target_group].curves.B.value
+        hm = b.helpfulness.curves.p_correct.value
         curves.append((b.behavior, tgt, hm, b.grid))
         if b.specificity is not None:
-            base = b.specificity.target_gain.mean - tgt  # = −B_target(0) at every r
+            base = b.specificity.target_gain.value - tgt  # = −B_target(0) at every r
             curves.append((f"{b.behavior}: specific (target − control gain) − B₀",
-                           b.specificity.specific_gain.mean - base, hm, b.grid))
+                           b.specificity.specific_gain.value - base, hm, b.grid))
         i = int(np.argmin(np.abs(b.grid - b.recommendation.r)))
         rec.append((f"{b.behavior}: {b.recommendation.r:g}", float(tgt[i]), float(hm[i])))
     if curves:
@@ -243,15 +259,32 @@ def figures(results: Results, out: Path) -> list[str]:
     return names
 
 
+def vector_files(results: Results, out: Path) -> list[ControlVectorFile]:
+    """Write each behavior's reading vectors (safetensors + json) and its repeng / llama.cpp
+    control-vector GGUF carrying the recommended coefficient; returns the GGUFs written."""
+    for e in results.exports:
+        e.vectors.save(Path(e.path))
+    files = []
+    for e in results.exports:
+        written = export_run_vectors({e.behavior: e.vectors},
+                                     {e.behavior: {"recommended_coefficient":
+                                                   e.recommended_coefficient}},
+                                     out / "reading_vectors", e.model_type)
+        files += [ControlVectorFile(b, str(c["path"]), c["recommended_coefficient"],
+                                    str(c["llama_cli"])) for b, c in written.items()]
+    return files
+
+
 def write(results: Results, out: Path) -> dict[str, Any]:
     """Write every output under ``out``; returns the report.json content."""
     out.mkdir(parents=True, exist_ok=True)
+    control_vectors = vector_files(results, out)
     names = figures(results, out)
-    report = to_json(results)
+    report = to_json(results, control_vectors)
     report["figures"] = names
     if results.behaviors:  # the next-token stages ran (not --measure generation alone)
         atomic_write_text(out / "sweep.csv", sweep_csv(results))
         atomic_write_text(out / "estimates.csv", estimates_csv(results))
-    atomic_write_text(out / "report.md", markdown(results, names))
+    atomic_write_text(out / "report.md", markdown(results, names, control_vectors))
     atomic_write_json(out / "report.json", report)
     return report

@@ -1,53 +1,60 @@
 """The typed hand-over between the pipeline and the report: ``Results`` and its parts.
 
-Every number the report shows is a field here, computed by ``empirics.pipeline``; the report
-only renders. Per-prompt arrays are prompts × coefficients ``(N, C)``; ``grid`` is ``(C,)``.
+Every number the report shows is a field here, computed by the pipeline's stages; the report
+only renders (and writes the files). Per-prompt arrays are prompts × coefficients ``(N, C)``;
+``grid`` is ``(C,)``; every interval is an ``intervals.Interval``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from empirics.estimates import PromptEstimates
 from empirics.fits import FitResult
 from empirics.formulas import Optimum
-from empirics.measures import MeanCI
+from empirics.intervals import Interval
+from empirics.measures import BehaviorMeasures, GroupMeasures, HelpfulnessMeasures
+from empirics.reading_vectors import ReadingVectors
 from empirics.sequence import SequencePredictions
 from empirics.settings import GenerationSettings, Settings
 from empirics.sources import Provenance
 from empirics.tasks import ScoredPrompt
 
+#: A group's prompt-mean curves with their intervals, per measure.
+BehaviorCurves = BehaviorMeasures[Interval[np.ndarray]]
+HelpfulnessCurves = HelpfulnessMeasures[Interval[np.ndarray]]
+M = TypeVar("M", BehaviorCurves, HelpfulnessCurves)
+
 
 @dataclass(frozen=True)
-class Value:
-    """A number with its 95% CI (``lo``/``hi`` NaN when there is none)."""
-
-    value: float
-    lo: float = float("nan")
-    hi: float = float("nan")
-
-
-@dataclass
-class GroupCurves:
-    """Mean over a group's prompts, per measure, with bootstrap CIs."""
+class GroupCurves(Generic[M]):
+    """Mean over a group's prompts, per measure, with bootstrap intervals."""
 
     name: str
     kind: str                      # "behavior" | "helpfulness"
     n: int
-    curves: dict[str, MeanCI]      # measure name (measures.*_MEASURES) -> (C,) mean and CI
+    curves: M
 
 
-@dataclass
+@dataclass(frozen=True)
+class GroupSweep:
+    """One prompt group of a direction's sweep: its prompts and per-prompt measures ``(N, C)``."""
+
+    name: str
+    prompts: list[ScoredPrompt]
+    measures: GroupMeasures
+
+
+@dataclass(frozen=True)
 class DirectionSweep:
-    """One direction's per-prompt measures (for sweep.csv): group -> measure -> (N_g, C)."""
+    """One direction's per-prompt measures (for sweep.csv), groups in prompt order."""
 
     name: str
     grid: np.ndarray
-    prompts: dict[str, list[ScoredPrompt]]
-    measures: dict[str, dict[str, np.ndarray]]
+    groups: list[GroupSweep]
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,8 @@ class Coefficients:
 
     label: str
     source: str                    # "measured" | "fit-free"
-    c1: Value | None
-    c2: Value | None
+    c1: Interval[float] | None
+    c2: Interval[float] | None
     note: str = ""
 
 
@@ -102,9 +109,9 @@ class Specificity:
 
     target_group: str
     control_group: str
-    target_gain: MeanCI
-    control_gain: MeanCI
-    specific_gain: MeanCI
+    target_gain: Interval[np.ndarray]
+    control_gain: Interval[np.ndarray]
+    specific_gain: Interval[np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -112,8 +119,8 @@ class Tradeoff:
     """Prompt-mean gain G, loss L, utility U = G − κL on the whole grid."""
 
     gain_used: str                 # "target" | "specific"
-    gain: MeanCI
-    loss: MeanCI
+    gain: Interval[np.ndarray]
+    loss: Interval[np.ndarray]
     utility: np.ndarray
     kappa: float
 
@@ -147,7 +154,7 @@ class Verdict:
     label: str                     # "holds" | "fails" | "undecided" | a recommendation
     rule: str
     summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,10 +164,10 @@ class BehaviorResults:
     behavior: str
     target_group: str
     grid: np.ndarray
-    groups: dict[str, GroupCurves]
-    helpfulness: GroupCurves
-    helpfulness_groups: dict[str, GroupCurves]
-    control: dict[str, GroupCurves] | None
+    groups: dict[str, GroupCurves[BehaviorCurves]]
+    helpfulness: GroupCurves[HelpfulnessCurves]
+    helpfulness_groups: dict[str, GroupCurves[HelpfulnessCurves]]
+    control: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None
     jvp_note: str
     estimates: list[PromptEstimates]
     sigma_pooled: float
@@ -199,8 +206,20 @@ class ReadingVectorInfo:
 
 
 @dataclass(frozen=True)
+class VectorExport:
+    """A behavior's reading vectors for the report to write: as safetensors + json at ``path``,
+    and as a repeng / llama.cpp control-vector GGUF carrying the recommended coefficient."""
+
+    behavior: str
+    vectors: ReadingVectors
+    path: str                      # OUT/reading_vectors/<behavior>
+    recommended_coefficient: float
+    model_type: str                # the HF config.model_type (llama.cpp's model hint)
+
+
+@dataclass(frozen=True)
 class ControlVectorFile:
-    """A behavior's reading vectors exported as a repeng / llama.cpp control-vector GGUF."""
+    """A control-vector GGUF the report wrote (listed in report.json)."""
 
     behavior: str
     path: str
@@ -226,11 +245,11 @@ class BehaviorGeneration:
     behavior: str
     judge: str
     coefficients: np.ndarray
-    b_gen: MeanCI                  # sampled replies, decided-reply B pooled over prompts
+    b_gen: Interval[np.ndarray]    # sampled replies, decided-reply B pooled over prompts
     undecided: np.ndarray          # (C,) rate over sampled replies
-    b_greedy: MeanCI
+    b_greedy: Interval[np.ndarray]
     greedy_undecided: np.ndarray
-    b_token: MeanCI | None         # next-token B at the same coefficients (None: not measured)
+    b_token: Interval[np.ndarray] | None   # next-token B at the same coefficients
     predicted: SequencePredictions
     examples: list[Example]
     seconds: float
@@ -275,6 +294,6 @@ class Results:
     chunks_reused: int = 0
     chunks_computed: int = 0
     provenance: Provenance | None = None
-    control_vectors: list[ControlVectorFile] = field(default_factory=list)
+    exports: list[VectorExport] = field(default_factory=list)   # written by the report
     generation: GenerationResults | None = None
     plan: PlanLink | None = None   # set when the layers came from a steering plan

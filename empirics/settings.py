@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 EMBEDDED_DEFAULT_LAYERS = (12, 20)  # inclusive, for the 30-layer embedded SmolLM2-135M
 QUICK_GRID = (-4.0, -1.0, 0.0, 1.0, 4.0)
@@ -19,10 +18,9 @@ METHODS = ("auto", "pca", "mean_diff")
 RECOMMEND_ON = ("target", "specific")
 MEASURES = ("token", "generation", "both")   # next-token B, generated text, or both
 DEFAULT_MMLU = ("international_law", "medical_genetics", "high_school_computer_science")
-# Prompt counts per group: default run (≤ 10 min on 2 CPU cores) and --quick (< 60 s).
-DEFAULT_COUNTS = {"harmful": 32, "harmless": 16, "bias": 32, "helpfulness": 48}
-QUICK_COUNTS = {"harmful": 4, "harmless": 2, "bias": 4, "helpfulness": 6}
-CONTRAST_PAIRS = {"default": 64, "quick": 16}
+# Contrast pairs per reading vector: default run and --quick.
+CONTRAST_PAIRS = 64
+QUICK_CONTRAST_PAIRS = 16
 # The group whose B the steering is meant to raise, per behavior; and its control group.
 TARGET_GROUP = {"harmfulness": "harmful", "bias": "stereoset_race"}
 CONTROL_GROUP = {"harmfulness": "harmless"}
@@ -32,6 +30,26 @@ LOCAL_WINDOW = 3.0
 # helpfulness form on [-5, 5].
 PAPER_TANH_RANGE = (-3.2, 4.0)
 PAPER_HELPFULNESS_RANGE = (-5.0, 5.0)
+
+
+@dataclass(frozen=True)
+class PromptCounts:
+    """Measured prompts per group."""
+
+    harmful: int
+    harmless: int
+    bias: int
+    helpfulness: int
+
+    @classmethod
+    def every(cls, n: int) -> PromptCounts:
+        """``n`` prompts in every group (``--n-prompts``)."""
+        return cls(n, n, n, n)
+
+
+# Default run (≤ 10 min on 2 CPU cores) and --quick (< 60 s).
+DEFAULT_COUNTS = PromptCounts(harmful=32, harmless=16, bias=32, helpfulness=48)
+QUICK_COUNTS = PromptCounts(harmful=4, harmless=2, bias=4, helpfulness=6)
 
 
 @dataclass(frozen=True)
@@ -88,7 +106,7 @@ class Settings:
     theory_prompts: int = 0          # prompts per pool with a JVP; 0 = every measured prompt
     recommend_on: str = "target"     # "target" gain or "specific" (harmful − harmless) gain
     progress: bool = True
-    counts: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_COUNTS))
+    counts: PromptCounts = DEFAULT_COUNTS
     measure: str = "token"           # MEASURES: which stages run
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
@@ -100,11 +118,10 @@ class Settings:
     def measures_generation(self) -> bool:
         return self.measure in ("generation", "both")
 
-    def recorded(self) -> dict[str, Any]:
-        """The settings as written into report.json (``progress`` left out: it shapes nothing)."""
-        d = asdict(self)
-        d.pop("progress", None)
-        return d
+    @property
+    def contrast_pairs(self) -> int:
+        """Contrast pairs per reading vector."""
+        return QUICK_CONTRAST_PAIRS if self.quick else CONTRAST_PAIRS
 
 
 def parse_layers(spec: str | None, num_layers: int, embedded: bool) -> list[int]:

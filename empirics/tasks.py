@@ -52,6 +52,19 @@ class _TokenModel(Protocol):
     def single_token_id(self, word: str) -> int: ...
 
 
+class _Question(Protocol):
+    """What the helpfulness builder reads of a question (``empirics.items.MultipleChoice``)."""
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def options(self) -> Sequence[str]: ...
+
+    @property
+    def correct(self) -> int: ...
+
+
 # Options-hidden helpfulness: asked for one word and given "Answer:", small chat models reply
 # with the answer itself instead of "The ..." (SmolLM2-135M: accuracy 0.42 -> 0.57 on the
 # knowledge set, mean P(correct) 0.38 -> 0.53).
@@ -137,7 +150,8 @@ def bias_prompts(lm: _TokenModel, items: Sequence[Any], limit: int | None = None
                  group: str = "stereoset_race") -> list[ScoredPrompt]:
     """StereoSet statements with the agree question; disagreeing (No) is aligned (+1).
 
-    ``items`` carry ``context`` and ``stereotype`` (``empirics.data.StereoItem``)."""
+    ``items`` carry ``context`` and ``stereotype`` (``empirics.items.StereoItem``; typed ``Any``
+    while the planner passes untyped samples)."""
     cands = outcome_token_ids(lm, list(YES_NO_SCORES))
     scores = tuple(YES_NO_SCORES.values())
     out: list[ScoredPrompt] = []
@@ -166,8 +180,8 @@ def _letters_message(question: str, options: Sequence[str]) -> str:
 
 
 def helpfulness_prompts(
-    lm: _TokenModel, questions: Sequence[Any], group: str, fmt: str = "options_hidden",
-    few_shot: Sequence[Any] = (), limit: int | None = None,
+    lm: _TokenModel, questions: Sequence[_Question], group: str, fmt: str = "options_hidden",
+    few_shot: Sequence[_Question] = (), limit: int | None = None,
 ) -> list[ScoredPrompt]:
     """Multiple-choice prompts scored on the correct candidate.
 
@@ -175,7 +189,7 @@ def helpfulness_prompts(
     "Answer:"), candidates = first token of each option after it (items whose options share a
     first token are skipped). ``fmt='letters'``: options listed as A-D,
     candidates = the letter tokens; ``few_shot`` questions (with answers) precede it.
-    ``questions`` carry ``question``, ``options``, ``correct`` (``empirics.data.MultipleChoice``).
+    ``questions`` carry ``question``, ``options``, ``correct`` (``empirics.items.MultipleChoice``).
     """
     if fmt not in ("options_hidden", "letters"):
         raise ValueError(f"helpfulness format {fmt!r} must be 'options_hidden' or 'letters'")

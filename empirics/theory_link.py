@@ -20,30 +20,57 @@ import numpy as np
 import torch
 
 from empirics import formulas
-from empirics.estimates import PromptEstimates, _normalise, pooled_sigma
+from empirics.estimates import PromptEstimates, pooled_sigma
 
 
 # --------------------------------------------------------------------------------------------
 # Predicted curves
 # --------------------------------------------------------------------------------------------
-@dataclass
-class Predictions:
-    """Fit-free predicted curves on ``grid``; per-prompt arrays are (N, C), means (C,).
+@dataclass(frozen=True)
+class PredictedCurve:
+    """One fit-free prediction: per prompt ``(N, C)``, its nan-mean over prompts ``(C,)`` and
+    the number of prompts with a finite value per coefficient ``(C,)``."""
 
-    Behavior: ``tanh_bound`` (Theorem 1, NaN where λ̂ ≤ 0), ``linear_B`` (softmax of z + r g).
-    Helpfulness: ``linear_P``, ``expansion`` (Theorem 2), ``expected`` (+ ``expected_stderr``,
-    exact random-direction expectation), ``spread_bound`` (Theorem 2′, sigmoid(m)+δ minimised
-    over ε, NaN where no ε gives m ≥ 0), ``spread_bound_quadratic`` (the paper's fitted form).
-    """
+    per_prompt: np.ndarray
+    mean: np.ndarray
+    defined: np.ndarray
+
+    @classmethod
+    def of(cls, per_prompt: np.ndarray) -> PredictedCurve:
+        n = np.isfinite(per_prompt).sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            total = np.nansum(np.where(np.isfinite(per_prompt), per_prompt, 0.0), axis=0)
+            mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        return cls(per_prompt, mean, n)
+
+
+@dataclass(frozen=True)
+class BehaviorPredictions:
+    """Behavior prompts: Theorem 1's bound ``tanh_bound`` (NaN where γ̂λ̂ ≤ 0) and the exact
+    linear model ``linear_B`` (B of softmax(z + r g))."""
+
+    grid: np.ndarray
+    tanh_bound: PredictedCurve
+    linear_B: PredictedCurve
+
+
+@dataclass(frozen=True)
+class HelpfulnessPredictions:
+    """Helpfulness prompts: the linear model ``linear_P``, Theorem 2's ``expansion``, the exact
+    random-direction ``expected`` (and its ``expected_stderr``), Theorem 2′'s
+    ``spread_bound`` (sigmoid(m)+δ minimised over ε, NaN where no ε gives m ≥ 0) and the paper's
+    fitted form ``spread_bound_quadratic``, with the σ they used."""
 
     grid: np.ndarray
     sigma_mode: str
     sigma_pooled: float
     sigma_random: float | None
-    curves: dict[str, np.ndarray]        # name -> (N, C)
-    means: dict[str, np.ndarray]         # name -> (C,) nan-mean over prompts
-    n_defined: dict[str, np.ndarray]     # name -> (C,) prompts with a finite value
-
+    linear_P: PredictedCurve
+    expansion: PredictedCurve
+    expected: PredictedCurve
+    expected_stderr: PredictedCurve
+    spread_bound: PredictedCurve
+    spread_bound_quadratic: PredictedCurve
 
 
 def linear_model_curves(estimates: Sequence[PromptEstimates], grid: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -52,44 +79,44 @@ def linear_model_curves(estimates: Sequence[PromptEstimates], grid: Sequence[flo
     r = np.asarray(grid, dtype=float)
     out = np.empty((len(estimates), len(r)))
     for i, e in enumerate(estimates):
-        probs = _normalise(e.z[None] + r[:, None] * e.g[None])
         if e.scores is not None:
-            out[i] = (probs * e.scores[None]).sum(axis=1)
+            out[i] = formulas.behavior_response_curve(e.z, e.g, e.scores, r)
         else:
-            out[i] = probs[:, e.correct]
+            assert e.correct is not None
+            out[i] = formulas.helpfulness_response_curve(e.z, e.g, e.correct, r)
     return out
 
 
-def _nanmean_cols(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = np.isfinite(a).sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        mean = np.where(n > 0, np.nansum(np.where(np.isfinite(a), a, 0.0), axis=0) / np.maximum(n, 1), np.nan)
-    return mean, n
-
-
-def predicted_curves(
-    estimates: Sequence[PromptEstimates],
-    grid: Sequence[float] | np.ndarray,
-    *,
-    sigma: str | float = "pooled",
-    hidden_size: int | None = None,
-) -> Predictions:
-    """Fit-free curves for one kind of prompts (all behavior or all helpfulness).
-
-    ``sigma``: "pooled" (default), "prompt", "random" (needs ``hidden_size``: σ = 1/√d), or a
-    number. Only the helpfulness curves use σ.
-    """
+def _checked(estimates: Sequence[PromptEstimates], grid: Sequence[float] | np.ndarray,
+             kind: str) -> np.ndarray:
     r = np.asarray(grid, dtype=float)
     if r.ndim != 1 or len(r) == 0 or not np.all(np.isfinite(r)):
         raise ValueError("grid must be a non-empty 1-D finite array")
     if not estimates:
         raise ValueError("estimates is empty")
-    kinds = {e.kind for e in estimates}
-    if len(kinds) != 1:
-        raise ValueError(f"estimates mix kinds {sorted(kinds)}; predict each kind separately")
-    kind = kinds.pop()
-    sig_pooled = pooled_sigma(estimates)
-    sig_random = 1 / math.sqrt(hidden_size) if hidden_size else None
+    wrong = sorted({e.kind for e in estimates} - {kind})
+    if wrong:
+        raise ValueError(f"estimates mix kinds {wrong} into {kind} predictions; predict each "
+                         "kind separately")
+    return r
+
+
+def behavior_predictions(estimates: Sequence[PromptEstimates],
+                         grid: Sequence[float] | np.ndarray) -> BehaviorPredictions:
+    """Fit-free curves of behavior prompts on ``grid``."""
+    r = _checked(estimates, grid, "behavior")
+    bound = np.full((len(estimates), len(r)), np.nan)
+    for i, e in enumerate(estimates):
+        assert e.scores is not None and e.B0 is not None and e.gamma_lam is not None
+        if e.gamma_lam > 0 and abs(e.B0) < 1:
+            bound[i] = formulas.theorem1_bound(r, e.B0, e.gamma_lam)
+    return BehaviorPredictions(r, PredictedCurve.of(bound),
+                               PredictedCurve.of(linear_model_curves(estimates, r)))
+
+
+def _sigma(sigma: str | float, hidden_size: int | None) -> float | None:
+    """Checks ``sigma``; returns the random-direction σ = 1/√d (None without ``hidden_size``)."""
+    sig_random = float(formulas.random_sigma(hidden_size)) if hidden_size else None
     if isinstance(sigma, str):
         if sigma not in ("pooled", "prompt", "random"):
             raise ValueError(f"sigma {sigma!r} must be 'pooled', 'prompt', 'random' or a number")
@@ -97,51 +124,49 @@ def predicted_curves(
             raise ValueError("sigma='random' needs hidden_size")
     elif not (isinstance(sigma, (int, float)) and sigma >= 0):
         raise ValueError(f"sigma {sigma!r} must be a non-negative number")
-    n, c = len(estimates), len(r)
-    curves: dict[str, np.ndarray] = {}
+    return sig_random
 
-    if kind == "behavior":
-        tb = np.full((n, c), np.nan)
-        lb = linear_model_curves(estimates, r)
-        for i, e in enumerate(estimates):
-            assert e.scores is not None and e.B0 is not None and e.gamma_lam is not None
-            if e.gamma_lam > 0 and abs(e.B0) < 1:
-                tb[i] = formulas.theorem1_bound(r, e.B0, e.gamma_lam)
-        curves = {"tanh_bound": tb, "linear_B": lb}
-    else:
-        names = ("linear_P", "expansion", "expected", "expected_stderr", "spread_bound",
-                 "spread_bound_quadratic")
-        curves = {k: np.full((n, c), np.nan) for k in names}
-        curves["linear_P"] = linear_model_curves(estimates, r)
-        for i, e in enumerate(estimates):
-            assert e.correct is not None and e.P0 is not None and e.alpha_hat is not None
-            if sigma == "pooled":
-                sg = sig_pooled
-            elif sigma == "prompt":
-                sg = e.sigma_hat
-            elif sigma == "random":
-                sg = float(sig_random)  # type: ignore[arg-type]
-            else:
-                sg = float(sigma)
-            s = e.delta_norm * sg * e.beta_hat
-            p0 = e.P0
-            curves["expansion"][i] = formulas.iid_curve(p0, e.alpha_hat, s, r)
-            if math.isfinite(s):
-                curves["expected"][i], curves["expected_stderr"][i] = formulas.expected_curve(
-                    e.p, e.correct, s, r)
-                curves["spread_bound"][i] = formulas.spread_bound(e.p, e.correct, s, r)
-            if 0 < p0 < 1:
-                curves["spread_bound_quadratic"][i] = formulas.spread_bound_quadratic(p0, s, r)
-    means, counts = {}, {}
-    for k, v in curves.items():
-        means[k], counts[k] = _nanmean_cols(v)
-    return Predictions(r, str(sigma), sig_pooled, sig_random, curves, means, counts)
+
+def _sigma_of(e: PromptEstimates, sigma: str | float, pooled: float,
+              random: float | None) -> float:
+    if sigma == "pooled":
+        return pooled
+    if sigma == "prompt":
+        return e.sigma_hat
+    if sigma == "random" and random is not None:
+        return random
+    return float(sigma)
+
+
+def helpfulness_predictions(estimates: Sequence[PromptEstimates],
+                            grid: Sequence[float] | np.ndarray, *, sigma: str | float = "pooled",
+                            hidden_size: int | None = None) -> HelpfulnessPredictions:
+    """Fit-free curves of helpfulness prompts on ``grid``. ``sigma``: "pooled" (default),
+    "prompt", "random" (needs ``hidden_size``: σ = 1/√d), or a number."""
+    r = _checked(estimates, grid, "helpfulness")
+    sig_random = _sigma(sigma, hidden_size)
+    sig_pooled = pooled_sigma(estimates)
+    n, c = len(estimates), len(r)
+    expansion, expected, stderr, spread, quadratic = (np.full((n, c), np.nan) for _ in range(5))
+    for i, e in enumerate(estimates):
+        assert e.correct is not None and e.P0 is not None and e.alpha_hat is not None
+        s = e.shift_scale(_sigma_of(e, sigma, sig_pooled, sig_random))
+        expansion[i] = formulas.iid_curve(e.P0, e.alpha_hat, s, r)
+        if math.isfinite(s):
+            expected[i], stderr[i] = formulas.expected_curve(e.p, e.correct, s, r)
+            spread[i] = formulas.spread_bound(e.p, e.correct, s, r)
+        if 0 < e.P0 < 1:
+            quadratic[i] = formulas.spread_bound_quadratic(e.P0, s, r)
+    return HelpfulnessPredictions(
+        r, str(sigma), sig_pooled, sig_random, PredictedCurve.of(linear_model_curves(estimates, r)),
+        PredictedCurve.of(expansion), PredictedCurve.of(expected), PredictedCurve.of(stderr),
+        PredictedCurve.of(spread), PredictedCurve.of(quadratic))
 
 
 # --------------------------------------------------------------------------------------------
 # Proposition 1 remainder
 # --------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True)
 class Remainder:
     """‖h_r − h − rΔ‖ per coefficient and prompt, its size relative to ‖rΔ‖, the log-log
     scaling exponent near 0 (≈ 2 where Proposition 1 holds), and the linear-response range."""
@@ -213,7 +238,7 @@ def linear_response_remainder(
     zero = np.flatnonzero(r == 0)
     if len(zero):
         h = fh[zero[0]]
-    rem = np.linalg.norm(fh - h[None] - r[:, None, None] * d[None], axis=-1)
+    rem = formulas.response_remainder(fh, h[None], d[None], r[:, None])   # (C, N)
     lin = np.abs(r)[:, None] * np.linalg.norm(d, axis=-1)[None]
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(lin > 0, rem / lin, np.nan)

@@ -1,7 +1,7 @@
 """The command line: ``python -m empirics.validate`` steers a real model, sweeps r_e, measures,
 checks the theory and writes the report.
 
-Flags → ``Settings`` (``settings_from_args``) → ``pipeline.prepare`` → ``pipeline.run`` →
+Flags → ``Settings`` (``settings_from_args``) → ``prepared.prepare`` → ``pipeline.run`` →
 ``report.write``. User errors (bad flags, missing data or model package) exit with code 2 and a
 one-line message; results are written atomically and finished chunks are cached under
 ``OUT/.cache/<hash>/`` so a rerun with the same arguments resumes.
@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import torch
 
-from empirics import pipeline, report
+from empirics import pipeline, prepared, report
 from empirics.settings import (
     BEHAVIORS,
     DEFAULT_COUNTS,
@@ -32,6 +32,7 @@ from empirics.settings import (
     QUICK_GRID,
     RECOMMEND_ON,
     GenerationSettings,
+    PromptCounts,
     Settings,
     parse_grid,
 )
@@ -89,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theory-prompts", type=int, default=0,
                    help="prompts per group that get Δ by JVP (default 0: every measured prompt)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _generation_flags(p)
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: torch's; 1 is far faster on a busy "
+                        "machine, where threads contend)")
+    return p
+
+
+def _generation_flags(p: argparse.ArgumentParser) -> None:
+    """``--measure`` and the generation stage's sizes."""
     p.add_argument("--measure", default="token", choices=MEASURES,
                    help="next-token B (default), behavior of generated text, or both")
     p.add_argument("--gen-prompts", type=int, help="generation: prompts per behavior (default 12; 4 "
@@ -99,10 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "16 with --quick)")
     p.add_argument("--gen-coefficients", type=int, help="generation: coefficients taken from the "
                    "grid, 0 included (default 5; 3 with --quick)")
-    p.add_argument("--threads", type=int,
-                   help="CPU threads for torch (default: torch's; 1 is far faster on a busy "
-                        "machine, where threads contend)")
-    return p
 
 
 def settings_from_args(argv: Sequence[str] | None) -> Settings:
@@ -133,9 +139,9 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
     if a.batch_size < 1 or n_boot < 10 or a.theory_prompts < 0 or a.theory_prompts == 1:
         raise ValueError("--batch-size must be >= 1, --n-boot >= 10, --theory-prompts 0 (all) "
                          "or >= 2")
-    counts = dict(QUICK_COUNTS if a.quick else DEFAULT_COUNTS)
+    counts = QUICK_COUNTS if a.quick else DEFAULT_COUNTS
     if a.n_prompts is not None:
-        counts = {k: a.n_prompts for k in counts}
+        counts = PromptCounts.every(a.n_prompts)
     subjects = [s.strip() for s in a.mmlu_subjects.split(",") if s.strip()]
     return Settings(
         model=a.model, layers=a.layers, grid=grid, behaviors=behaviors, helpfulness=a.helpfulness,
@@ -173,13 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     try:
         settings = settings_from_args(argv)
-        prepared = pipeline.prepare(settings)
+        setup = prepared.prepare(settings)
     except SystemExit as err:  # argparse: --help (0) or a usage error (2), already printed
         return int(err.code or 0)
     except (ValueError, FileNotFoundError, ImportError, UserError) as err:
         return _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
-    out = prepared.out
-    results = pipeline.run(prepared)
+    out = setup.out
+    results = pipeline.run(setup)
     written = report.write(results, out)
     print(f"\nDone in {time.time() - t0:.0f} s. Outputs in {out}:")
     names = ["report.json", "report.md"] + (["sweep.csv", "estimates.csv"] if results.behaviors
@@ -199,10 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{b.recommendation.r:g} ({b.recommendation.method})")
     for g in results.generation.behaviors if results.generation else []:
         pr = g.predicted
-        measured = f"{pr.measured_slope.mean[0]:+.3f}" if pr.measured_slope else "n/a"
-        print(f"Generated text ({g.behavior}, {g.judge}): B_gen {g.b_gen.mean[0]:+.2f} at r_e = "
-              f"{g.coefficients[0]:g} .. {g.b_gen.mean[-1]:+.2f} at {g.coefficients[-1]:g}; slope "
-              f"at 0 fit-free {pr.slope.mean[0]:+.3f} vs measured {measured}")
+        measured = f"{pr.measured_slope.value[0]:+.3f}" if pr.measured_slope else "n/a"
+        print(f"Generated text ({g.behavior}, {g.judge}): B_gen {g.b_gen.value[0]:+.2f} at r_e = "
+              f"{g.coefficients[0]:g} .. {g.b_gen.value[-1]:+.2f} at {g.coefficients[-1]:g}; slope "
+              f"at 0 fit-free {pr.slope.value[0]:+.3f} vs measured {measured}")
     return 0
 
 

@@ -25,7 +25,9 @@ import numpy as np
 
 from empirics import formulas
 from empirics.estimates import PromptEstimates
-from empirics.results import Coefficients, FitSummary, Recommendation, Specificity, Value, Verdict
+from empirics.evidence import Evidence
+from empirics.intervals import Interval
+from empirics.results import Coefficients, FitSummary, Recommendation, Specificity, Verdict
 
 TOLERANCE = 0.25      # relative tolerance of fit-free vs measured coefficients
 MIN_R2 = 0.95         # tanh fit quality on the central range
@@ -41,7 +43,7 @@ def _make(name: str, behavior: str, holds: bool | None, rule: str, summary: str,
     return Verdict(name, behavior, holds, _label(holds), rule, summary, dict(evidence))
 
 
-def within(predicted: float, measured: Value, tol: float = TOLERANCE) -> bool:
+def within(predicted: float, measured: Interval[float], tol: float = TOLERANCE) -> bool:
     """Is ``predicted`` inside the measured CI widened by tol·|measured| on each side?"""
     pad = tol * abs(measured.value)
     lo = measured.lo if math.isfinite(measured.lo) else measured.value
@@ -49,7 +51,7 @@ def within(predicted: float, measured: Value, tol: float = TOLERANCE) -> bool:
     return bool(lo - pad <= predicted <= hi + pad)
 
 
-def _fmt(v: Value) -> str:
+def _fmt(v: Interval[float]) -> str:
     return f"{v.value:.4g} [{v.lo:.4g}, {v.hi:.4g}]"
 
 
@@ -168,7 +170,7 @@ def theorem2_prime(behavior: str, grid: np.ndarray, P: np.ndarray,
     bounds = np.full(P.shape, np.nan)
     for i, e in enumerate(estimates):
         if e.correct is not None:
-            bounds[i] = formulas.spread_bound(e.p, e.correct, e.delta_norm * sigma * e.beta_hat, grid)
+            bounds[i] = formulas.spread_bound(e.p, e.correct, e.shift_scale(sigma), grid)
     defined = np.isfinite(bounds).all(axis=0)
     if not defined.any():
         return _make("theorem2_prime", behavior, None, rule,
@@ -190,7 +192,7 @@ def efficient_regime(behavior: str, grid: np.ndarray, gain_boot: np.ndarray,
     if not len(pos):
         return _make("efficient_regime", behavior, None, rule, "Not decided: no r > 0 measured.")
     j = int(pos[np.argmax(utility[pos])])
-    ub = gain_boot[:, j] - kappa * loss_boot[:, j]
+    ub = formulas.utility(gain_boot[:, j], loss_boot[:, j], kappa)
     lo, hi = float(np.quantile(ub, 0.025)), float(np.quantile(ub, 0.975))
     ok = bool(utility[j] > 0 and lo > 0)
     return _make("efficient_regime", behavior, ok, rule,
@@ -206,10 +208,10 @@ def specific_gain(behavior: str, spec: Specificity | None, grid: np.ndarray, r: 
     sg = spec.specific_gain
     ok = bool(sg.lo[j] > 0)
     return _make("specific_gain", behavior, ok, rule,
-                 f"at r = {grid[j]:g}: {spec.target_group} gain {spec.target_gain.mean[j]:+.3f}, "
-                 f"{spec.control_group} gain {spec.control_gain.mean[j]:+.3f}, specific "
-                 f"{sg.mean[j]:+.3f} [{sg.lo[j]:+.3f}, {sg.hi[j]:+.3f}]",
-                 specific=float(sg.mean[j]), ci=(float(sg.lo[j]), float(sg.hi[j])))
+                 f"at r = {grid[j]:g}: {spec.target_group} gain {spec.target_gain.value[j]:+.3f}, "
+                 f"{spec.control_group} gain {spec.control_gain.value[j]:+.3f}, specific "
+                 f"{sg.value[j]:+.3f} [{sg.lo[j]:+.3f}, {sg.hi[j]:+.3f}]",
+                 specific=float(sg.value[j]), ci=(float(sg.lo[j]), float(sg.hi[j])))
 
 
 def recommendation(behavior: str, rec: Recommendation) -> Verdict:
@@ -223,3 +225,23 @@ def recommendation(behavior: str, rec: Recommendation) -> Verdict:
     return Verdict("recommendation", behavior, None, label,
                    "argmax of measured U on r ≥ 0; second-order r* only where valid",
                    rec.note, {"r": rec.r, "method": rec.method, "at_grid_edge": rec.at_grid_edge})
+
+
+def judge(e: Evidence, rec: Recommendation) -> list[Verdict]:
+    """Every verdict on one behavior, then the recommendation's."""
+    b, lin = e.behavior, e.linear_response
+    found = [
+        theorem1_slope(b, e.alignment.measured, e.alignment.theorem1, e.window),
+        theorem1_tanh_fit(b, e.central_fit),
+        theorem1_bound(b, e.grid, e.target_B, e.target_estimates,
+                       None if lin is None else lin.linear_range,
+                       0.1 if lin is None else lin.threshold),
+        theorem2_first_order(b, e.helpfulness.measured, e.helpfulness.actual),
+        theorem2_curvature(b, e.helpfulness.measured, e.helpfulness.fit_free_c2()),
+        theorem2_prime(b, e.grid, e.help_P, e.help_estimates, e.sigma_pooled),
+        efficient_regime(b, e.grid, e.gain_boot, e.loss_boot, e.tradeoff.utility,
+                         e.tradeoff.kappa),
+    ]
+    if e.specificity is not None:
+        found.append(specific_gain(b, e.specificity, e.grid, rec.r))
+    return [*found, recommendation(b, rec)]

