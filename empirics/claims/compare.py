@@ -1,0 +1,80 @@
+"""The one paired rule most claims reduce to: a per-prompt prediction against the per-prompt
+measurement, decided on the measured-per-unit-predicted scale's CI against an equivalence band.
+
+Why the scale (Σ p m / Σ p², least squares through 0) and not the ratio of means: per-prompt
+curvatures change sign across prompts, so the mean of the measurement can sit near 0 and the
+ratio of means explode; the scale stays defined, is paired, and is 0.5 or 2 exactly when the
+prediction is off by ×2 or ×0.5. The ratio of means and the correlation are reported beside it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from empirics.claims.inputs import per_prompt
+from empirics.claims.stats import Resampling, agreement
+from empirics.claims.verdict import Agreement, Band, ClaimVerdict, Kind, Number, undecided
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close is close enough: the scale's band, and the least per-prompt correlation a
+    prediction must reach (0 disables the correlation part, for averages whose per-prompt
+    noise is not the theory's business)."""
+
+    band: Band
+    min_correlation: float = 0.0
+
+    def decide(self, agree: Agreement) -> bool | None:
+        """Holds: scale CI inside the band and correlation CI above the minimum. Fails: scale CI
+        outside the band, or correlation CI below the minimum. Otherwise undecided."""
+        by_scale = self.band.decide(agree.scale)
+        if self.min_correlation <= 0:
+            return by_scale
+        rho = agree.correlation
+        if math.isfinite(rho.hi) and rho.hi < self.min_correlation:
+            return False
+        if by_scale is False:
+            return False
+        if by_scale and math.isfinite(rho.lo) and rho.lo >= self.min_correlation:
+            return True
+        return None
+
+    def __str__(self) -> str:
+        text = f"the measured/predicted scale's 95% CI in {self.band}"
+        if self.min_correlation > 0:
+            text += f" and the per-prompt correlation's CI above {self.min_correlation:g}"
+        return text
+
+
+#: Claims: measured/predicted within ×1.25, per-prompt correlation ≥ 0.8 (docs/claims.md).
+CLAIM_TOLERANCE = Tolerance(Band.around_one(1.25), 0.8)
+#: Consistency of the implementation: within ±5%, correlation ≥ 0.99.
+CONSISTENCY_TOLERANCE = Tolerance(Band.around_one(1.05), 0.99)
+
+
+def paired_rule(name: str, kind: Kind, subject: str, rule: str, predicted: np.ndarray,
+                measured: np.ndarray, tolerance: Tolerance, resampling: Resampling,
+                numbers: Sequence[Number] = ()) -> ClaimVerdict:
+    """Decide ``predicted`` vs ``measured`` (``(N,)`` each, paired) by ``tolerance``."""
+    n = int(np.size(measured))
+    p = per_prompt("predicted", predicted, n)
+    m = per_prompt("measured", measured, n)
+    if n < 3:
+        return undecided(name, kind, subject, rule, f"{n} prompts: too few to bootstrap")
+    if not np.any(p != 0):
+        return undecided(name, kind, subject, rule, "the prediction is 0 on every prompt")
+    band = tolerance.band
+    agree = agreement(p, m, band, resampling)
+    holds = tolerance.decide(agree)
+    summary = (f"measured/predicted scale {agree.scale} (band {band}); per-prompt correlation "
+               f"{agree.correlation}; ratio of means predicted/measured "
+               f"{agree.ratio_of_means}; {agree.within_band:.0%} of {n} prompts inside the band")
+    if holds is None:
+        summary += "; undecided: a CI straddles its limit"
+    return ClaimVerdict(name, kind, subject, holds, rule, summary, agree.scale, band,
+                        tuple(numbers), agree)
