@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from empirics.claims.inputs import per_prompt
-from empirics.claims.stats import Resampling, agreement
+from empirics.claims.stats import Resampling, agreement, agreement_over_directions
 from empirics.claims.verdict import Agreement, Band, ClaimVerdict, Kind, Number, undecided
 
 
@@ -61,20 +61,35 @@ def paired_rule(name: str, kind: Kind, subject: str, rule: str, predicted: np.nd
                 measured: np.ndarray, tolerance: Tolerance, resampling: Resampling,
                 numbers: Sequence[Number] = ()) -> ClaimVerdict:
     """Decide ``predicted`` vs ``measured`` (``(N,)`` each, paired) by ``tolerance``."""
-    n = int(np.size(measured))
+    n = int(np.shape(measured)[-1]) if np.ndim(measured) else 0
     p = per_prompt("predicted", predicted, n)
-    m = per_prompt("measured", measured, n)
     if n < 3:
         return undecided(name, kind, subject, rule, f"{n} prompts: too few to bootstrap")
     if not np.any(p != 0):
         return undecided(name, kind, subject, rule, "the prediction is 0 on every prompt")
-    band = tolerance.band
-    agree = agreement(p, m, band, resampling)
+    m = np.asarray(measured, dtype=float)
+    if m.ndim == 2:   # (directions, prompts): compare with the direction average
+        agree = agreement_over_directions(p, m, tolerance.band, resampling)
+    else:
+        agree = agreement(p, per_prompt("measured", m, n), tolerance.band, resampling)
+    return decided(name, kind, subject, rule, agree, tolerance, numbers)
+
+
+def decided(name: str, kind: Kind, subject: str, rule: str, agree: Agreement,
+            tolerance: Tolerance, numbers: Sequence[Number] = ()) -> ClaimVerdict:
+    """The verdict of ``tolerance`` on a computed ``agree``, with a summary of why."""
     holds = tolerance.decide(agree)
+    band = tolerance.band
     summary = (f"measured/predicted scale {agree.scale} (band {band}); per-prompt correlation "
                f"{agree.correlation}; ratio of means predicted/measured "
-               f"{agree.ratio_of_means}; {agree.within_band:.0%} of {n} prompts inside the band")
+               f"{agree.ratio_of_means}; {agree.within_band:.0%} of {agree.n} prompts inside "
+               "the band")
     if holds is None:
         summary += "; undecided: a CI straddles its limit"
+    elif holds is False:
+        by_scale = band.decide(agree.scale) is False
+        summary += ("; fails: the scale lies outside the band" if by_scale else
+                    f"; fails: the prediction does not track the prompts (correlation below "
+                    f"{tolerance.min_correlation:g})")
     return ClaimVerdict(name, kind, subject, holds, rule, summary, agree.scale, band,
                         tuple(numbers), agree)

@@ -74,7 +74,26 @@ def agreement(predicted: np.ndarray, measured: np.ndarray, band: Band,
     p = np.asarray(predicted, dtype=float)
     m = np.asarray(measured, dtype=float)
     idx = resampling.indices(p.size)
-    bp, bm = p[idx], m[idx]
+    return _agreement(p, m, p[idx], m[idx], band, resampling)
+
+
+def agreement_over_directions(predicted: np.ndarray, measured: np.ndarray, band: Band,
+                              resampling: Resampling) -> Agreement:
+    """Agreement of ``predicted`` ``(N,)`` with the direction average of ``measured`` ``(k, N)``;
+    the bootstrap resamples directions and prompts (two-way), so the CI carries the Monte Carlo
+    error of averaging over only ``k`` directions as well as the prompt-to-prompt spread."""
+    p = np.asarray(predicted, dtype=float)
+    m = np.asarray(measured, dtype=float)
+    k, n = m.shape
+    rows = resampling.indices(n)
+    dirs = resampling.indices(k, stream=7)
+    # mean over resampled directions of each resampled prompt: (n_boot, n)
+    bm = np.stack([m[d][:, r].mean(0) for d, r in zip(dirs, rows, strict=True)])
+    return _agreement(p, m.mean(0), p[rows], bm, band, resampling)
+
+
+def _agreement(p: np.ndarray, m: np.ndarray, bp: np.ndarray, bm: np.ndarray, band: Band,
+               resampling: Resampling) -> Agreement:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         ratio = _quiet_divide(bp.mean(1), bm.mean(1))
