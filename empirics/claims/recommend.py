@@ -177,7 +177,8 @@ def utility(m: Measurements, policy: Policy) -> Utility:
         gain, gain_b = gain - cg, gain_b - cg_b
     fall, fall_b = _gains(m.helpfulness, rs, 13)
     loss, loss_b = -fall, -fall_b
-    u, u_b = gain - policy.kappa * loss, gain_b - policy.kappa * loss_b
+    u = formulas.utility(gain, loss, policy.kappa)
+    u_b = formulas.utility(gain_b, loss_b, policy.kappa)
     return Utility(m.grid, _per_coefficient(gain, gain_b, rs), _per_coefficient(loss, loss_b, rs),
                    _per_coefficient(u, u_b, rs), control, policy.kappa)
 
@@ -213,8 +214,7 @@ def _second_order(so: SecondOrder | None, kappa: float) -> tuple[formulas.Optimu
     if so is None:
         return None, None
     opt = formulas.general_response_optimum(so.g1, so.l1, so.g2, so.l2, kappa, radius=so.radius)
-    inside = bool(math.isfinite(opt.r_star) and 0 < opt.r_star <= so.radius)
-    return opt, inside
+    return opt, bool(opt.valid)
 
 
 def recommend(m: Measurements, policy: Policy | None = None,

@@ -1,5 +1,5 @@
 """The efficient regime (corollary, general form): U = G − κL is positive on some (0, r₀) iff
-g₁ − κℓ₁ > 0, and G/L → ∞ as r → 0⁺ only when ℓ₁ = 0 (otherwise G/L → g₁/ℓ₁).
+g₁ − κℓ₁ > 0 (U's slope at 0, ``formulas.utility`` of the slopes), and G/L → ∞ as r → 0⁺ only when ℓ₁ = 0 (otherwise G/L → g₁/ℓ₁).
 
 g₁ and ℓ₁ are measured at r = 0 (Richardson slopes per prompt): g₁ the slope of the mean B of
 the target prompts (minus that of the control prompts: the specific gain), ℓ₁ minus the slope of
@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from empirics import formulas
 from empirics.claims.differences import GridError, slope
 from empirics.claims.inputs import Curves
 from empirics.claims.stats import Resampling
@@ -51,7 +52,7 @@ def efficient_regime(subject: str, target: Curves, helpfulness: Curves, kappa: f
         return undecided("efficient_regime", Kind.CLAIM, subject, RULE, str(err))
     l1, l1_b = -l1, -l1_b                 # loss = P(0) − P(r): its slope is −dP/dr
     g1, g1_b = g1 - c1, g1_b - c1_b       # specific gain with a control group
-    margin = rs.interval(g1 - kappa * l1, g1_b - kappa * l1_b)
+    margin = rs.interval(float(formulas.utility(g1, l1, kappa)), formulas.utility(g1_b, l1_b, kappa))
     holds = sign_of(margin)
     loss = rs.interval(l1, l1_b)
     zero_loss = loss.lo <= 0 <= loss.hi
