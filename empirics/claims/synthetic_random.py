@@ -44,6 +44,7 @@ class RandomWorld:
     s: np.ndarray
     U: np.ndarray | None
     lam: np.ndarray | None
+    factor: float          # the shifts' scale relative to the population's s
 
 
 def _mixed(rng: np.random.Generator, shared: np.ndarray, shape: tuple[int, ...],
@@ -77,14 +78,16 @@ def _coefficients(p: np.ndarray, g: np.ndarray, w: np.ndarray) -> tuple[np.ndarr
 def random_world(pop: HelpfulnessPrompts, law: str, n: int, grid: np.ndarray,
                  rng: np.random.Generator, spread: RandomSpread, *, k: int = DIRECTIONS,
                  correlation: float = CORRELATION, curved: bool = True,
-                 cubic: float = 0.35) -> RandomWorld:
-    """``k`` random-direction sweeps of ``n`` prompts resampled from ``pop`` under ``law``,
-    scaled to the run's random-direction ``spread``."""
-    i = resample_rows(rng, pop.P0.size, n)
+                 cubic: float = 0.35, rows: np.ndarray | None = None,
+                 factor: float | None = None) -> RandomWorld:
+    """``k`` random-direction sweeps of ``n`` prompts resampled from ``pop`` (or its ``rows``)
+    under ``law``, scaled to the run's random-direction ``spread`` (or by ``factor``)."""
+    i = resample_rows(rng, pop.P0.size, n) if rows is None else np.asarray(rows)
     p = option_probabilities(np.clip(pop.P0[i], 1e-6, 1 - 1e-6), pop.alpha[i])
     g, U, lam = _shifts(law, rng, pop.s[i], k, correlation)
     zero = np.zeros_like(g)
-    factor = spread.c1_sd / max(float(_coefficients(p, g, zero)[0].std(1).mean()), 1e-300)
+    if factor is None:
+        factor = spread.c1_sd / max(float(_coefficients(p, g, zero)[0].std(1).mean()), 1e-300)
     g, s = factor * g, factor * pop.s[i]
     lam = None if lam is None else factor * lam
     w = s[None, :, None] * rng.standard_normal(g.shape)
@@ -99,4 +102,4 @@ def random_world(pop: HelpfulnessPrompts, law: str, n: int, grid: np.ndarray,
     logits = (np.log(p)[None, :, None] + r * g[:, :, None] + r**2 / 2 * w[:, :, None]
               + r**3 / 6 * t[:, :, None])
     values = softmax(logits, axis=-1)[..., 0]
-    return RandomWorld(DirectionSweeps(grid, values), p, s, U, lam)
+    return RandomWorld(DirectionSweeps(grid, values), p, s, U, lam, factor)

@@ -20,7 +20,7 @@ from empirics.claims.stats import Resampling
 from empirics.claims.verdict import Band, ClaimVerdict, Estimate, Kind, Number, undecided
 
 #: |B − bound| beyond which a prompt has left the linear bound (B units; calibrated).
-DEPARTURE_TOLERANCE = 0.02
+DEPARTURE_TOLERANCE = 0.01
 #: The departure rates must agree within ×1.25 (no correlation part: on a behavior whose
 #: prompts share one w_a − w_b the rates barely vary across prompts).
 DEPARTURE_AGREEMENT = Tolerance(Band.around_one(1.25))
