@@ -14,6 +14,7 @@ from pathlib import Path
 from empirics.claims.calibration import calibrate, summary_line, table
 from empirics.claims.cases import Setup, default_cases
 from empirics.claims.population import default_population, read_run
+from empirics.claims.stats import Resampling
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         pop = default_population() if args.from_run is None else read_run(args.from_run)
+        Resampling(args.n_boot)   # a bad --n-boot is an error before any work
         setup = Setup(pop, args.n_boot, args.noise, args.directions, args.gen_prompts,
                       args.gen_samples, args.cubic)
-        setup.resampling  # noqa: B018  (checks n_boot early)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

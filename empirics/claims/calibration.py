@@ -47,7 +47,7 @@ class Rates:
 
 
 def run_case(case: Case, index: int, trials: int, seed: int,
-             bar: tqdm | None = None) -> Rates:   # type: ignore[type-arg]
+             bar: tqdm | None = None) -> Rates:
     """``trials`` seeded trials of ``case``."""
     outcomes = []
     for t in range(trials):

@@ -28,7 +28,7 @@ from empirics.claims.synthetic import (
 )
 from empirics.claims.synthetic_random import random_world
 from empirics.claims.synthetic_text import behavior_following, replies
-from empirics.claims.theorem1 import DEPARTURE_TOLERANCE, departure, tanh_curve
+from empirics.claims.theorem1 import DEPARTURE_THRESHOLD, departure, tanh_curve
 
 Outcome = tuple[bool | None, ...]
 SCALES = (0.5, 2.0)
@@ -119,7 +119,7 @@ def departure_case(setup: Setup, name: str) -> Case:
         gl, w_gap = pr.g[:, 0], pr.w[:, 0] - pr.w[:, 1]    # g_a − g_b = 2γλ: γλ = g_a here
         out = []
         for f in (1.0, *SCALES):
-            radius = formulas.departure_radius(curves.at_zero, gl, f * w_gap, DEPARTURE_TOLERANCE)
+            radius = formulas.departure_radius(curves.at_zero, gl, f * w_gap, DEPARTURE_THRESHOLD)
             out.append(departure(name, curves, gl, radius, np.sign(w_gap),
                                  resampling=setup.resampling).holds)
         return tuple(out)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from empirics.claims.inputs import checked_grid, index_of
+from empirics.claims.inputs import checked_grid, zero_index
 from empirics.claims.stats import Resampling
-from empirics.claims.verdict import Band, ClaimVerdict, Estimate, Kind, Number, undecided
+from empirics.claims.verdict import Band, ClaimVerdict, Estimate, Kind, Number
 
 #: Measured change per unit predicted change within ×1.25.
 SEQUENCE_BAND = Band.around_one(1.25)
@@ -50,7 +50,7 @@ def sequence_curve(subject: str, coefficients: np.ndarray, scores0: np.ndarray,
     reported as not informative, never as agreement."""
     rs = resampling or Resampling()
     grid = checked_grid(coefficients)
-    zero = int(index_of(grid, 0.0))  # type: ignore[arg-type]
+    zero = zero_index(grid)
     pred, meas = np.asarray(predicted, float), np.asarray(measured, float)
     sc = np.asarray(scores0)
     n = sc.shape[0]
@@ -140,7 +140,7 @@ def proxy_vs_behavior(coefficients: np.ndarray, proxy: np.ndarray, behavior: np.
     the transfer's CI lies below 0.25."""
     rs = resampling or Resampling()
     grid = checked_grid(coefficients)
-    zero = int(index_of(grid, 0.0))  # type: ignore[arg-type]
+    zero = zero_index(grid)
     px, bh = np.asarray(proxy, float), np.asarray(behavior, float)
     if px.shape != bh.shape or px.shape[1:] != (grid.size,) or not np.isfinite(px).all():
         raise ValueError(f"proxy (finite) and behavior must both be (prompts, {grid.size}), got "

@@ -33,6 +33,14 @@ def index_of(grid: np.ndarray, r: float) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
+def zero_index(grid: np.ndarray) -> int:
+    """Index of r = 0 on a grid that holds it (``checked_grid`` guarantees it)."""
+    i = index_of(grid, 0.0)
+    if i is None:
+        raise ValueError("grid lacks r = 0: the unsteered point every rule is anchored at")
+    return i
+
+
 def per_prompt(name: str, values: np.ndarray, n: int) -> np.ndarray:
     """A finite per-prompt vector ``(n,)``."""
     v = np.asarray(values, dtype=float)
@@ -68,7 +76,7 @@ class Curves:
     @property
     def at_zero(self) -> np.ndarray:
         """``(N,)`` values at r = 0."""
-        return self.values[:, index_of(self.grid, 0.0)]
+        return self.values[:, zero_index(self.grid)]
 
 
 @dataclass(frozen=True)

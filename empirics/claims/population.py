@@ -62,18 +62,19 @@ class Population:
     random: RandomSpread
 
     def behavior(self, name: str) -> BehaviorPrompts:
-        return _named(self.behaviors, name)
+        """The behavior group ``name`` (e.g. "harmfulness/harmful")."""
+        for group in self.behaviors:
+            if group.name == name:
+                return group
+        raise ValueError(f"no behavior group {name!r}; have {[b.name for b in self.behaviors]}")
 
     def helpful(self, name: str) -> HelpfulnessPrompts:
-        return _named(self.helpfulness, name)
-
-
-def _named(items: tuple[BehaviorPrompts, ...] | tuple[HelpfulnessPrompts, ...],
-           name: str) -> BehaviorPrompts | HelpfulnessPrompts:   # type: ignore[return]
-    for item in items:
-        if item.name == name:
-            return item
-    raise ValueError(f"no prompt group {name!r}; have {[i.name for i in items]}")
+        """The helpfulness group ``name`` (e.g. "harmfulness/knowledge")."""
+        for group in self.helpfulness:
+            if group.name == name:
+                return group
+        raise ValueError(f"no helpfulness group {name!r}; have "
+                         f"{[h.name for h in self.helpfulness]}")
 
 
 def _third(grid: np.ndarray, values: np.ndarray) -> np.ndarray:

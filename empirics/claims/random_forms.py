@@ -16,7 +16,7 @@ from scipy import stats as sps
 
 from empirics.claims.compare import Tolerance, paired_rule
 from empirics.claims.differences import GridError, curvature, stencil
-from empirics.claims.inputs import DirectionSweeps, index_of
+from empirics.claims.inputs import DirectionSweeps, zero_index
 from empirics.claims.stats import Resampling, mean_ci
 from empirics.claims.verdict import Band, ClaimVerdict, Estimate, Kind, Number, undecided
 
@@ -24,14 +24,14 @@ from empirics.claims.verdict import Band, ClaimVerdict, Estimate, Kind, Number, 
 MIN_DIRECTIONS = 8
 #: Scale within ×1.25 of the prediction; no correlation part (k directions leave per-prompt
 #: Monte Carlo noise that the forms do not describe).
-AVERAGE_AGREEMENT = Tolerance(Band.around_one(1.25))
+AVERAGE_TOLERANCE = Tolerance(Band.around_one(1.25))
 #: Family-wise level of the Theorem 2′ violation tests (Bonferroni over the informative checks).
 FAMILY_LEVEL = 0.05
 
 
 def random_direction_form(subject: str, form: str, sweeps: DirectionSweeps,
                           predicted_c2: np.ndarray, *,
-                          tolerance: Tolerance = AVERAGE_AGREEMENT,
+                          tolerance: Tolerance = AVERAGE_TOLERANCE,
                           resampling: Resampling | None = None) -> ClaimVerdict:
     """A form of Theorem 2 (``form`` names it: "i.i.d." or "random direction") vs the average
     over k directions of the measured r² coefficient, per prompt."""
@@ -59,12 +59,12 @@ def random_direction_form(subject: str, form: str, sweeps: DirectionSweeps,
 
 
 def spread_bound(subject: str, sweeps: DirectionSweeps, bound: np.ndarray, *,
-                 level: float = FAMILY_LEVEL) -> ClaimVerdict:
+                 family_level: float = FAMILY_LEVEL) -> ClaimVerdict:
     """Theorem 2′ per prompt and coefficient where defined and informative: the direction
     average of P(correct) must not exceed sigmoid(m) + δ (``formulas.spread_bound``; NaN where
     m < 0). A check is informative where the bound is below 1 at r ≠ 0; it is violated when the
     average exceeds the bound by more than its Monte Carlo error allows (one-sided,
-    Bonferroni over the informative checks at family level ``level``)."""
+    Bonferroni over the informative checks at ``family_level``)."""
     name = "theorem2_prime"
     b = np.asarray(bound, dtype=float)
     shape = sweeps.values.shape[1:]
@@ -73,12 +73,12 @@ def spread_bound(subject: str, sweeps: DirectionSweeps, bound: np.ndarray, *,
     rule = (f"per prompt and r ≠ 0 where the bound is defined (m ≥ 0) and below 1: the mean of "
             f"P(correct) over k ≥ {MIN_DIRECTIONS} random directions must not exceed "
             f"sigmoid(m) + δ by more than z·SE (one-sided, Bonferroni at family level "
-            f"{level:g}); fails on any violation")
+            f"{family_level:g}); fails on any violation")
     if sweeps.k < MIN_DIRECTIONS:
         return undecided(name, Kind.CLAIM, subject, rule,
                          f"k = {sweeps.k} random directions: the bound is on an average over "
                          f"random shifts; sweep at least {MIN_DIRECTIONS}")
-    zero = index_of(sweeps.grid, 0.0)
+    zero = zero_index(sweeps.grid)
     informative = np.isfinite(b) & (b < 1)
     informative[:, zero] = False
     checks = int(informative.sum())
@@ -87,7 +87,7 @@ def spread_bound(subject: str, sweeps: DirectionSweeps, bound: np.ndarray, *,
                          "the bound is undefined (m < 0) or ≥ 1 at every prompt and r ≠ 0")
     mean = sweeps.values.mean(0)
     se = sweeps.values.std(0, ddof=1) / math.sqrt(sweeps.k)
-    z = float(sps.norm.ppf(1 - level / checks))
+    z = float(sps.norm.ppf(1 - family_level / checks))
     excess = np.where(informative, (mean - b) / np.maximum(se, 1e-12), -np.inf)
     violations = int((excess > z).sum())
     prompts = int(informative.any(1).sum())

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from empirics import formulas
-from empirics.claims.inputs import Curves, index_of
+from empirics.claims.inputs import Curves, zero_index
 from empirics.claims.stats import Resampling
 from empirics.claims.verdict import Estimate
 
@@ -227,7 +227,7 @@ def recommend(m: Measurements, policy: Policy | None = None,
     nonneg = np.flatnonzero(grid >= 0)
     positive = np.flatnonzero((grid > 0) & (u.utility.lo > 0))
     if not positive.size:
-        return _recommendation(m, u, pol, second_order, int(index_of(grid, 0.0) or 0), "")
+        return _recommendation(m, u, pol, second_order, zero_index(grid), "")
     j = int(positive[np.argmax(u.utility.mean[positive])])
     reason = _stop_reason(m, pol, j) if j == int(nonneg[-1]) else ""
     if j == int(nonneg[-1]) and not reason:
@@ -303,7 +303,7 @@ def _summary(decision: Decision, r: float, u: Utility, reason: str) -> str:
     if decision is Decision.DO_NOT_STEER:
         return (f"do not steer: no r > 0 has U = {gain} − {u.kappa:g}·loss with its 95% CI "
                 "above 0")
-    j = int(index_of(u.grid, r))  # type: ignore[arg-type]
+    j = int(np.argmin(np.abs(u.grid - r)))
     text = (f"steer at r = {r:g}: U = {u.utility.at(j)}, {gain} {u.gain.at(j)}, loss "
             f"{u.loss.at(j)}")
     if u.control_gain is not None:

@@ -1,7 +1,7 @@
 """Theorem 1 against the model, where it can fail.
 
 * ``departure``: per prompt, the coefficient r > 0 where the measured B leaves the fit-free
-  linear bound tanh(γ̂λ̂ r + artanh B₀) by more than ``tolerance``, against Theorem 1 to second
+  linear bound tanh(γ̂λ̂ r + artanh B₀) by more than ``threshold``, against Theorem 1 to second
   order (sign and radius from w_a − w_b). Compared as the signed departure rate sign/r², which
   is proportional to w_a − w_b to leading order (so a prediction off by ×2 is off by ×2 here)
   and is 0 for a prompt that never departs on the grid (no infinities).
@@ -19,11 +19,14 @@ from empirics.claims.inputs import Curves, per_prompt
 from empirics.claims.stats import Resampling
 from empirics.claims.verdict import Band, ClaimVerdict, Estimate, Kind, Number, undecided
 
-#: |B − bound| beyond which a prompt has left the linear bound (B units; calibrated).
-DEPARTURE_TOLERANCE = 0.01
+#: |B − bound| beyond which a prompt has left the linear bound (B units). Calibrated: at 0.02
+#: the run's cubic term, doubled, biases the rates by ×1.2–1.25; at 0.01 by ×1.15.
+DEPARTURE_THRESHOLD = 0.01
+#: |B − bound| reported as "materially" off the bound (a number shown, not the rule's).
+MATERIAL_THRESHOLD = 0.05
 #: The departure rates must agree within ×1.25 (no correlation part: on a behavior whose
 #: prompts share one w_a − w_b the rates barely vary across prompts).
-DEPARTURE_AGREEMENT = Tolerance(Band.around_one(1.25))
+DEPARTURE_TOLERANCE = Tolerance(Band.around_one(1.25))
 #: Largest relative error of the parameter-free tanh inside the validity radius.
 CURVE_ERROR = Band(0.0, 0.25)
 
@@ -35,11 +38,13 @@ def linear_bounds(curves: Curves, gamma_lam: np.ndarray) -> np.ndarray:
                      for b, gl in zip(b0, gamma_lam, strict=True)])
 
 
-def departures(grid: np.ndarray, gap: np.ndarray, tolerance: float) -> tuple[np.ndarray,
+def departures(grid: np.ndarray, gap: np.ndarray, threshold: float) -> tuple[np.ndarray,
                                                                                np.ndarray]:
-    """Per prompt, the first r > 0 where |gap| exceeds ``tolerance`` (interpolated linearly in
+    """Per prompt, the first r > 0 where |gap| exceeds ``threshold`` (interpolated linearly in
     √|gap|, which is linear in r when the departure is quadratic) and the gap's sign there;
-    ``inf`` and 0 for a prompt that stays within ``tolerance`` on the whole grid."""
+    ``inf`` and 0 for a prompt that stays within ``threshold`` on the whole grid."""
+    if not threshold > 0:
+        raise ValueError(f"threshold {threshold} must be > 0")
     pos = np.flatnonzero(grid > 0)
     zero = int(np.flatnonzero(grid == 0)[0])
     cols = np.concatenate([[zero], pos])
@@ -47,12 +52,12 @@ def departures(grid: np.ndarray, gap: np.ndarray, tolerance: float) -> tuple[np.
     radius = np.full(gap.shape[0], np.inf)
     sign = np.zeros(gap.shape[0])
     for i, row in enumerate(np.abs(gap[:, cols])):
-        out = np.flatnonzero(row > tolerance)
+        out = np.flatnonzero(row > threshold)
         if not out.size:
             continue
         j = max(int(out[0]), 1)   # r = 0 is on the bound by construction
         lo, hi = np.sqrt(row[j - 1]), np.sqrt(row[j])
-        frac = (np.sqrt(tolerance) - lo) / (hi - lo)
+        frac = (np.sqrt(threshold) - lo) / (hi - lo)
         radius[i] = r[j - 1] + frac * (r[j] - r[j - 1])
         sign[i] = np.sign(gap[i, cols[j]])
     return radius, sign
@@ -60,13 +65,13 @@ def departures(grid: np.ndarray, gap: np.ndarray, tolerance: float) -> tuple[np.
 
 def departure(subject: str, curves: Curves, gamma_lam: np.ndarray,
               predicted_radius: np.ndarray, predicted_sign: np.ndarray, *,
-              tolerance: float = DEPARTURE_TOLERANCE,
-              agreement: Tolerance = DEPARTURE_AGREEMENT,
+              threshold: float = DEPARTURE_THRESHOLD,
+              tolerance: Tolerance = DEPARTURE_TOLERANCE,
               resampling: Resampling | None = None) -> ClaimVerdict:
     """Measured departure from the linear bound vs Theorem 1 to second order, per prompt.
 
     ``predicted_radius`` ``(N,)``: where tanh(artanh B₀ + γλr + r²(w_a − w_b)/4) first differs
-    from the bound by ``tolerance`` (``formulas.departure_radius``; inf if never);
+    from the bound by ``threshold`` (``formulas.departure_radius``; inf if never);
     ``predicted_sign``: the sign of w_a − w_b (the side it leaves on)."""
     rs = resampling or Resampling()
     n = curves.n
@@ -75,26 +80,29 @@ def departure(subject: str, curves: Curves, gamma_lam: np.ndarray,
     if rad_p.shape != (n,) or np.any(np.isnan(rad_p)) or np.any(rad_p <= 0):
         raise ValueError(f"predicted_radius must be ({n},) positive (inf: never departs)")
     sgn_p = np.sign(per_prompt("predicted_sign", predicted_sign, n))
-    rule = (f"per prompt, the first r > 0 where |B − tanh(γ̂λ̂ r + artanh B₀)| > {tolerance:g} "
+    rule = (f"per prompt, the first r > 0 where |B − tanh(γ̂λ̂ r + artanh B₀)| > {threshold:g} "
             "(√-interpolated between grid points) vs Theorem 1 to second order, compared as "
-            f"the signed rate sign/r² (0: never on the grid), paired; holds when {agreement}, "
+            f"the signed rate sign/r² (0: never on the grid), paired; holds when {tolerance}, "
             "fails when it lies outside")
     if not np.any(np.abs(gl) > 0):
         return undecided("theorem1_departure", Kind.CLAIM, subject, rule, "γ̂λ̂ = 0 on every prompt")
-    rad_m, sgn_m = departures(curves.grid, curves.values - linear_bounds(curves, gl), tolerance)
+    gap = curves.values - linear_bounds(curves, gl)
+    rad_m, sgn_m = departures(curves.grid, gap, threshold)
     rate_m = sgn_m / rad_m**2
     rate_p = np.where(np.isfinite(rad_p), sgn_p / rad_p**2, 0.0)
     both = np.isfinite(rad_m) & np.isfinite(rad_p)
     numbers = (
-        Number("measured departure r, median over prompts", _median(rad_m)),
-        Number("predicted departure r, median over prompts", _median(rad_p)),
+        Number(f"measured departure r (> {threshold:g}), median [min, max]", _median(rad_m)),
+        Number(f"measured r where |B − bound| > {MATERIAL_THRESHOLD:g}, median [min, max]",
+               _median(departures(curves.grid, gap, MATERIAL_THRESHOLD)[0])),
+        Number("predicted departure r, median [min, max]", _median(rad_p)),
         Number("prompts leaving the bound on the grid (measured)", Estimate(float(np.isfinite(rad_m).sum()))),
         Number("sign agreement where both depart", Estimate(float(np.mean(sgn_m[both] == sgn_p[both]))
                                                             if both.any() else float("nan"))),
         Number("prompts crossing below the bound (r > 0)", Estimate(float((sgn_m < 0).sum()))),
     )
     return paired_rule("theorem1_departure", Kind.CLAIM, subject, rule, rate_p, rate_m,
-                       agreement, rs, numbers)
+                       tolerance, rs, numbers)
 
 
 def _median(x: np.ndarray) -> Estimate:
