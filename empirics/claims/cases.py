@@ -77,13 +77,13 @@ def _targets(*labels: str) -> tuple[Mutation, ...]:
     return tuple(Mutation(label) for label in labels)
 
 
-def _behavior(setup: Setup, name: str, rng: np.random.Generator) -> Prompts:
+def draw_behavior(setup: Setup, name: str, rng: np.random.Generator) -> Prompts:
     pop = setup.population.behavior(name)
     pr = two_outcome_prompts(pop, pop.B0.size, rng)
     return replace(pr, t=setup.cubic * pr.t)
 
 
-def _helpful(setup: Setup, name: str, rng: np.random.Generator) -> Prompts:
+def draw_helpfulness(setup: Setup, name: str, rng: np.random.Generator) -> Prompts:
     pop = setup.population.helpful(name)
     cubic = setup.cubic * cubic_ratio(setup.population.behaviors[0])
     return helpfulness_prompts(pop, pop.P0.size, rng, cubic)
@@ -91,7 +91,7 @@ def _helpful(setup: Setup, name: str, rng: np.random.Generator) -> Prompts:
 
 def consistency_case(setup: Setup, name: str, behavior: bool) -> Case:
     def trial(rng: np.random.Generator) -> Outcome:
-        pr = _behavior(setup, name, rng) if behavior else _helpful(setup, name, rng)
+        pr = draw_behavior(setup, name, rng) if behavior else draw_helpfulness(setup, name, rng)
         curves = pr.readout(setup.population.grid, setup.noise, rng)
         c1 = pr.coefficients()[0]
         return tuple(first_order_consistency(name, curves, f * c1,
@@ -102,7 +102,7 @@ def consistency_case(setup: Setup, name: str, behavior: bool) -> Case:
 
 def curvature_case(setup: Setup, name: str, behavior: bool) -> Case:
     def trial(rng: np.random.Generator) -> Outcome:
-        pr = _behavior(setup, name, rng) if behavior else _helpful(setup, name, rng)
+        pr = draw_behavior(setup, name, rng) if behavior else draw_helpfulness(setup, name, rng)
         curves = pr.readout(setup.population.grid, setup.noise, rng)
         c2 = pr.coefficients()[1]
         preds = [c2, 0.5 * c2, 2 * c2, pr.coefficients(w_factor=0.0)[1], rng.permutation(c2)]
@@ -114,7 +114,7 @@ def curvature_case(setup: Setup, name: str, behavior: bool) -> Case:
 
 def departure_case(setup: Setup, name: str) -> Case:
     def trial(rng: np.random.Generator) -> Outcome:
-        pr = _behavior(setup, name, rng)
+        pr = draw_behavior(setup, name, rng)
         curves = pr.readout(setup.population.grid, setup.noise, rng)
         gl, w_gap = pr.g[:, 0], pr.w[:, 0] - pr.w[:, 1]    # g_a − g_b = 2γλ: γλ = g_a here
         out = []
@@ -128,7 +128,7 @@ def departure_case(setup: Setup, name: str) -> Case:
 
 def curve_case(setup: Setup, name: str) -> Case:
     def trial(rng: np.random.Generator) -> Outcome:
-        pr = _behavior(setup, name, rng)
+        pr = draw_behavior(setup, name, rng)
         curves = pr.readout(setup.population.grid, setup.noise, rng)
         return tuple(tanh_curve(name, curves, f * pr.g[:, 0], TANH_RADIUS,
                                 resampling=setup.resampling).holds for f in (1.0, *SCALES))
@@ -186,8 +186,8 @@ def regime_case(setup: Setup, target: str, helpful: str) -> Case:
     """The efficient regime where it exists (the run's gain slope) and where it does not (the
     gain slope flipped to −0.5× and −2× its size: U falls from r = 0)."""
     def trial(rng: np.random.Generator) -> Outcome:
-        pr = _behavior(setup, target, rng)
-        h = _helpful(setup, helpful, rng).readout(setup.population.grid, setup.noise, rng)
+        pr = draw_behavior(setup, target, rng)
+        h = draw_helpfulness(setup, helpful, rng).readout(setup.population.grid, setup.noise, rng)
         out = []
         for f in (1.0, -0.5, -2.0):
             curves = replace(pr, g=f * pr.g).readout(setup.population.grid, setup.noise, rng)

@@ -87,9 +87,13 @@ def decided(name: str, kind: Kind, subject: str, rule: str, agree: Agreement,
     if holds is None:
         summary += "; undecided: a CI straddles its limit"
     elif holds is False:
-        by_scale = band.decide(agree.scale) is False
-        summary += ("; fails: the scale lies outside the band" if by_scale else
-                    f"; fails: the prediction does not track the prompts (correlation below "
-                    f"{tolerance.min_correlation:g})")
+        reasons = []
+        if band.decide(agree.scale) is False:
+            reasons.append("the scale lies outside the band")
+        rho = agree.correlation
+        if tolerance.min_correlation > 0 and rho.hi < tolerance.min_correlation:
+            reasons.append(f"the prediction does not track the prompts (correlation below "
+                           f"{tolerance.min_correlation:g})")
+        summary += "; fails: " + " and ".join(reasons)
     return ClaimVerdict(name, kind, subject, holds, rule, summary, agree.scale, band,
                         tuple(numbers), agree)

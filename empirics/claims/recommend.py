@@ -30,6 +30,8 @@ from empirics.claims.verdict import Estimate
 
 
 class Decision(enum.Enum):
+    """What to do: steer at the recommended r, or not at all (there is no "extend the grid")."""
+
     STEER = "steer"
     DO_NOT_STEER = "do not steer"
 
