@@ -11,7 +11,7 @@ import numpy as np
 
 from empirics.claims.compare import CLAIM_TOLERANCE, CONSISTENCY_TOLERANCE, Tolerance, paired_rule
 from empirics.claims.differences import GridError, curvature, slope, stencil
-from empirics.claims.inputs import Curves
+from empirics.claims.inputs import Curves, per_prompt
 from empirics.claims.stats import Resampling, mean_ci
 from empirics.claims.verdict import ClaimVerdict, Estimate, Kind, Number, undecided
 
@@ -31,12 +31,13 @@ def first_order_consistency(subject: str, curves: Curves, jvp_slope: np.ndarray,
             f"±{h:g}, ±{2 * h:g}, Richardson), paired; holds when {tolerance}, fails when "
             "either lies outside. A check of the implementation "
             "(JVP and sweep agree), not of the theory")
+    jvp = per_prompt("jvp_slope", jvp_slope, curves.n)
     measured = slope(curves.grid, curves.values)
     numbers = (Number("measured slope, mean", mean_ci(measured, rs)),
-               Number("JVP slope, mean", mean_ci(np.asarray(jvp_slope, float), rs, 1)),
+               Number("JVP slope, mean", mean_ci(jvp, rs, 1)),
                Number("largest per-prompt |measured − JVP|",
-                      Estimate(float(np.max(np.abs(measured - np.asarray(jvp_slope, float)))))))
-    return paired_rule("first_order_consistency", Kind.CONSISTENCY, subject, rule, jvp_slope,
+                      Estimate(float(np.max(np.abs(measured - jvp))))))
+    return paired_rule("first_order_consistency", Kind.CONSISTENCY, subject, rule, jvp,
                        measured, tolerance, rs, numbers)
 
 
@@ -52,9 +53,10 @@ def curvature_2r(subject: str, curves: Curves, predicted_c2: np.ndarray, *,
     rule = (f"per prompt, Theorem 2R's r² coefficient ½(gᵀ∇²f g + ∇fᵀw) vs the measured ½f'' at "
             f"0 (second differences at ±{h:g}, ±{2 * h:g}, Richardson), paired; holds when "
             f"{tolerance}, fails when either lies outside")
+    predicted = per_prompt("predicted_c2", predicted_c2, curves.n)
     measured = curvature(curves.grid, curves.values)
     numbers = (Number("measured c2, mean", mean_ci(measured, rs)),
-               Number("predicted c2, mean", mean_ci(np.asarray(predicted_c2, float), rs, 1)))
-    return paired_rule("curvature_2r", Kind.CLAIM, subject, rule, predicted_c2, measured,
+               Number("predicted c2, mean", mean_ci(predicted, rs, 1)))
+    return paired_rule("curvature_2r", Kind.CLAIM, subject, rule, predicted, measured,
                        tolerance, rs, numbers)
 

@@ -26,6 +26,7 @@ from empirics.claims import (
 from empirics.claims.cases import Setup, draw_behavior, draw_helpfulness
 from empirics.claims.differences import GridError, curvature, slope, stencil
 from empirics.claims.population import default_population
+from empirics.claims.synthetic import Prompts
 from empirics.claims.synthetic_random import random_world
 from empirics.claims.theorem1 import DEPARTURE_THRESHOLD, departures
 from empirics.claims.verdict import Band, Estimate
@@ -37,12 +38,12 @@ SETUP = Setup(POP, n_boot=300)
 SCALES = (0.5, 2.0)
 
 
-def _two_outcome(name: str = "bias/stereoset_race", seed: int = 0):  # type: ignore[no-untyped-def]
+def _two_outcome(name: str = "bias/stereoset_race", seed: int = 0) -> tuple[Prompts, Curves]:
     pr = draw_behavior(SETUP, name, np.random.default_rng(seed))
     return pr, pr.readout(GRID)
 
 
-def _four_option(seed: int = 0):  # type: ignore[no-untyped-def]
+def _four_option(seed: int = 0) -> tuple[Prompts, Curves]:
     pr = draw_helpfulness(SETUP, "harmfulness/knowledge", np.random.default_rng(seed))
     return pr, pr.readout(GRID)
 
@@ -138,7 +139,8 @@ def test_curvature_2r_undecided_without_the_stencil_or_a_prediction() -> None:
 
 
 # ------------------------------------------------------------------ Theorem 1
-def _departure_inputs(name: str, factor: float):  # type: ignore[no-untyped-def]
+def _departure_inputs(name: str,
+                      factor: float) -> tuple[Curves, np.ndarray, np.ndarray, np.ndarray]:
     pr, curves = _two_outcome(name)
     gl, w_gap = pr.g[:, 0], pr.w[:, 0] - pr.w[:, 1]
     radius = formulas.departure_radius(curves.at_zero, gl, factor * w_gap, DEPARTURE_THRESHOLD)
@@ -195,8 +197,7 @@ def test_efficient_regime_either_way() -> None:
 
 def test_efficient_regime_says_whether_l1_is_zero() -> None:
     _, target = _two_outcome("harmfulness/harmful")
-    flat = Curves(GRID, np.full((5, GRID.size), 0.5) + 1e-4 * np.random.default_rng(0).
-                  standard_normal((5, GRID.size)) * 0)
+    flat = Curves(GRID, 0.5 + 0.01 * np.arange(5)[:, None] + 0 * GRID[None])
     falling = Curves(GRID, 0.5 - 0.02 * GRID[None] + np.zeros((5, 1))
                      + 0.01 * np.arange(5)[:, None])
     assert "G/L → ∞" in efficient_regime("h", target, flat, 1.0, resampling=RS).summary
