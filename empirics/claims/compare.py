@@ -23,31 +23,30 @@ from empirics.claims.verdict import Agreement, Band, ClaimVerdict, Kind, Number,
 @dataclass(frozen=True)
 class Tolerance:
     """How close is close enough: the scale's band, and the least per-prompt correlation a
-    prediction must reach (0 disables the correlation part, for averages whose per-prompt
-    noise is not the theory's business)."""
+    prediction must reach to *hold* (0: no such gate, for averages whose per-prompt noise the
+    theory does not describe).
+
+    The correlation only gates "holds": measurement noise lowers it too, and a rule that failed
+    on a low correlation false-fails true claims on noisy sweeps (calibration at logit noise
+    0.01: 58–100% false fails). "Fails" rests on the scale alone."""
 
     band: Band
     min_correlation: float = 0.0
 
     def decide(self, agree: Agreement) -> bool | None:
-        """Holds: scale CI inside the band and correlation CI above the minimum. Fails: scale CI
-        outside the band, or correlation CI below the minimum. Otherwise undecided."""
+        """Fails: scale CI outside the band. Holds: scale CI inside it and the correlation CI
+        above the minimum. Otherwise undecided."""
         by_scale = self.band.decide(agree.scale)
-        if self.min_correlation <= 0:
+        if by_scale is not True or self.min_correlation <= 0:
             return by_scale
         rho = agree.correlation
-        if math.isfinite(rho.hi) and rho.hi < self.min_correlation:
-            return False
-        if by_scale is False:
-            return False
-        if by_scale and math.isfinite(rho.lo) and rho.lo >= self.min_correlation:
-            return True
-        return None
+        return True if math.isfinite(rho.lo) and rho.lo >= self.min_correlation else None
 
     def __str__(self) -> str:
-        text = f"the measured/predicted scale's 95% CI in {self.band}"
+        text = f"the measured/predicted scale's 95% CI lies in {self.band}"
         if self.min_correlation > 0:
-            text += f" and the per-prompt correlation's CI above {self.min_correlation:g}"
+            text += (f" and the per-prompt correlation's CI above {self.min_correlation:g} "
+                     "(holds), or the scale's CI outside the band (fails)")
         return text
 
 
@@ -87,13 +86,10 @@ def decided(name: str, kind: Kind, subject: str, rule: str, agree: Agreement,
     if holds is None:
         summary += "; undecided: a CI straddles its limit"
     elif holds is False:
-        reasons = []
-        if band.decide(agree.scale) is False:
-            reasons.append("the scale lies outside the band")
-        rho = agree.correlation
-        if tolerance.min_correlation > 0 and rho.hi < tolerance.min_correlation:
-            reasons.append(f"the prediction does not track the prompts (correlation below "
-                           f"{tolerance.min_correlation:g})")
-        summary += "; fails: " + " and ".join(reasons)
+        summary += "; fails: the scale lies outside the band"
+    rho = agree.correlation
+    if tolerance.min_correlation > 0 and math.isfinite(rho.hi) and rho.hi < tolerance.min_correlation:
+        summary += (f"; the prediction does not track the prompts (correlation below "
+                    f"{tolerance.min_correlation:g}, or the measurement is noisy)")
     return ClaimVerdict(name, kind, subject, holds, rule, summary, agree.scale, band,
                         tuple(numbers), agree)

@@ -28,8 +28,8 @@ def first_order_consistency(subject: str, curves: Curves, jvp_slope: np.ndarray,
     except GridError as err:
         return undecided("first_order_consistency", Kind.CONSISTENCY, subject, "", str(err))
     rule = (f"per prompt, the JVP slope vs the sweep's slope at 0 (symmetric differences at "
-            f"±{h:g}, ±{2 * h:g}, Richardson), paired; holds when {tolerance}, fails when "
-            "either lies outside. A check of the implementation "
+            f"±{h:g}, ±{2 * h:g}, Richardson), paired; holds when {tolerance}. A check of the "
+            "implementation "
             "(JVP and sweep agree), not of the theory")
     jvp = per_prompt("jvp_slope", jvp_slope, curves.n)
     measured = slope(curves.grid, curves.values)
@@ -52,7 +52,7 @@ def curvature_2r(subject: str, curves: Curves, predicted_c2: np.ndarray, *,
         return undecided("curvature_2r", Kind.CLAIM, subject, "", str(err))
     rule = (f"per prompt, Theorem 2R's r² coefficient ½(gᵀ∇²f g + ∇fᵀw) vs the measured ½f'' at "
             f"0 (second differences at ±{h:g}, ±{2 * h:g}, Richardson), paired; holds when "
-            f"{tolerance}, fails when either lies outside")
+            f"{tolerance}")
     predicted = per_prompt("predicted_c2", predicted_c2, curves.n)
     measured = curvature(curves.grid, curves.values)
     numbers = (Number("measured c2, mean", mean_ci(measured, rs)),

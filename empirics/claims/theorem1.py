@@ -40,9 +40,10 @@ def linear_bounds(curves: Curves, gamma_lam: np.ndarray) -> np.ndarray:
 
 def departures(grid: np.ndarray, gap: np.ndarray, threshold: float) -> tuple[np.ndarray,
                                                                                np.ndarray]:
-    """Per prompt, the first r > 0 where |gap| exceeds ``threshold`` (interpolated linearly in
-    √|gap|, which is linear in r when the departure is quadratic) and the gap's sign there;
-    ``inf`` and 0 for a prompt that stays within ``threshold`` on the whole grid."""
+    """Per prompt, the first r > 0 from which |gap| exceeds ``threshold`` at two grid points in
+    a row (one point over it can be noise; interpolated linearly in √|gap|, which is linear in
+    r when the departure is quadratic) and the gap's sign there; ``inf`` and 0 for a prompt that
+    stays within ``threshold`` on the whole grid (a last-point excess counts alone)."""
     if not threshold > 0:
         raise ValueError(f"threshold {threshold} must be > 0")
     pos = np.flatnonzero(grid > 0)
@@ -52,7 +53,8 @@ def departures(grid: np.ndarray, gap: np.ndarray, threshold: float) -> tuple[np.
     radius = np.full(gap.shape[0], np.inf)
     sign = np.zeros(gap.shape[0])
     for i, row in enumerate(np.abs(gap[:, cols])):
-        out = np.flatnonzero(row > threshold)
+        over = row > threshold
+        out = np.flatnonzero(over & np.append(over[1:], True))
         if not out.size:
             continue
         j = max(int(out[0]), 1)   # r = 0 is on the bound by construction
