@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +32,8 @@ def _changes(values: np.ndarray, zero: int) -> np.ndarray:
 def _scale_ci(x: np.ndarray, y: np.ndarray, rs: Resampling) -> Estimate:
     """Σ x·y / Σ x² over prompts (rows) and coefficients, NaN cells left out; prompt bootstrap."""
     ok = np.isfinite(x) & np.isfinite(y)
-    xy = np.where(ok, x * y, 0.0).sum(1)
-    xx = np.where(ok, x * x, 0.0).sum(1)
+    xy = np.where(ok, np.nan_to_num(x) * np.nan_to_num(y), 0.0).sum(1)
+    xx = np.where(ok, np.nan_to_num(x) ** 2, 0.0).sum(1)
     idx = rs.indices(x.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         boots = xy[idx].sum(1) / xx[idx].sum(1)
@@ -110,9 +111,12 @@ class ProxyBehavior:
 
 
 def _mean_ci(values: np.ndarray, idx: np.ndarray, rs: Resampling) -> Estimate:
-    with np.errstate(invalid="ignore"):
-        boots = np.nanmean(values[idx], axis=1) if np.isnan(values).any() else values[idx].mean(1)
-    return rs.interval(float(np.nanmean(values)), boots)
+    """Mean over prompts, NaN (no decided reply) left out; NaN when every prompt is NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN resamples: NaN is the answer
+        boots = np.nanmean(values[idx], axis=1)
+        point = float(np.nanmean(values))
+    return rs.interval(point, boots)
 
 
 def _finding(moves: bool, t: Estimate) -> Finding:
