@@ -248,10 +248,13 @@ def _recommendation(m: Measurements, u: Utility, pol: Policy, second_order: Seco
     so, inside = _second_order(second_order, pol.kappa)
     decision = Decision.STEER if grid[j] > 0 else Decision.DO_NOT_STEER
     over = None if u.control_gain is None else u.control_gain.at(j)
+    summary = _summary(decision, float(grid[j]), u, reason)
+    if so is not None:
+        summary += (f"; measured argmax of U r = {grid[argmax]:g}; Theorem 2R's second-order "
+                    f"r* = {so.r_star:.3g} ({so.note})")
     return Recommendation(decision, float(grid[j]), u, float(grid[argmax]),
                           bool(j == int(nonneg[-1]) and grid[j] > 0), reason,
-                          _within_epsilon(u, pol), over, so, inside, m.source,
-                          _summary(decision, float(grid[j]), u, reason))
+                          _within_epsilon(u, pol), over, so, inside, m.source, summary)
 
 
 #: A sweep of the same prompts at given coefficients (r = 0 included), as ``Measurements``.

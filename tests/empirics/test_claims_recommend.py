@@ -128,6 +128,7 @@ def test_second_order_r_star_beside_the_measured_argmax() -> None:
     expected = (0.3 - 0.01) / (2 * (0.004 + 0.02))      # (g1 − κℓ1)/(2(κℓ2 − g2)), κ = 1
     assert out.second_order.r_star == pytest.approx(expected)
     assert out.second_order_inside_radius is (expected <= 5.0)
+    assert "second-order r* = 6.04" in out.summary and "measured argmax" in out.summary
     far = recommend(w.measure(GRID), POLICY, SecondOrder(0.3, 0.01, -0.02, 0.004, 1.0))
     assert isinstance(far, Recommendation) and far.second_order_inside_radius is False
 
