@@ -265,6 +265,12 @@ def paper_helpfulness(r: Any, a: Any, b: Any, options: int | None = None) -> np.
     return np.asarray(th_helpfulness.paper_form(r, a, b, options), dtype=float)
 
 
+def logit_path(z: Any, g: Any, r: Any, w: Any = None) -> np.ndarray:
+    """Logits z + r g + (r²/2) w at every coefficient of ``r``, shape (..., R, K)
+    (``theory.response.logit_path``; ``w=None``: the exact linear path)."""
+    return np.asarray(th_response.logit_path(z, g, r, w), dtype=float)
+
+
 def response_remainder(h_r: Any, h0: Any, delta: Any, r: Any, delta2: Any = None) -> np.ndarray:
     """Per-row ‖h_r − h0 − rΔ − (r²/2)Δ₂‖ (Proposition 1's remainder; first order without
     ``delta2``): ``theory.response.remainder``."""

@@ -45,9 +45,11 @@ class Prompts:
     def readout(self, grid: np.ndarray, noise: float = 0.0,
                 rng: np.random.Generator | None = None) -> Curves:
         """The measured curves ``(N, C)`` along the cubic logit path (with logit noise)."""
-        r = np.asarray(grid, float)[None, :, None]
-        logits = (self.z[:, None] + r * self.g[:, None] + r**2 / 2 * self.w[:, None]
-                  + r**3 / 6 * self.t[:, None])
+        r = np.asarray(grid, float)
+        # Theorem 2R's second-order path plus this world's own cubic term (the truth the
+        # second-order prediction only approximates).
+        cubic = (r**3 / 6)[None, :, None] * self.t[:, None]
+        logits = formulas.logit_path(self.z, self.g, r, self.w) + cubic
         if noise > 0:
             gen = rng if rng is not None else np.random.default_rng(0)
             logits = logits + gen.normal(0.0, noise, logits.shape)
