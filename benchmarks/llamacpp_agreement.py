@@ -53,7 +53,6 @@ from empirics.control_vector import (  # noqa: E402
     control_vector_from_reading_vectors,
     directions_as_tensors,
     export_gguf,
-    import_gguf,
 )
 from empirics.models import LoadedModel, embedded_gguf_path, load_model  # noqa: E402
 from empirics.steering import steer  # noqa: E402
@@ -228,14 +227,14 @@ def effect_row(prompt: int, r: float, top: int, ours: Mapping[float, np.ndarray]
     return Row(prompt, r, corr, mad, slope, float(np.abs(mine).mean()), noise, sc, sm)
 
 
-def measure(lm: LoadedModel, cpp: LlamaCpp, cv_path: Path, prompts: Sequence[Sequence[int]],
+def measure(lm: LoadedModel, cpp: LlamaCpp, case: Case, prompts: Sequence[Sequence[int]],
             rs: Sequence[float], top: int, work: Path) -> list[Row]:
-    """Every prompt at every r (and 0), ours and llama.cpp's with the file as is and shifted."""
-    cv = import_gguf(cv_path)
-    vectors = directions_as_tensors(cv)
-    files = {0: cv_path}
+    """Every prompt at every r (and 0): ours steered by the vectors in memory, llama.cpp by the
+    exported file, and by the same vectors written with their layers shifted."""
+    vectors = directions_as_tensors(case.vectors)
+    files = {0: case.file}
     for s in SHIFTS:
-        files[s] = export_gguf(shifted(cv, s, cpp.n_layer), work / f"shifted{s:+d}.gguf")
+        files[s] = export_gguf(shifted(case.vectors, s, cpp.n_layer), work / f"shifted{s:+d}.gguf")
     rows = []
     for p, ids in enumerate(prompts):
         ours = {r: our_logprobs(lm, ids, vectors, r) for r in (0.0, *rs)}
@@ -299,36 +298,61 @@ def prompt_ids(lm: LoadedModel, n: int) -> list[list[int]]:
     return [lm.encode(harmfulness_prompt(lm, text)) for text in INSTRUCTIONS[:n]]
 
 
-def setup(family: str, args: argparse.Namespace, work: Path) -> tuple[LoadedModel, Path, Path]:
-    """Our model, the model GGUF for llama.cpp, and the exported control vector."""
+@dataclass
+class Case:
+    """What is compared: our model, llama.cpp's model file, the vectors ``steer`` applies (as
+    computed, never read back from the file) and the exported file llama.cpp applies."""
+
+    lm: LoadedModel
+    model_file: Path
+    vectors: ControlVector
+    file: Path
+
+
+def run_vectors(stem: str, lm: LoadedModel) -> tuple[ControlVector, Path]:
+    """A validate run's reading vectors (``<stem>.safetensors``/``.json``) and its GGUF export
+    (``<stem>.gguf``), e.g. ``runs/<model>/reading_vectors/harmfulness``."""
+    from empirics.reading_vectors import ReadingVectors
+
+    base = Path(stem).with_suffix("") if Path(stem).suffix == ".gguf" else Path(stem)
+    rv = ReadingVectors.load(base)
+    cv = control_vector_from_reading_vectors(rv, behavior=base.name)
+    cv.directions = {k: v for k, v in cv.directions.items() if 1 <= k < lm.num_layers}
+    return cv, base.with_name(base.name + ".gguf")
+
+
+def setup(family: str, args: argparse.Namespace, work: Path) -> Case:
+    """The model on both sides, the vectors, and their exported control-vector file."""
     torch.manual_seed(args.seed)
     if family == EMBEDDED:
         lm = load_model(None, device="cpu", dtype="float32")
-        gguf_path = embedded_gguf_path()
+        model_file = embedded_gguf_path()
         if args.vectors:
-            return lm, gguf_path, Path(args.vectors)
-        layers = args.layers or EMBEDDED_LAYERS
-        cv = embedded_vectors(lm, args.pairs, layers, args.method, args.seed)
+            return Case(lm, model_file, *run_vectors(args.vectors, lm))
+        cv = embedded_vectors(lm, args.pairs, args.layers or EMBEDDED_LAYERS, args.method,
+                              args.seed)
     else:
-        hf_dir, gguf_path = tiny_gguf.build(family, work / family, args.converter, args.seed)
+        hf_dir, model_file = tiny_gguf.build(family, work / family, args.converter, args.seed)
         lm = load_model(str(hf_dir), device="cpu", dtype="float32")
         cv = tiny_gguf.random_control_vector(args.layers or TINY_LAYERS, lm.hidden_size,
                                              args.seed, model_hint=family)
-    return lm, gguf_path, export_gguf(cv, work / f"{family}-vector.gguf")
+    return Case(lm, model_file, cv, export_gguf(cv, work / f"{family}-vector.gguf"))
 
 
 def run_family(family: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    lm, gguf_path, cv_path = setup(family, args, work)
-    cpp = LlamaCpp(gguf_path, threads=args.threads)
+    """Set up, measure, print the rows; the summary of :func:`summarize`."""
+    case = setup(family, args, work)
+    lm = case.lm
+    cpp = LlamaCpp(case.model_file, threads=args.threads)
     try:
         if (cpp.n_layer, cpp.n_embd) != (lm.num_layers, lm.hidden_size):
-            raise RuntimeError(f"{gguf_path}: llama.cpp sees {cpp.n_layer} layers x {cpp.n_embd}, "
-                               f"ours {lm.num_layers} x {lm.hidden_size}")
-        rows = measure(lm, cpp, cv_path, prompt_ids(lm, args.prompts), args.r, args.top, work)
+            raise RuntimeError(f"{case.model_file}: llama.cpp sees {cpp.n_layer} layers x "
+                               f"{cpp.n_embd}, ours {lm.num_layers} x {lm.hidden_size}")
+        rows = measure(lm, cpp, case, prompt_ids(lm, args.prompts), args.r, args.top, work)
     finally:
         cpp.close()
-    print_rows(rows, f"{family}: {gguf_path.name}, vector {cv_path.name} "
-                     f"(layers {sorted(import_gguf(cv_path).directions)})")
+    print_rows(rows, f"{family}: {case.model_file.name}, vector {case.file.name} "
+                     f"(layers {sorted(case.vectors.directions)})")
     return summarize(rows, family)
 
 
@@ -337,9 +361,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--family", default=EMBEDDED,
                     help=f"'{EMBEDDED}' (default), a tiny family ({', '.join(tiny_gguf.FAMILIES)}) "
                          "or 'all' (the tiny ones)")
-    ap.add_argument("--vectors", help="embedded only: a control-vector GGUF to check instead of "
-                                      "computing one (e.g. runs/<model>/reading_vectors/"
-                                      "harmfulness.gguf)")
+    ap.add_argument("--vectors", help="embedded only: a validate run's reading vectors to check "
+                                      "instead of computing them: runs/<model>/reading_vectors/"
+                                      "harmfulness (its .safetensors/.json for us, its .gguf "
+                                      "for llama.cpp)")
     ap.add_argument("--layers", type=lambda s: [int(x) for x in s.split(",")], default=None,
                     help="comma-separated layers (default: 12..20 embedded, 2,3 tiny)")
     ap.add_argument("--pairs", type=int, default=64, help="contrast pairs (embedded)")

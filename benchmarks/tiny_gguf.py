@@ -46,15 +46,16 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "qwen2": {},
     "qwen2_moe": {**MOE, "shared_expert_intermediate_size": 128, "decoder_sparse_step": 1},
     "qwen3": {},
-    "qwen3_moe": {**MOE, "decoder_sparse_step": 1},
-    "gemma": {},
-    "gemma2": {"sliding_window": 16},
-    "gemma3_text": {"sliding_window": 16},
+    "qwen3_moe": {**MOE, "decoder_sparse_step": 1, "norm_topk_prob": True},
+    "gemma": {"tie_word_embeddings": True},
+    "gemma2": {"sliding_window": 16, "tie_word_embeddings": True, "query_pre_attn_scalar": 16},
+    "gemma3_text": {"sliding_window": 16, "tie_word_embeddings": True,
+                    "query_pre_attn_scalar": 16},
     "phi3": {},
     "olmo2": {},
     "granite": {"residual_multiplier": 0.5, "embedding_multiplier": 2.0,
                 "logits_scaling": 4.0, "attention_multiplier": 0.25},
-    "gpt2": {"n_ctx": 512, "n_positions": 512, "n_inner": 128},
+    "gpt2": {"n_ctx": 512, "n_positions": 512},
 }
 
 
