@@ -162,6 +162,17 @@ class LlamaCpp:
         logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).astype(np.float64)
         return log_softmax(logits)
 
+    def tokenize(self, text: str) -> list[int]:
+        """llama.cpp's ids for ``text`` (special tokens parsed, none added: a chat template
+        carries its own)."""
+        lc, raw = self.lc, text.encode("utf-8")
+        vocab = lc.llama_model_get_vocab(self.model)
+        buf = (lc.llama_token * (len(raw) + 8))()
+        n = lc.llama_tokenize(vocab, raw, len(raw), buf, len(buf), False, True)
+        if n < 0:
+            raise RuntimeError(f"llama_tokenize needs {-n} slots for {text[:40]!r}")
+        return [int(buf[i]) for i in range(n)]
+
     def close(self) -> None:
         self.lc.llama_free(self.ctx)
         self.lc.llama_model_free(self.model)
@@ -292,10 +303,10 @@ def embedded_vectors(lm: LoadedModel, pairs: int, layers: Sequence[int], method:
     return control_vector_from_reading_vectors(rv, behavior="harmfulness")
 
 
-def prompt_ids(lm: LoadedModel, n: int) -> list[list[int]]:
+def prompt_texts(lm: LoadedModel, n: int) -> list[str]:
     from empirics.contrast import harmfulness_prompt
 
-    return [lm.encode(harmfulness_prompt(lm, text)) for text in INSTRUCTIONS[:n]]
+    return [harmfulness_prompt(lm, text) for text in INSTRUCTIONS[:n]]
 
 
 @dataclass
@@ -332,7 +343,8 @@ def setup(family: str, args: argparse.Namespace, work: Path) -> Case:
         cv = embedded_vectors(lm, args.pairs, args.layers or EMBEDDED_LAYERS, args.method,
                               args.seed)
     else:
-        hf_dir, model_file = tiny_gguf.build(family, work / family, args.converter, args.seed)
+        hf_dir, model_file = tiny_gguf.build(family, work / family, args.converter, args.seed,
+                                             args.converter_python)
         lm = load_model(str(hf_dir), device="cpu", dtype="float32")
         cv = tiny_gguf.random_control_vector(args.layers or TINY_LAYERS, lm.hidden_size,
                                              args.seed, model_hint=family)
@@ -348,12 +360,29 @@ def run_family(family: str, args: argparse.Namespace, work: Path) -> dict[str, A
         if (cpp.n_layer, cpp.n_embd) != (lm.num_layers, lm.hidden_size):
             raise RuntimeError(f"{case.model_file}: llama.cpp sees {cpp.n_layer} layers x "
                                f"{cpp.n_embd}, ours {lm.num_layers} x {lm.hidden_size}")
-        rows = measure(lm, cpp, case, prompt_ids(lm, args.prompts), args.r, args.top, work)
+        texts = prompt_texts(lm, args.prompts)
+        ids = [lm.encode(t) for t in texts]
+        # Both sides get our ids; with the real vocabulary, check that llama.cpp's own
+        # tokenization of the same text gives them too (tiny GGUFs carry a stand-in vocabulary).
+        same_tokens = [cpp.tokenize(t) for t in texts] == ids if family == EMBEDDED else None
+        rows = measure(lm, cpp, case, ids, args.r, args.top, work)
     finally:
         cpp.close()
     print_rows(rows, f"{family}: {case.model_file.name}, vector {case.file.name} "
                      f"(layers {sorted(case.vectors.directions)})")
-    return summarize(rows, family)
+    return {**summarize(rows, family), "same_tokens": same_tokens}
+
+
+def run_or_report(family: str, args: argparse.Namespace, work: Path, many: bool
+                  ) -> dict[str, Any]:
+    """:func:`run_family`; with several families a failure is reported and the rest still run."""
+    if not many:
+        return run_family(family, args, work)
+    try:
+        return run_family(family, args, work)
+    except (RuntimeError, OSError, ValueError) as err:
+        print(f"\n{family}: FAILED: {err}")
+        return {"family": family, "error": str(err).splitlines()[0], "ok": False}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -377,6 +406,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--converter", default=None,
                     help="llama.cpp's convert_hf_to_gguf.py (tiny families; default: "
                          "$LLAMA_CPP_CONVERTER or an unpacked sdist under .venv-llamacpp/)")
+    ap.add_argument("--converter-python", default=None,
+                    help="the Python that runs the converter (default: "
+                         f"${tiny_gguf.CONVERTER_PYTHON_ENV}, else this one); gpt_neox needs "
+                         "one with transformers < 5")
     ap.add_argument("--work", default=None, help="folder for the files written (default: a "
                                                  "temporary one)")
     return ap.parse_args(argv)
@@ -392,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="llamacpp-") as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = [run_family(f, args, work) for f in families]
+        results = [run_or_report(f, args, work, len(families) > 1) for f in families]
     summary = results[0] if len(results) == 1 else {
         "families": {r["family"]: r for r in results}, "ok": all(r["ok"] for r in results)}
     line = "llamacpp: " + json.dumps(summary, sort_keys=True)

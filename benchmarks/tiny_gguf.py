@@ -32,6 +32,9 @@ from empirics.reading_vectors import random_directions
 
 REPO = Path(__file__).resolve().parents[1]
 CONVERTER_ENV = "LLAMA_CPP_CONVERTER"
+# The Python that runs the converter; it pins transformers 4.57.6, and for GPT-NeoX it must be
+# < 5 (it reads ``rotary_pct`` from AutoConfig, which transformers 5 folds into rope_parameters).
+CONVERTER_PYTHON_ENV = "LLAMA_CPP_CONVERTER_PYTHON"
 CONVERTER_GLOB = ".venv-llamacpp/sdist/*/vendor/llama.cpp/convert_hf_to_gguf.py"
 BASE: dict[str, Any] = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=6, num_attention_heads=4,
@@ -56,6 +59,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "granite": {"residual_multiplier": 0.5, "embedding_multiplier": 2.0,
                 "logits_scaling": 4.0, "attention_multiplier": 0.25},
     "gpt2": {"n_ctx": 512, "n_positions": 512},
+    "gpt_neox": {},  # converts only under transformers < 5 (CONVERTER_PYTHON_ENV)
 }
 
 
@@ -125,21 +129,30 @@ def save_model(family: str, folder: Path, seed: int) -> Path:
     return out
 
 
-def convert(hf_dir: Path, out: Path, converter: Path) -> Path:
-    """``out``: ``hf_dir`` as an f32 GGUF written by llama.cpp's converter."""
+def convert(hf_dir: Path, out: Path, converter: Path, python: str | None = None) -> Path:
+    """``out``: ``hf_dir`` as an f32 GGUF written by llama.cpp's converter, run by ``python``
+    (default ``$LLAMA_CPP_CONVERTER_PYTHON``, else this interpreter)."""
     src = out.parent / "convert"
     shutil.copytree(hf_dir, src, dirs_exist_ok=True)
     (src / "tokenizer.model").write_bytes(sentencepiece_model())
-    proc = subprocess.run([sys.executable, str(converter), str(src), "--outtype", "f32",
+    # A class name transformers 4 knows too (the same tokenizer.json either way).
+    config = json.loads((src / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (src / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    python = python or os.environ.get(CONVERTER_PYTHON_ENV) or sys.executable
+    proc = subprocess.run([python, str(converter), str(src), "--outtype", "f32",
                            "--outfile", str(out)], capture_output=True, text=True)
     if proc.returncode != 0 or not out.is_file():
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-8:])
-        raise RuntimeError(f"{converter} failed on {hf_dir} (exit {proc.returncode}):\n{tail}")
+        hint = (f"\n(the converter needs transformers < 5 here: give a Python that has it with "
+                f"--converter-python or ${CONVERTER_PYTHON_ENV})" if "rotary_pct" in tail else "")
+        raise RuntimeError(f"{converter} failed on {hf_dir} (exit {proc.returncode}):\n"
+                           f"{tail}{hint}")
     return out
 
 
-def build(family: str, folder: Path, converter: str | Path | None, seed: int
-          ) -> tuple[Path, Path]:
+def build(family: str, folder: Path, converter: str | Path | None, seed: int,
+          python: str | None = None) -> tuple[Path, Path]:
     """The tiny ``family`` model: its transformers folder and its f32 GGUF (built once)."""
     if family not in FAMILIES:
         raise ValueError(f"family {family!r} not one of {', '.join(FAMILIES)}")
@@ -149,7 +162,7 @@ def build(family: str, folder: Path, converter: str | Path | None, seed: int
     if not (gguf_path.is_file() and (hf_dir / "config.json").is_file()):
         folder.mkdir(parents=True, exist_ok=True)
         hf_dir = save_model(family, folder, seed)
-        convert(hf_dir, gguf_path, conv)
+        convert(hf_dir, gguf_path, conv, python)
     return hf_dir, gguf_path
 
 
