@@ -61,8 +61,9 @@ EMBEDDED = "embedded"
 EMBEDDED_LAYERS = tuple(range(12, 21))  # the pipeline's default window on the embedded model
 TINY_LAYERS = (2, 3)                    # of tiny_gguf's 6 layers: shifts by ±1 stay in 1..5
 SHIFTS = (-1, 1)
-# Pass criteria. Embedded (Q4_1): correlation >= 0.95 and each row closer (mean |difference|)
-# to ours than both shifted files. Tiny f32 families: near-exact (no quantisation).
+# Pass criteria, with slope in SLOPE_RANGE and every row closer (mean |difference|) to ours than
+# both shifted files. Embedded: Q4_1 against our fp32 differs by ~0.08 nats unsteered; tiny
+# families are f32 GGUFs (no quantisation): near-exact.
 THRESHOLDS = {EMBEDDED: {"corr": 0.95, "mad": 0.5},
               "tiny": {"corr": 0.9999, "mad": 1e-3}}
 SLOPE_RANGE = (0.8, 1.25)
@@ -214,6 +215,17 @@ class Row:
     shifted_mad: dict[int, float]
 
 
+@dataclass
+class Case:
+    """What is compared: our model, llama.cpp's model file, the vectors ``steer`` applies (as
+    computed, never read back from the file) and the exported file llama.cpp applies."""
+
+    lm: LoadedModel
+    model_file: Path
+    vectors: ControlVector
+    file: Path
+
+
 def compare(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float, float]:
     """Correlation, mean |difference| and slope (``theirs`` on ``ours`` through 0)."""
     corr = float(np.corrcoef(ours, theirs)[0, 1])
@@ -307,17 +319,6 @@ def prompt_texts(lm: LoadedModel, n: int) -> list[str]:
     from empirics.contrast import harmfulness_prompt
 
     return [harmfulness_prompt(lm, text) for text in INSTRUCTIONS[:n]]
-
-
-@dataclass
-class Case:
-    """What is compared: our model, llama.cpp's model file, the vectors ``steer`` applies (as
-    computed, never read back from the file) and the exported file llama.cpp applies."""
-
-    lm: LoadedModel
-    model_file: Path
-    vectors: ControlVector
-    file: Path
 
 
 def run_vectors(stem: str, lm: LoadedModel) -> tuple[ControlVector, Path]:
