@@ -91,8 +91,9 @@ def fairness_items(src: DataSource, n_pairs: int, n_measured: int, seed: int,
         items = [it for it in data.stereoset_race(src) if it.kind == "intrasentence"]
         shuffled = [it for it in _seeded(items, len(items), seed) if isinstance(it, data.StereoItem)]
         train, test = shuffled[:FAIRNESS_TRAIN_PAIRS], shuffled[FAIRNESS_TRAIN_PAIRS:]
-        note = ("" if src.kind == "hub" else "") + ("StereoSet dev triplets (the data directory's "
-                "copy, seeded shuffle instead of the hub's shuffle(seed=1))")
+        where = "the hub" if src.kind == "hub" else "the data directory's dev triplets"
+        note = (f"StereoSet intrasentence race from {where}, in a seeded order instead of the "
+                "authors' datasets shuffle(seed=1)")
     train = [it for it in _seeded(train, n_pairs, seed) if isinstance(it, data.StereoItem)]
     stereo = [it.statement("stereotype") for it in train]
     biased = [templates.fairness_contrast(s, True) for s in stereo]

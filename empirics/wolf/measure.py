@@ -53,6 +53,13 @@ class Helpfulness:
     letter_logprobs0: np.ndarray        # (N, 4) log P(letter) at r = 0 (max over its forms)
     letter_ids0: np.ndarray             # (N, 4) the form attaining it
 
+    def take(self, start: int, stop: int, subject: str) -> Helpfulness:
+        """Prompts ``start:stop`` as their own subject (one sweep serves every subject)."""
+        rows = slice(start, stop)
+        return Helpfulness(subject, self.grid, self.p_full[rows], self.p_options[rows],
+                           self.accuracy[rows], self.letter_logprobs0[rows],
+                           self.letter_ids0[rows])
+
 
 def generated_behavior(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], grid: Sequence[float],
                        prompts: Sequence[Sequence[int]], behavior: str, chat: bool,

@@ -158,7 +158,7 @@ def _behavior(lm: LoadedModel, family: templates.Family, b: items.BehaviorItems,
                                               positive, s.progress)
     timer.add(f"{b.behavior}: next-token sweep", t1)
     t1 = time.time()
-    helps = [_subject(lm, rv, sub, s) for sub in p.subjects]
+    helps = _subjects(lm, rv, p.subjects, s)
     timer.add(f"{b.behavior}: helpfulness sweep", t1)
     t1 = time.time()
     panel, subjects = _predict(lm, rv, ids, cands, positive, nt_lp, gen, nt_b, helps, p)
@@ -172,14 +172,22 @@ def _behavior(lm: LoadedModel, family: templates.Family, b: items.BehaviorItems,
     return run
 
 
-def _subject(lm: LoadedModel, rv: ReadingVectors, sub: items.Subject,
-             s: WolfSettings) -> tuple[list[list[int]], list[int], measure.Helpfulness]:
+def _subjects(lm: LoadedModel, rv: ReadingVectors, subjects: Sequence[items.Subject],
+              s: WolfSettings) -> list[tuple[list[list[int]], list[int], measure.Helpfulness]]:
+    """Every subject's questions in one sweep (better packing), split back per subject."""
     bare = templates.Family("bare", False)
-    ids = [templates.encode_text(lm, bare, templates.mmlu_prompt(q.question, q.options))
-           for q in sub.questions]
-    correct = [q.correct for q in sub.questions]
-    h = measure.helpfulness(lm, rv.vectors, s.helpfulness_grid, sub.name, ids, correct, s.progress)
-    return ids, correct, h
+    ids = [[templates.encode_text(lm, bare, templates.mmlu_prompt(q.question, q.options))
+            for q in sub.questions] for sub in subjects]
+    correct = [[q.correct for q in sub.questions] for sub in subjects]
+    flat_ids = [x for group in ids for x in group]
+    flat_correct = [c for group in correct for c in group]
+    h = measure.helpfulness(lm, rv.vectors, s.helpfulness_grid, "all", flat_ids, flat_correct,
+                            s.progress)
+    out, start = [], 0
+    for sub, group, corr in zip(subjects, ids, correct, strict=True):
+        out.append((group, corr, h.take(start, start + len(group), sub.name)))
+        start += len(group)
+    return out
 
 
 def _predict(lm: LoadedModel, rv: ReadingVectors, ids: list[list[int]], cands: list[int],
