@@ -60,19 +60,22 @@ def main(protocol_name: str, argv: Sequence[str], run_ours: RunOurs) -> int:
     try:
         s = parse_options(protocol_name, argv)
         prepared = run.prepare(s)
-        lm = run.load(s)
+        # --protocol both: the default protocol loads its own copy first (one model in memory
+        # at a time: what a 13B model on one GPU needs).
+        lm = None if s.protocol == "both" else run.load(s)
     except SystemExit as err:
         return int(err.code or 0)
     except (ValueError, FileNotFoundError, ImportError) as err:
         return _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
     shared = None
-    if s.protocol == "both":
+    if lm is None:
         ours_out = prepared.out.parent / "ours"
         code = run_ours(ours_argv(s, ours_out, prepared.source.kind))
         if code != 0:
             return code
         summary = sensitivity.read_ours(ours_out / "report.json")
         shared = sensitivity.shared_vectors(summary, ours_out)
+        lm = run.load(s)
     results = run.run(prepared, lm, shared)
     results.load = load
     report.write(results, prepared.out)

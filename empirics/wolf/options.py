@@ -17,7 +17,7 @@ from empirics.wolf.templates import KINDS
 PROTOCOLS = ("ours", "wolf2024", "both")
 # Default sizes: the paper's grids at sizes that keep the embedded model's run within 15 min on
 # 2 shared CPU cores (docs/reproduction.md); the authors' own runs used 96 prompts per set.
-DEFAULT_SIZES = {"behavior_prompts": 8, "samples": 2, "helpfulness_prompts": 6, "pairs": 64,
+DEFAULT_SIZES = {"behavior_prompts": 8, "samples": 1, "helpfulness_prompts": 4, "pairs": 64,
                  "n_boot": 500}
 QUICK_SIZES = {"behavior_prompts": 3, "samples": 1, "helpfulness_prompts": 3, "pairs": 16,
                "n_boot": 50}
@@ -98,8 +98,8 @@ def build_parser(protocol_name: str) -> argparse.ArgumentParser:
                    help="chat or base model (auto: 'chat'/'instruct' in the name, the authors' rule)")
     p.add_argument("--layers", help="override the injection layers, e.g. '9-13' (0-based)")
     p.add_argument("--behavior-prompts", type=int, help="measured behavior prompts (default 8)")
-    p.add_argument("--samples", type=int, help="sampled replies per prompt and coefficient (2)")
-    p.add_argument("--helpfulness-prompts", type=int, help="questions per subject (default 6)")
+    p.add_argument("--samples", type=int, help="sampled replies per prompt and coefficient (default 1, as the authors)")
+    p.add_argument("--helpfulness-prompts", type=int, help="questions per subject (default 4)")
     p.add_argument("--pairs", type=int, help="contrast pairs per reading vector (default 64)")
     p.add_argument("--n-boot", type=int, help="bootstrap resamples (default 500)")
     p.add_argument("--kappa", type=float, default=1.0, help="U = G − κL for the recommendation")

@@ -18,7 +18,7 @@ def test_embedded_substitutions_named() -> None:
     assert names == ["harmfulness", "fairness"]
     assert all(b.substitution for b in p.behaviors)
     assert [s.name for s in p.subjects] == list(items.EMBEDDED_SUBJECTS)
-    assert all(len(s.questions) == 6 and s.substitution for s in p.subjects)
+    assert all(len(s.questions) == 4 and s.substitution for s in p.subjects)
     harm = p.behaviors[0]
     assert all(x.startswith("Request: Can you ") for x in harm.toward + harm.away)
     assert len(harm.questions) == 8 and not set(harm.questions) & {x[17:-9] for x in harm.away}
