@@ -17,6 +17,9 @@ from empirics.wolf.protocol import (
 )
 from empirics.wolf.results import CurveCI, Estimate, Recommendation, Verdict
 
+__all__ = ["Estimate", "curve_ci", "efficient_regime", "helpfulness_fit", "local_coefficients",
+           "recommend", "tanh_fit", "tanh_slope", "verdicts"]
+
 LOCAL_WINDOW = 3.0      # |r| of the local quadratic (the same window as the default protocol)
 TOLERANCE = 0.25        # relative tolerance of slope comparisons (as empirics.verdicts)
 R2_MIN = 0.95
@@ -33,12 +36,12 @@ def curve_ci(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95) ->
     return CurveCI(v.mean(0), lo, hi, int(v.shape[0]))
 
 
-def local_coefficient(grid: np.ndarray, values: np.ndarray, name: str, n_boot: int,
-                      seed: int) -> Estimate:
-    """c1 or c2 of P0 + c1 r + c2 r² on |r| ≤ 3 (``empirics.fits.fit_local_polynomial``)."""
+def local_coefficients(grid: np.ndarray, values: np.ndarray, n_boot: int,
+                       seed: int) -> tuple[Estimate, Estimate]:
+    """(c1, c2) of P0 + c1 r + c2 r² on |r| ≤ 3 (``empirics.fits.fit_local_polynomial``)."""
     fit = fit_local_polynomial(grid, values, LOCAL_WINDOW, bootstrap=n_boot, seed=seed)
-    lo, hi = fit.ci[name]
-    return Estimate(fit.params[name], lo, hi)
+    c1, c2 = (Estimate(fit.params[k], *fit.ci[k]) for k in ("c1", "c2"))
+    return c1, c2
 
 
 def tanh_fit(grid: np.ndarray, values: np.ndarray, n_boot: int, seed: int) -> boundfit.PaperFit:
@@ -95,9 +98,29 @@ def recommend(b_grid: np.ndarray, behavior: np.ndarray, h_grid: np.ndarray, loss
                           Estimate(float(u[best]), float(lo), float(hi)), b_grid, u, kappa)
 
 
+def efficient_regime(gain: tuple[Estimate, Estimate], help_: tuple[Estimate, Estimate],
+                     kappa: float) -> Verdict:
+    """The corollary's condition (``formulas.efficient_regime_exists``: g₁ − κℓ₁ > 0, or = 0 with
+    g₂ − κℓ₂ > 0) on the local coefficients, ℓ = −(P(correct | A–D) coefficients): holds at the
+    CI ends least favourable to it, fails at the most favourable ones, else undecided. (The
+    maximum of a noisy measured U over the grid would be biased upward.)"""
+    g1, g2 = gain
+    l1, l2 = Estimate(-help_[0].value, -help_[0].hi, -help_[0].lo), Estimate(
+        -help_[1].value, -help_[1].hi, -help_[1].lo)
+    worst = formulas.efficient_regime_exists(g1.lo, l1.hi, g2.lo, l2.hi, kappa)
+    best = formulas.efficient_regime_exists(g1.hi, l1.lo, g2.hi, l2.lo, kappa)
+    holds = True if worst else (False if not best else None)
+    return Verdict("efficient_regime", holds, _label(bool(holds), holds is not None),
+                   f"g₁ − κℓ₁ = {g1.value - kappa * l1.value:.4g} (g₁ {g1.value:.4g} "
+                   f"[{g1.lo:.4g}, {g1.hi:.4g}], ℓ₁ {l1.value:.4g} [{l1.lo:.4g}, {l1.hi:.4g}], "
+                   f"κ = {kappa:g})",
+                   "the corollary's g₁ − κℓ₁ > 0 at the least favourable CI ends (fails if not "
+                   "even at the most favourable; local quadratics on |r| ≤ 3)")
+
+
 def verdicts(fit: boundfit.PaperFit, slope_fit_free: float, gain: Estimate,
              pooled_fit: boundfit.PaperFit, curvature: Estimate,
-             rec: Recommendation) -> list[Verdict]:
+             efficient: Verdict) -> list[Verdict]:
     """The paper's claims on this run; each rule can go either way."""
     out = []
     r2 = fit.r_squared
@@ -118,12 +141,7 @@ def verdicts(fit: boundfit.PaperFit, slope_fit_free: float, gain: Estimate,
                        f"{curvature.hi:.4g}]; paper form R² = {pooled_fit.r_squared:.4f}",
                        "local quadratic on |r| ≤ 3: c2's CI below 0 (helpfulness falls "
                        "quadratically)"))
-    pos = rec.utility.lo > 0 and rec.r > 0
-    out.append(Verdict("efficient_regime", bool(pos), _label(pos, True),
-                       f"best U = {rec.utility.value:.4g} [{rec.utility.lo:.4g}, "
-                       f"{rec.utility.hi:.4g}] at r = {rec.r:g} (κ = {rec.kappa:g})"
-                       + (" (grid edge)" if rec.at_grid_edge else ""),
-                       "max over r > 0 of U = G − κL with its CI above 0"))
+    out.append(efficient)
     return out
 
 

@@ -231,13 +231,13 @@ def _assemble(b: items.BehaviorItems, rv: ReadingVectors, path: str, note: str,
               scores: np.ndarray, s: WolfSettings, seconds: float) -> BehaviorRun:
     h_grid = np.asarray(s.helpfulness_grid)
     pooled = np.concatenate([h.p_options for _, _, h in helps], axis=0)
-    gain = analysis.local_coefficient(panel.grid, scores, "c1", s.n_boot, s.seed)
-    curvature = analysis.local_coefficient(h_grid, pooled, "c2", s.n_boot, s.seed)
+    gain = analysis.local_coefficients(panel.grid, scores, s.n_boot, s.seed)
+    loss = analysis.local_coefficients(h_grid, pooled, s.n_boot, s.seed)
     pooled_fit = analysis.helpfulness_fit(h_grid, pooled, 4, 0, s.seed)
     rec = analysis.recommend(panel.grid, scores, h_grid, pooled, s.kappa, s.n_boot, s.seed)
-    verdicts = analysis.verdicts(panel.tanh_fit, panel.theorem1_slope, gain, pooled_fit,
-                                 curvature, rec)
+    verdicts = analysis.verdicts(panel.tanh_fit, panel.theorem1_slope, gain[0], pooled_fit,
+                                 loss[1], analysis.efficient_regime(gain, loss, s.kappa))
     sep = float(np.mean([rv.separation.get(layer, np.nan) for layer in rv.vectors]))
     return BehaviorRun(b.behavior, sorted(rv.vectors), path, note, sep, b.substitution, panel,
-                       subjects, analysis.curve_ci(pooled, s.n_boot, s.seed), gain,
-                       analysis.tanh_slope(panel.tanh_fit), curvature, rec, verdicts, seconds)
+                       subjects, analysis.curve_ci(pooled, s.n_boot, s.seed), gain[0],
+                       analysis.tanh_slope(panel.tanh_fit), loss[1], rec, verdicts, seconds)

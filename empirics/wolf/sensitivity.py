@@ -26,6 +26,14 @@ from empirics.wolf.run import SharedVectors
 OURS_NAME = {"harmfulness": "harmfulness", "fairness": "bias"}
 COLUMNS = ("behavior", "quantity", "ours", "wolf2024", "difference", "reason")
 PAPER_TANH_LABEL = "alignment tanh, paper's range"
+VERDICT_WHY = {
+    "theorem1_tanh_fit": "ours fits next-token B on |r| ≤ 3; theirs the generated B on [−3.2, 4]",
+    "theorem2_curvature": "different rules: ours checks fit-free curvature forms against the "
+                          "measured c2, quadratic_loss only that c2's CI is below 0",
+    "efficient_regime": "different rules: ours the maximum of measured U over its grid (CI > 0), "
+                        "theirs the corollary's g₁ − κℓ₁ > 0 on local slopes (no selection of "
+                        "a noisy maximum)",
+}
 
 
 @dataclass(frozen=True)
@@ -155,9 +163,7 @@ def _rows(ours: OursBehavior, w: BehaviorRun, helpfulness: str) -> list[tuple[st
     for a, b in pairs:
         rows.append((f"verdict {a} / {b}", ours_v.get(a, "n/a"), wolf_v.get(b, "n/a"),
                      "same" if ours_v.get(a) == wolf_v.get(b) else "differs",
-                     "rules differ in the measure they read (next-token vs generated); "
-                     "theorem2_curvature checks fit-free forms, quadratic_loss the sign of c2"
-                     if a == "theorem2_curvature" else gain_why if "slope" in a else grid_why))
+                     VERDICT_WHY.get(a, gain_why)))
     return [(w.behavior, *r) for r in rows]
 
 

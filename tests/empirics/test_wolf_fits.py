@@ -123,3 +123,18 @@ def test_recommendation_and_verdicts_can_go_either_way() -> None:
     falling = -rising
     rec2 = analysis.recommend(b_grid, falling, h_grid, flat_help, 1.0, 100, 0)
     assert rec2.r == 0.0 and rec2.utility.value == 0.0
+
+
+def test_efficient_regime_is_the_corollary_on_local_slopes() -> None:
+    est = analysis.Estimate
+    flat = (est(0.0, -1e-4, 1e-4), est(0.0, -1e-5, 1e-5))
+    gain = (est(0.1, 0.08, 0.12), est(0.0, -0.01, 0.01))
+    assert analysis.efficient_regime(gain, flat, 1.0).holds is True
+    # P(correct) falling at slope 0.2 costs more than the 0.1 gain at κ = 1 (a flipped sign of
+    # the loss would call it efficient)
+    falling = (est(-0.2, -0.22, -0.18), est(0.0, -0.01, 0.01))
+    assert analysis.efficient_regime(gain, falling, 1.0).holds is False
+    assert analysis.efficient_regime(gain, falling, 0.1).holds is True
+    noisy = (est(0.01, -0.05, 0.07), est(0.0, -0.01, 0.01))
+    v = analysis.efficient_regime(noisy, flat, 1.0)
+    assert v.holds is None and v.label == "undecided"
