@@ -51,7 +51,8 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, WolfResults]:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(wolf_report, "write", keep)
-        code = validate.main(["--protocol", "wolf2024", "--quick", "--behaviors", "harmfulness",
+        code = validate.main(["--protocol", "wolf2024", "--quick", "--data", "embedded",
+                              "--behaviors", "harmfulness",
                               "--behavior-prompts", "2", "--helpfulness-prompts", "2",
                               "--pairs", "8", "--threads", "1", "--no-progress", "--out", str(out)])
     assert code == 0 and len(kept) == 1
