@@ -131,10 +131,13 @@ def verdicts(fit: boundfit.PaperFit, slope_fit_free: float, gain: Estimate,
                        f"R² ≥ {R2_MIN} of the paper's tanh fit on its range (mean curve)"))
     tol = TOLERANCE * abs(gain.value)
     ok = gain.lo - tol <= slope_fit_free <= gain.hi + tol
-    out.append(Verdict("theorem1_slope", bool(ok), _label(ok, True),
+    # Inside a CI that also holds 0 the agreement says nothing; outside it is a failure.
+    decided = not ok or not gain.lo <= 0 <= gain.hi
+    out.append(Verdict("theorem1_slope", bool(ok) if decided else None, _label(ok, decided),
                        f"fit-free next-token slope {slope_fit_free:.4g} vs measured generated-text "
                        f"slope {gain.value:.4g} [{gain.lo:.4g}, {gain.hi:.4g}]",
-                       "fit-free mean γ̂λ̂(1−B₀²) within the measured slope's CI ± 0.25·|measured|"))
+                       "fit-free mean γ̂λ̂(1−B₀²) within the measured slope's CI ± 0.25·|measured|; "
+                       "undecided when it is inside and that CI holds 0"))
     falls = curvature.hi < 0
     out.append(Verdict("quadratic_loss", bool(falls), _label(falls, True),
                        f"c2 of P(correct) over A–D {curvature.value:.4g} [{curvature.lo:.4g}, "

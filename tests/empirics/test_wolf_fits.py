@@ -138,3 +138,24 @@ def test_efficient_regime_is_the_corollary_on_local_slopes() -> None:
     noisy = (est(0.01, -0.05, 0.07), est(0.0, -0.01, 0.01))
     v = analysis.efficient_regime(noisy, flat, 1.0)
     assert v.holds is None and v.label == "undecided"
+
+
+def test_theorem1_slope_verdict_undecided_when_the_slope_is_not_measured() -> None:
+    est = analysis.Estimate
+    x = np.array(protocol.behavior_grid())
+    fit = analysis.tanh_fit(x, forms.tanh_form(x, 0.5, 0.0), 0, 0)
+    help_ = analysis.helpfulness_fit(np.array(protocol.helpfulness_grid()),
+                                     forms.helpfulness_form(4)(np.array(protocol.helpfulness_grid()),
+                                                               1.0, 0.2), 4, 0, 0)
+    eff = analysis.efficient_regime((est(0.5, 0.4, 0.6), est(0, 0, 0)),
+                                    (est(0, 0, 0), est(0, 0, 0)), 1.0)
+    curv = est(-0.01, -0.02, -0.005)
+
+    def slope_verdict(slope: float, gain: analysis.Estimate) -> bool | None:
+        vs = analysis.verdicts(fit, slope, gain, help_, curv, eff)
+        return next(v.holds for v in vs if v.name == "theorem1_slope")
+
+    assert slope_verdict(0.5, est(0.5, 0.45, 0.55)) is True
+    assert slope_verdict(-0.1, est(0.5, 0.45, 0.55)) is False
+    assert slope_verdict(-0.1, est(0.05, -0.1, 0.2)) is None      # inside a CI holding 0
+    assert slope_verdict(-0.5, est(0.05, -0.1, 0.2)) is False     # outside it: fails
