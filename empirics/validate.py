@@ -37,6 +37,7 @@ from empirics.settings import (
     parse_grid,
 )
 from empirics.sources import SOURCES
+from empirics.wolf import cli as wolf_cli
 
 
 class UserError(Exception):
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m empirics.validate",
         description="Steer a model along reading vectors, sweep the coefficient r_e, measure "
                     "alignment and helpfulness, and check the theory of Wolf et al. (2401.16332).")
+    p.add_argument("--protocol", default="ours", choices=wolf_cli.PROTOCOLS,
+                   help="ours (default); wolf2024: Wolf et al.'s protocol (its own flags: "
+                        "--protocol wolf2024 --help); both: the two side by side")
     p.add_argument("--model", help="HF id or local path (default: embedded SmolLM2-135M-Instruct)")
     p.add_argument("--layers", help="steered layers, e.g. '12-20' or '12,14,16' (default: 12-20 "
                                     "for the embedded model, the middle third otherwise); 'plan' or "
@@ -175,7 +179,16 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the job; returns the exit code (0 ok, 2 user error)."""
+    """Run the job (``--protocol`` picks ours, wolf2024 or both); returns the exit code."""
+    try:
+        protocol, rest = wolf_cli.split_protocol(sys.argv[1:] if argv is None else argv)
+    except ValueError as err:
+        return _fail(str(err))
+    return run_ours(rest) if protocol == "ours" else wolf_cli.main(protocol, rest, run_ours)
+
+
+def run_ours(argv: Sequence[str] | None = None) -> int:
+    """The default protocol; returns the exit code (0 ok, 2 user error)."""
     t0 = time.time()
     try:
         settings = settings_from_args(argv)
