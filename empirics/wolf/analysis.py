@@ -85,7 +85,7 @@ def recommend(b_grid: np.ndarray, behavior: np.ndarray, h_grid: np.ndarray, loss
     def utility(b_mean: np.ndarray, p_mean: np.ndarray) -> np.ndarray:
         p_on_b = np.interp(b_grid, h_grid, p_mean)
         p0 = float(np.interp(0.0, h_grid, p_mean))
-        return (b_mean - b_mean[zero_b]) - kappa * (p0 - p_on_b)
+        return formulas.utility(b_mean - b_mean[zero_b], p0 - p_on_b, kappa)
 
     u = utility(behavior.mean(0), loss_source.mean(0))
     boots = np.stack([utility(b, p) for b, p in zip(_bootstrap_rows(behavior, n_boot, rng),
@@ -111,7 +111,7 @@ def efficient_regime(gain: tuple[Estimate, Estimate], help_: tuple[Estimate, Est
     best = formulas.efficient_regime_exists(g1.hi, l1.lo, g2.hi, l2.lo, kappa)
     holds = True if worst else (False if not best else None)
     return Verdict("efficient_regime", holds, _label(bool(holds), holds is not None),
-                   f"g₁ − κℓ₁ = {g1.value - kappa * l1.value:.4g} (g₁ {g1.value:.4g} "
+                   f"g₁ − κℓ₁ = {float(formulas.utility(g1.value, l1.value, kappa)):.4g} (g₁ {g1.value:.4g} "
                    f"[{g1.lo:.4g}, {g1.hi:.4g}], ℓ₁ {l1.value:.4g} [{l1.lo:.4g}, {l1.hi:.4g}], "
                    f"κ = {kappa:g})",
                    "the corollary's g₁ − κℓ₁ > 0 at the least favourable CI ends (fails if not "

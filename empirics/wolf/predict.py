@@ -84,7 +84,7 @@ def theorem2_prime(lm: LoadedModel, prompts: Sequence[ScoredPrompt], h0: torch.T
                    grid: Sequence[float] | np.ndarray) -> Theorem2Prediction:
     est = estimate_prompts(lm, prompts, h0, delta, letter_logprobs0)
     sigma = pooled_sigma(est)
-    s = np.array([e.delta_norm * sigma * e.beta_hat for e in est], dtype=float)
+    s = np.array([e.shift_scale(sigma) for e in est], dtype=float)
     g = np.asarray(grid, dtype=float)
 
     def mean_curve(p0: np.ndarray) -> np.ndarray:
