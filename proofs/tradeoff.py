@@ -67,7 +67,9 @@ def efficient_regime() -> Proof:
 
 
 def general_regime() -> Proof:
-    """General form: r* = g_1/(2 kappa ell_2)."""
+    """General form: r* = g_1/(2 kappa ell_2) (ell_2 > 0: the loss curves down helpfulness)."""
     kap = sp.Symbol("k", positive=True)
+    curv = sp.Symbol("l", positive=True)
     return _regime("Corollary (general form)", g_1, ell_2,
-                   [Reparam(kappa, kap, "kappa > 0")], [Hyp("kappa>0", kappa, ">", 0)])
+                   [Reparam(kappa, kap, "kappa > 0"), Reparam(ell_2, curv, "ell_2 > 0")],
+                   [Hyp("kappa>0", kappa, ">", 0), Hyp("ell_2>0", ell_2, ">", 0)])

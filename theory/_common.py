@@ -80,6 +80,20 @@ def index(name: str, i: Any, k: int) -> int:
     return int(i)
 
 
+def prob_and_index(p: Any, correct: Any) -> tuple[np.ndarray, int]:
+    """A 1-D probability vector and a valid index of its correct answer."""
+    pv = prob_vector("p", p)
+    return pv, index("correct", correct, pv.size)
+
+
+def square_matrix(name: str, x: Any, k: int) -> np.ndarray:
+    """A finite (k, k) matrix (one row and column per answer)."""
+    arr = finite(name, x)
+    if arr.shape != (k, k):
+        raise ValueError(f"{name} must be a ({k}, {k}) matrix (one row per answer), got {arr.shape}")
+    return arr
+
+
 @dataclass(frozen=True)
 class Statement:
     """A theorem as a sympy relation, printable in a REPL (pretty text) and as LaTeX.

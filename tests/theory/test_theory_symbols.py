@@ -22,8 +22,11 @@ def test_symbol_assumptions_and_ranges() -> None:
         assert s.is_real, s
         assert s in RANGES, s
     for s in (symbols.gamma, symbols.lam, symbols.P_0, symbols.sigma, symbols.beta,
-              symbols.epsilon, symbols.g_1, symbols.ell_2, symbols.d, symbols.K):
+              symbols.epsilon, symbols.d, symbols.K):
         assert s.is_positive, s
+    # v3: measured or predicted slopes and curvatures have either sign
+    for s in (symbols.g_1, symbols.ell_1, symbols.g_2, symbols.ell_2, symbols.w_gap):
+        assert s.is_real and s.is_positive is None and RANGES[s] == sp.Interval(-sp.oo, sp.oo), s
     assert symbols.lam.name == "lambda" and symbols.gamma.name == "gamma"
     assert symbols.kappa.is_nonnegative and symbols.alpha.is_positive is None
     assert symbols.Q.is_nonnegative and symbols.R.is_nonnegative
