@@ -54,8 +54,9 @@ sequence_slope: sp.Expr = (1 - B_0**2) / 2 * (delta_plus - delta_minus)
 
 B_r = sp.Symbol("B_{r_e}", real=True)
 _MARGIN = "exact linear h, λ = ‖Δ‖ > 0, margin 2γλ with γ > 0"
-THEOREM = Statement("Theorem 1", sp.Ge(B_r, bound), f"{_MARGIN}, r_e ≥ 0")
-THEOREM_MIRRORED = Statement("Theorem 1 (mirrored)", sp.Le(B_r, bound), f"{_MARGIN}, r_e ≤ 0")
+THEOREM = Statement("Theorem 1", sp.Ge(B_r, bound), f"{_MARGIN}, r_e ≥ 0", (sp.Ge(r_e, 0),))
+THEOREM_MIRRORED = Statement("Theorem 1 (mirrored)", sp.Le(B_r, bound), f"{_MARGIN}, r_e ≤ 0",
+                             (sp.Le(r_e, 0),))
 EQUALITY = Statement("Theorem 1 (equality case)", sp.Eq(B_r, bound),
                      "exact linear h; all S+ shifts equal g_+, all S− shifts equal g_−, "
                      "g_+ − g_− = 2γλ; any real r_e")
@@ -191,7 +192,7 @@ pair_gap = sp.Symbol("Delta z_{r_e}(s, s')", real=True)
 margin_second: sp.Expr = 2 * gamma * lam * r_e + r_e**2 / 2 * w_min
 MARGIN_SECOND = Statement("Theorem 1 (second-order margin)", sp.Ge(pair_gap, margin_second),
                           "logits z + r_e g + (r_e²/2) w; g_s − g_s' >= 2γλ and w_s − w_s' >= w_min "
-                          "for every s ∈ S+, s' ∈ S−; r_e >= 0")
+                          "for every s ∈ S+, s' ∈ S−; r_e >= 0", (sp.Ge(r_e, 0),))
 
 _np_margin_from_slope = sp.lambdify((g_1, B_0), margin_from_slope_expr, "numpy")
 _np_paper = sp.lambdify((r_e, a_fit, b_fit), paper_form_expr, "numpy")

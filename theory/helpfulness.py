@@ -92,7 +92,8 @@ THEOREM_GENERAL = Statement("Theorem 2 (general)", sp.Eq(H, general_expansion + 
                             "logit shifts with mean μ, covariance Σ, finite third absolute moment; "
                             "p = P_0(·|q) on K answers, correct answer c")
 THEOREM_PRIME = Statement("Theorem 2′", sp.Le(H, full_bound),
-                          "i.i.d. N(μ, (λσβ)²) shifts, 0 < ε < 1 and m ≥ 0")
+                          "i.i.d. N(μ, (λσβ)²) shifts, 0 < ε < 1 and m ≥ 0",
+                          (sp.Ge(m_expr, 0), sp.Lt(epsilon, 1)))
 
 _np_expansion = sp.lambdify((P_0, alpha_sym, lam, sigma, beta, r_e), expansion, "numpy")
 _np_c4 = sp.lambdify((P_0, Q, R, lam), c4.subs({sigma: 1, beta: 1}), "numpy")

@@ -210,7 +210,8 @@ def mutated(name: str) -> Iterator[None]:
             for mod in (alignment, helpfulness, tradeoff, response):
                 for attr, val in list(vars(mod).items()):
                     if isinstance(val, Statement):
-                        new: Any = Statement(val.name, val.expr.xreplace(mapping), val.condition)
+                        new: Any = Statement(val.name, val.expr.xreplace(mapping), val.condition,
+                                             val.assumes)
                     elif isinstance(val, sp.Expr) and not val.is_Atom and not isinstance(val, sp.Indexed):
                         new = val.xreplace(mapping)
                     else:
