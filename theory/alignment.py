@@ -1,4 +1,4 @@
-"""Theorem 1 (alignment bound, linear in r_e), THEORY.md version 2.
+"""Theorem 1 (alignment bound, linear in r_e) and its second order, THEORY.md version 3.
 
 If the last-layer change is exactly linear, ``h_{r_e} = h + r_e Δ`` with ``λ = ‖Δ‖ > 0``, and Δ
 separates the behaviors with margin ``2γλ`` (``<u_s − u_{s'}, Δ> ≥ 2γλ`` for every ``s ∈ S+``,
@@ -8,6 +8,10 @@ are equal and their gap is exactly ``2γλ``. Consequences: the linear gain, and
 for every ``r_e ≥ max(0, (artanh(1 − ε) − artanh B_0)/(γλ))`` (the ``max`` is needed: the
 theorem says nothing for r_e < 0). Sequence level: ``dB/dr_e|_0 = (1 − B_0²)/2 (δ̄_+ − δ̄_−)``
 and the self-normalised importance-weighted curve, both from samples at r_e = 0.
+
+Version 3: Theorem 1 to second order (``THEOREM_SECOND``: two outcomes, ``second_order_curve``,
+``departure_radius``; ``MARGIN_SECOND``: several outcomes), Theorem 2R for B (``THEOREM_2R``,
+``response_coefficients``, ``response_curve``), the margin from a slope, the paper's tanh.
 """
 
 from __future__ import annotations

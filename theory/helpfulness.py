@@ -1,4 +1,4 @@
-"""Theorem 2 / 2′ (helpfulness, quadratic in r_e), THEORY.md version 2.
+"""Theorem 2 / 2′ / 2R (helpfulness), THEORY.md version 3.
 
 General form: for random logit shifts ``g`` with mean ``μ`` and covariance ``Σ``,
 ``H(r_e) = E[P_{r_e}(c)] = P_0 + r_e ∇ᵀμ + (r_e²/2)(tr(Hc Σ) + μᵀ Hc μ) + O(r_e³)`` with
@@ -9,6 +9,11 @@ even, ``H = P_0 − α P_0 s² r_e² + c₄ r_e⁴ + O(r_e⁶)`` with ``α = P_0
 ``0 < ε < 1`` and ``m ≥ 0``, ``H ≤ sigmoid(m) + δ`` (``full_bound``); its spread limit
 ``spread_bound`` is an UPPER bound on H, i.e. a LOWER bound on the loss: never use it as a loss.
 Lemma: ``E[sigmoid(m + Y)] ≤ sigmoid(m)`` for ``m ≥ 0`` and symmetric ``Y``.
+
+Version 3: Theorem 2R for P(correct) along the second-order logit path (``THEOREM_2R``,
+``response_coefficients``, ``response_curve``), the random direction (``SPHERE_COVARIANCE``,
+``SIGMA_RANDOM``, ``THEOREM_RANDOM``, ``random_sigma``), the shift scale and the paper's fitted
+forms. The exact expectations live in ``theory.quadrature`` (re-exported here).
 """
 
 from __future__ import annotations

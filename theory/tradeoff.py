@@ -7,6 +7,12 @@ Gain ``G(r_e) = B_{r_e} − B_0 ≥ γλ(1 − B_0²) r_e + O(r_e²)`` (Theorem 
 ``0 < r_e < 2 r*``. It is trusted only where ``λσβ r* ≤ 0.5``; beyond, ``exact`` finds r* and
 the break-even point from the exact curves (Theorem 1 tanh, exact H by quadrature) and
 ``optimum`` picks the right one and says which.
+
+Version 3, general form: ``G = g₁r + g₂r²``, ``L = ℓ₁r + ℓ₂r²``; ``r* = (g₁ − κℓ₁)/(2(κℓ₂ − g₂))``
+(``THEOREM_RESPONSE``, ``general_response``), the efficient regime iff ``g₁ − κℓ₁ > 0`` (or = 0 with
+``g₂ − κℓ₂ > 0``; ``REGIME``, ``REGIME_SECOND``, ``efficient_regime_exists``), ``G/L → g₁/ℓ₁``
+unless ℓ₁ = 0 (``RATIO_FINITE``, ``RATIO_INFINITE``); the i.i.d. corollary's ``LOSS``, ``GAIN``,
+``RATIO``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Theorem 1 (v2: margin 2γλ, λ = ‖Δ‖): symbols, sympy series, the numeric bound, margins,
+"""Theorem 1 (margin 2γλ, λ = ‖Δ‖): symbols, sympy series, the numeric bound, margins,
 guarantee with max(0, ·), sequence level, hypothesis search (counted), bad input."""
 
 from __future__ import annotations
