@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from proofs.expectation import Moments, centred_iid_moments, expect, general_moments
-from proofs.framework import Assumption, Context, Eq, Fact, Hyp, Proof, Result, SeriesEq, Step
+from proofs.framework import (
+    Assumption,
+    Context,
+    Eq,
+    Fact,
+    Hyp,
+    Proof,
+    Result,
+    SeriesEq,
+    Step,
+    Taylor,
+)
 from proofs.sums import sum_zero
 from theory.helpfulness import H
 from theory.symbols import P_0, K, Q, Sigma, a, alpha, b, beta, c, lam, mu, p, r_e, sigma
@@ -127,7 +138,6 @@ def theorem2_general() -> Proof:
         p: sp.Lambda(_u, sp.exp(z[_u]) / NORMALISER),
         H_f: sp.Lambda(_t, E(f)),
     }
-    taylor = sum((r_e**k / sp.factorial(k) * E(_deriv(f, k)) for k in range(3)), sp.Integer(0))
     steps: list[Step] = [
         Eq(sp.diff(softmax_c(None, 0), z[a]), grad(a),
            "first derivative of softmax_c in the logit z_a (sympy differentiates the sum "
@@ -138,20 +148,16 @@ def theorem2_general() -> Proof:
            "chain rule: d/dr softmax_c(z + r g) at 0 is ∇ᵀg", sums=rc, label="d1"),
         Eq(_deriv(f, 2), sp.Sum(sp.Sum(hess(a, b) * g[a] * g[b], (a, 0, K - 1)), (b, 0, K - 1)),
            "chain rule: the second derivative at 0 is gᵀ Hc g", sums=rc, label="d2"),
-        Assumption("Taylor with remainder",
-                   r"P_{r}(c) = \sum_{k \le 2} \frac{r^k}{k!} \partial_r^k P_{r}(c)\big|_0 "
-                   r"+ O(r^3)",
-                   "Taylor's theorem with remainder for the smooth map r -> softmax_c(z + r g)"),
-        Assumption("dominated convergence",
-                   r"H(r) = \sum_{k \le 2} \frac{r^k}{k!} \mathbb{E}\,\partial_r^k P_r(c)"
-                   r"\big|_0 + O(r^3)",
-                   "the third derivative of softmax is bounded by a polynomial in |g| and the "
-                   "third absolute moment is finite: the remainder's expectation is O(r^3)",
-                   label="dc", expr=H - taylor, kind="o", var=r_e, order=3),
+        Taylor(H, f, _t, r_e, 3,
+               "Taylor's theorem with remainder for the smooth map r -> softmax_c(z + r g); the "
+               "third derivative of softmax is bounded by a polynomial in |g| and the third "
+               "absolute moment is finite: the remainder's expectation is O(r^3)",
+               expectation=E, label="dc"),
         LINEARITY,
         Assumption("moment identities",
                    r"\mathbb{E}\, g_a = \mu_a,\quad \mathbb{E}\, g_a g_b = \Sigma_{ab} + \mu_a\mu_b",
-                   "definitions of the mean vector and covariance matrix of the shift law"),
+                   "μ and Σ are the mean vector and covariance matrix of the shift law "
+                   "(hypotheses mean, cov)"),
         Expect(_deriv(f, 0), p[c], g, general_moments(mu, Sigma), "deterministic",
                "order 0: P_0(c) = p_c", label="e0", ranges=rc),
         Expect(_deriv(f, 1), GENERAL_C1, g, general_moments(mu, Sigma), "mean mu",
@@ -172,7 +178,8 @@ def theorem2_general() -> Proof:
             r"third absolute moment: $H(r_e) = \mathbb{E}\,\mathrm{softmax}_c(z + r_e g) = "
             f"{sp.latex(GENERAL)} + O(r_e^3)$."
         ),
-        hypotheses=_index_hyps(c, a, b),
+        hypotheses=[*_index_hyps(c, a, b), Hyp("mean", E(g[a]), "==", mu[a]),
+                    Hyp("cov", E(g[a] * g[b]), "==", Sigma[a, b] + mu[a] * mu[b])],
         steps=steps,
         conclusion=Hyp("general", H, "==", GENERAL, var=r_e, order=3),
         concludes="general",
@@ -192,24 +199,16 @@ def theorem2_iid() -> Proof:
         alpha: P_0 * (1 - P_0) - Q,
         H_f: sp.Lambda(_t, E(softmax_c(x, _t, mu0))),
     }
-    taylor = sum((r_e**k / sp.factorial(k) * E(_deriv(f_x, k)) for k in range(4)),
-                 sp.Integer(0))
     special = {Sigma[a, b]: s**2 * sp.KroneckerDelta(a, b), mu[a]: mu0, mu[b]: mu0}
     steps: list[Step] = [
         Eq(softmax_c(x, r_e, mu0), softmax_c(x, r_e), "softmax is shift invariant: the "
            "common mean mu_0 of the shifts cancels", sums=rc, label="shift"),
         Eq(H, E(softmax_c(x, r_e)), "so H is the expectation over the centred shifts x",
            sums=rc, congruence=True, label="centre"),
-        Assumption("Taylor with remainder",
-                   r"P_{r}(c) = \sum_{k \le 3} \frac{r^k}{k!} \partial_r^k P_{r}(c)\big|_0 "
-                   r"+ O(r^4)",
-                   "Taylor's theorem with remainder for the smooth map r -> softmax_c(z + r x)"),
-        Assumption("dominated convergence",
-                   r"\mathbb{E}\, P_r(c) = \sum_{k \le 3} \frac{r^k}{k!}\, \mathbb{E}\,"
-                   r"\partial_r^k P_r(c)\big|_0 + O(r^4)",
-                   "the fourth derivative of softmax is bounded by a polynomial in |x|, whose "
-                   "Gaussian moments are finite", label="dc",
-                   expr=E(softmax_c(x, r_e)) - taylor, kind="o", var=r_e, order=4),
+        Taylor(E(softmax_c(x, r_e)), f_x, _t, r_e, 4,
+               "Taylor's theorem with remainder for the smooth map r -> softmax_c(z + r x); the "
+               "fourth derivative of softmax is bounded by a polynomial in |x|, whose Gaussian "
+               "moments are finite", expectation=E, label="dc"),
         LINEARITY,
         Assumption("moment identities",
                    r"\mathbb{E}\, x_a = 0,\quad \mathbb{E}\, x_a x_b = s^2 \delta_{ab},\quad "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from proofs.framework import NAMED, Assumption, Def, Ineq, Proof
+from proofs.framework import NAMED, Def, Ineq, Proof
 from proofs.statements import check_target
 
 PASS, FAIL = "✓", "✗"
@@ -61,6 +61,7 @@ def summarize(proofs: Sequence[Proof]) -> Summary:
         for rep in proof.run():
             if rep.step.is_assumption:
                 assumptions += 1
+                failed += not rep.result.ok  # a malformed assumption (e.g. an O-fact) fails
                 continue
             steps += 1
             failed += not rep.result.ok
@@ -96,8 +97,11 @@ def text_report(proofs: Sequence[Proof]) -> str:
             lines.append(f"    hypothesis ({hyp.label}): {hyp.lhs} {hyp.rel} {hyp.rhs}")
         for rep in proof.run():
             step = rep.step
-            if isinstance(step, Assumption):
-                lines.append(f"  ! ASSUMPTION [{step.name}] {step.statement}  — {step.why}")
+            if step.is_assumption:
+                lines.append(f"  ! ASSUMPTION [{getattr(step, 'name', '')}] "
+                             f"{getattr(step, 'statement', '')}  — {step.why}")
+                if not rep.result.ok:
+                    lines.append(f"      {FAIL} check: {rep.result.detail}")
                 continue
             mark = PASS if rep.result.ok else FAIL
             lines.append(f"  {mark} {step.text()}")
@@ -150,9 +154,10 @@ def markdown(proofs: Sequence[Proof]) -> str:
             out.append("")
         for number, rep in enumerate(proof.run(), start=1):
             step = rep.step
-            if isinstance(step, Assumption):
-                out += [f"**Assumption {number} ({step.name}, not checked).** {step.why}.", "",
-                        f"$${step.statement}$$", ""]
+            if step.is_assumption:
+                mark = "" if rep.result.ok else f" {FAIL}"
+                out += [f"**Assumption {number} ({getattr(step, 'name', '')}, not checked).** "
+                        f"{step.why}.{mark}", "", f"$${getattr(step, 'statement', '')}$$", ""]
                 continue
             label = "Definition" if isinstance(step, Def) else "Step"
             mark = PASS if rep.result.ok else FAIL

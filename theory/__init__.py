@@ -1,9 +1,11 @@
-"""Symbolic and numeric theory of steering tradeoffs (Wolf et al., arXiv 2401.16332), THEORY v2.
+"""Symbolic and numeric theory of steering tradeoffs (Wolf et al., arXiv 2401.16332), THEORY v3.
 
-Modules: ``symbols`` (sympy symbols and their ``RANGES``), ``alignment`` (Theorem 1),
-``helpfulness`` (Theorems 2 and 2′), ``tradeoff`` (the efficient-regime corollary), ``response``
-(Proposition 1; imports torch lazily), ``simulate`` and ``verify`` (checks on simulated
-random-direction models; ``python -m theory.verify [--mutants]``).
+Modules: ``symbols`` (sympy symbols and their ``RANGES``), ``alignment`` (Theorem 1, to second
+order, Theorem 2R for B), ``helpfulness`` (Theorems 2, 2′ and 2R for P(correct), the random
+direction), ``tradeoff`` (the corollary, v2 and general form), ``response`` (Proposition 1 to
+second order, Theorem 2R for any readout; imports torch lazily), ``quadrature`` (exact
+expectations), ``simulate``/``checks`` and ``verify`` (checks on simulated models;
+``python -m theory.verify [--mutants]``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from theory.helpfulness import (
     second_order_coefficients,
     theorem2_prime,
 )
-from theory.response import Response, along, linear_response
+from theory.response import Response, along, linear_response, remainder, second_order_response
 from theory.symbols import (
     B_0,
     P_0,
@@ -43,10 +45,18 @@ from theory.tradeoff import Tradeoff, exact, optimum, second_order
 #: Every statement with a proof in ``proofs`` (its machine conclusion is this very object).
 STATEMENTS: tuple[Statement, ...] = (
     alignment.THEOREM, alignment.THEOREM_MIRRORED, alignment.EQUALITY, alignment.GUARANTEE,
-    helpfulness.THEOREM, helpfulness.THEOREM_GENERAL, helpfulness.THEOREM_PRIME, tradeoff.THEOREM,
+    alignment.SEQUENCE_SLOPE, helpfulness.THEOREM, helpfulness.THEOREM_GENERAL,
+    helpfulness.THEOREM_PRIME, tradeoff.THEOREM, tradeoff.THEOREM_GENERAL,
+    # version 3
+    response.PROPOSITION_1, response.PROPOSITION_1_SECOND, response.THEOREM_2R,
+    helpfulness.THEOREM_2R, alignment.THEOREM_2R, alignment.THEOREM_SECOND,
+    alignment.MARGIN_SECOND, helpfulness.SPHERE_COVARIANCE, helpfulness.SIGMA_RANDOM,
+    helpfulness.THEOREM_RANDOM, tradeoff.THEOREM_RESPONSE, tradeoff.UTILITY_STAR, tradeoff.REGIME,
+    tradeoff.REGIME_SECOND, tradeoff.RATIO_FINITE, tradeoff.RATIO_INFINITE, tradeoff.RATIO,
+    tradeoff.LOSS, tradeoff.GAIN,
 )
-#: Further statements of THEORY v2 (checked by simulation; proofs may add them).
-SUPPLEMENTARY: tuple[Statement, ...] = (alignment.SEQUENCE_SLOPE, tradeoff.THEOREM_GENERAL)
+#: Statements checked by simulation only (none since version 3: every statement is proved).
+SUPPLEMENTARY: tuple[Statement, ...] = ()
 
 
 def solve(eq: object, x: object) -> list:  # type: ignore[type-arg]
@@ -59,7 +69,7 @@ __all__ = [
     "alignment", "helpfulness", "response", "symbols", "tradeoff", "Statement", "STATEMENTS",
     "SUPPLEMENTARY", "solve", "solve_in_range", "behavior", "evaluate", "guarantee", "margin",
     "Expectation", "SpreadBound", "expected", "second_order_coefficients", "theorem2_prime",
-    "Response", "along", "linear_response", "B_0", "P_0", "RANGES", "K", "Q", "R", "alpha",
-    "beta", "d", "ell_2", "epsilon", "g_1", "gamma", "kappa", "lam", "r_e", "sigma", "Tradeoff",
-    "exact", "optimum", "second_order",
+    "Response", "along", "linear_response", "remainder", "second_order_response", "B_0", "P_0",
+    "RANGES", "K", "Q", "R", "alpha", "beta", "d", "ell_2", "epsilon", "g_1", "gamma", "kappa",
+    "lam", "r_e", "sigma", "Tradeoff", "exact", "optimum", "second_order",
 ]

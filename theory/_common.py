@@ -80,17 +80,35 @@ def index(name: str, i: Any, k: int) -> int:
     return int(i)
 
 
+def prob_and_index(p: Any, correct: Any) -> tuple[np.ndarray, int]:
+    """A 1-D probability vector and a valid index of its correct answer."""
+    pv = prob_vector("p", p)
+    return pv, index("correct", correct, pv.size)
+
+
+def square_matrix(name: str, x: Any, k: int) -> np.ndarray:
+    """A finite (k, k) matrix (one row and column per answer)."""
+    arr = finite(name, x)
+    if arr.shape != (k, k):
+        raise ValueError(f"{name} must be a ({k}, {k}) matrix (one row per answer), got {arr.shape}")
+    return arr
+
+
 @dataclass(frozen=True)
 class Statement:
     """A theorem as a sympy relation, printable in a REPL (pretty text) and as LaTeX.
 
     ``lhs``/``rhs`` are the two sides of the relation, ``subs(...)`` returns the statement with
-    a substitution applied (same arguments as sympy's ``subs``), ``latex`` its LaTeX source.
+    a substitution applied (same arguments as sympy's ``subs``), ``latex`` its LaTeX source,
+    ``condition`` the hypotheses in words and ``assumes`` those on its own symbols as relations.
     """
 
     name: str
     expr: sp.Basic
     condition: str
+    #: The condition's relations on the statement's own symbols (e.g. ``r_e >= 0``); a proof may
+    #: assume nothing about these symbols beyond them and the symbols' ranges.
+    assumes: tuple[sp.Basic, ...] = ()
 
     @property
     def lhs(self) -> sp.Expr:
@@ -101,8 +119,10 @@ class Statement:
         return self.expr.rhs  # type: ignore[attr-defined, no-any-return]
 
     def subs(self, *args: Any, **kwargs: Any) -> Statement:
-        """The statement with ``expr.subs(*args, **kwargs)``; the condition is kept as text."""
-        return Statement(self.name, self.expr.subs(*args, **kwargs), self.condition)
+        """The statement with ``expr.subs(*args, **kwargs)`` (and its ``assumes`` likewise); the
+        condition is kept as text."""
+        return Statement(self.name, self.expr.subs(*args, **kwargs), self.condition,
+                         tuple(x.subs(*args, **kwargs) for x in self.assumes))
 
     @property
     def latex(self) -> str:

@@ -1,4 +1,4 @@
-"""Theorem 1 (alignment bound, linear in r_e), THEORY.md version 2.
+"""Theorem 1 (alignment bound, linear in r_e) and its second order, THEORY.md version 3.
 
 If the last-layer change is exactly linear, ``h_{r_e} = h + r_e Δ`` with ``λ = ‖Δ‖ > 0``, and Δ
 separates the behaviors with margin ``2γλ`` (``<u_s − u_{s'}, Δ> ≥ 2γλ`` for every ``s ∈ S+``,
@@ -8,6 +8,10 @@ are equal and their gap is exactly ``2γλ``. Consequences: the linear gain, and
 for every ``r_e ≥ max(0, (artanh(1 − ε) − artanh B_0)/(γλ))`` (the ``max`` is needed: the
 theorem says nothing for r_e < 0). Sequence level: ``dB/dr_e|_0 = (1 − B_0²)/2 (δ̄_+ − δ̄_−)``
 and the self-normalised importance-weighted curve, both from samples at r_e = 0.
+
+Version 3: Theorem 1 to second order (``THEOREM_SECOND``: two outcomes, ``second_order_curve``,
+``departure_radius``; ``MARGIN_SECOND``: several outcomes), Theorem 2R for B (``THEOREM_2R``,
+``response_coefficients``, ``response_curve``), the margin from a slope, the paper's tanh.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from theory import response
 from theory._common import Statement
 from theory.symbols import (
     B_0,
+    a,
     a_fit,
+    b,
     b_fit,
     delta_minus,
     delta_plus,
@@ -33,7 +39,9 @@ from theory.symbols import (
     g_1,
     gamma,
     lam,
+    p,
     r_e,
+    scores,
     w_gap,
 )
 
@@ -50,8 +58,9 @@ sequence_slope: sp.Expr = (1 - B_0**2) / 2 * (delta_plus - delta_minus)
 
 B_r = sp.Symbol("B_{r_e}", real=True)
 _MARGIN = "exact linear h, λ = ‖Δ‖ > 0, margin 2γλ with γ > 0"
-THEOREM = Statement("Theorem 1", sp.Ge(B_r, bound), f"{_MARGIN}, r_e ≥ 0")
-THEOREM_MIRRORED = Statement("Theorem 1 (mirrored)", sp.Le(B_r, bound), f"{_MARGIN}, r_e ≤ 0")
+THEOREM = Statement("Theorem 1", sp.Ge(B_r, bound), f"{_MARGIN}, r_e ≥ 0", (sp.Ge(r_e, 0),))
+THEOREM_MIRRORED = Statement("Theorem 1 (mirrored)", sp.Le(B_r, bound), f"{_MARGIN}, r_e ≤ 0",
+                             (sp.Le(r_e, 0),))
 EQUALITY = Statement("Theorem 1 (equality case)", sp.Eq(B_r, bound),
                      "exact linear h; all S+ shifts equal g_+, all S− shifts equal g_−, "
                      "g_+ − g_− = 2γλ; any real r_e")
@@ -164,8 +173,30 @@ def importance_curve(scores: Any, deltas: Any, r_e: Any) -> np.ndarray:
 margin_from_slope_expr: sp.Expr = g_1 / (1 - B_0**2)
 #: The paper's fitted curve tanh(a r_e + b) (Theorem 1's bound with a = γλ, b = artanh B_0).
 paper_form_expr: sp.Expr = sp.tanh(a_fit * r_e + b_fit)
+#: Theorem 2R for f = B = Σ_a s_a softmax_a: its gradient and Hessian entries at the logits.
+behavior_grad_entry: sp.Expr = p[a] * (scores[a] - B_0)
+behavior_hess_entry: sp.Expr = (p[a] * (sp.KroneckerDelta(a, b) - p[b]) * (scores[a] - B_0)
+                                - p[a] * p[b] * (scores[b] - B_0))
+#: Theorem 2R for f = B: the coefficients of B_{r_e} along z + r g + (r²/2) w.
+response_c1, response_c2 = response.readout_for(behavior_grad_entry, behavior_hess_entry)
+THEOREM_2R = Statement("Theorem 2R (B)",
+                       sp.Eq(B_r, B_0 + r_e * response_c1 + r_e**2 * response_c2 + sp.Order(r_e**3)),
+                       "logits z + r_e g + (r_e²/2) w + O(r_e³) on K outcomes with scores s_a, "
+                       "p = softmax(z), B_0 = Σ_a p_a s_a")
 #: Theorem 1 to second order, two outcomes (w_gap = w_a − w_b): B_r up to O(r_e³).
 second_order_bound: sp.Expr = sp.tanh(sp.atanh(B_0) + gamma * lam * r_e + r_e**2 / 4 * w_gap)
+THEOREM_SECOND = Statement("Theorem 1 (second order)",
+                           sp.Eq(B_r, second_order_bound + sp.Order(r_e**3)),
+                           "two outcomes S+ = {a}, S− = {b}; logits z + r_e g + (r_e²/2) w + O(r_e³); "
+                           "g_a − g_b = 2γλ, w_gap = w_a − w_b")
+#: Several outcomes: on the second-order path every pair s ∈ S+, s' ∈ S− separates by at least
+#: 2γλ r_e + (r_e²/2) w_min for r_e ≥ 0 (w_min = min (w_s − w_s')); so does the margin, their least.
+w_min: sp.Symbol = sp.Symbol("w_min", real=True)
+pair_gap = sp.Symbol("Delta z_{r_e}(s, s')", real=True)
+margin_second: sp.Expr = 2 * gamma * lam * r_e + r_e**2 / 2 * w_min
+MARGIN_SECOND = Statement("Theorem 1 (second-order margin)", sp.Ge(pair_gap, margin_second),
+                          "logits z + r_e g + (r_e²/2) w; g_s − g_s' >= 2γλ and w_s − w_s' >= w_min "
+                          "for every s ∈ S+, s' ∈ S−; r_e >= 0", (sp.Ge(r_e, 0),))
 
 _np_margin_from_slope = sp.lambdify((g_1, B_0), margin_from_slope_expr, "numpy")
 _np_paper = sp.lambdify((r_e, a_fit, b_fit), paper_form_expr, "numpy")
@@ -276,7 +307,9 @@ def response_curve(z: Any, g: Any, scores: Any, r: Any, w: Any = None) -> np.nda
 
 
 __all__ = [
-    "margin_from_slope_expr", "paper_form_expr", "second_order_bound", "margin_from_slope",
+    "margin_from_slope_expr", "paper_form_expr", "behavior_grad_entry", "behavior_hess_entry",
+    "response_c1", "response_c2", "THEOREM_2R", "second_order_bound", "THEOREM_SECOND", "w_min",
+    "pair_gap", "margin_second", "MARGIN_SECOND", "margin_from_slope",
     "paper_form", "second_order_curve", "DEPARTURE_POINTS", "departure_radius",
     "response_coefficients", "response_curve",
     "bound", "linear_gain", "second_order_term", "guarantee_coefficient", "sequence_slope",

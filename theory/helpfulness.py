@@ -1,4 +1,4 @@
-"""Theorem 2 / 2′ (helpfulness, quadratic in r_e), THEORY.md version 2.
+"""Theorem 2 / 2′ / 2R (helpfulness), THEORY.md version 3.
 
 General form: for random logit shifts ``g`` with mean ``μ`` and covariance ``Σ``,
 ``H(r_e) = E[P_{r_e}(c)] = P_0 + r_e ∇ᵀμ + (r_e²/2)(tr(Hc Σ) + μᵀ Hc μ) + O(r_e³)`` with
@@ -9,11 +9,15 @@ even, ``H = P_0 − α P_0 s² r_e² + c₄ r_e⁴ + O(r_e⁶)`` with ``α = P_0
 ``0 < ε < 1`` and ``m ≥ 0``, ``H ≤ sigmoid(m) + δ`` (``full_bound``); its spread limit
 ``spread_bound`` is an UPPER bound on H, i.e. a LOWER bound on the loss: never use it as a loss.
 Lemma: ``E[sigmoid(m + Y)] ≤ sigmoid(m)`` for ``m ≥ 0`` and symmetric ``Y``.
+
+Version 3: Theorem 2R for P(correct) along the second-order logit path (``THEOREM_2R``,
+``response_coefficients``, ``response_curve``), the random direction (``SPHERE_COVARIANCE``,
+``SIGMA_RANDOM``, ``THEOREM_RANDOM``, ``random_sigma``), the shift scale and the paper's fitted
+forms. The exact expectations live in ``theory.quadrature`` (re-exported here).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +29,12 @@ from scipy.special import expit, logsumexp
 from theory import _common as chk
 from theory import response
 from theory._common import Statement
+from theory.quadrature import (
+    METHODS,
+    Expectation,
+    expected,
+    expected_gaussian,
+)
 from theory.symbols import (
     P_0,
     G,
@@ -87,7 +97,8 @@ THEOREM_GENERAL = Statement("Theorem 2 (general)", sp.Eq(H, general_expansion + 
                             "logit shifts with mean μ, covariance Σ, finite third absolute moment; "
                             "p = P_0(·|q) on K answers, correct answer c")
 THEOREM_PRIME = Statement("Theorem 2′", sp.Le(H, full_bound),
-                          "i.i.d. N(μ, (λσβ)²) shifts, 0 < ε < 1 and m ≥ 0")
+                          "i.i.d. N(μ, (λσβ)²) shifts, 0 < ε < 1 and m ≥ 0",
+                          (sp.Ge(m_expr, 0), sp.Lt(epsilon, 1)))
 
 _np_expansion = sp.lambdify((P_0, alpha_sym, lam, sigma, beta, r_e), expansion, "numpy")
 _np_c4 = sp.lambdify((P_0, Q, R, lam), c4.subs({sigma: 1, beta: 1}), "numpy")
@@ -97,44 +108,32 @@ _np_spread_q = sp.lambdify((P_0, lam, sigma, beta, r_e), spread_bound_quadratic,
 
 def alpha(p: Any, correct: int) -> float:
     """``α = P_0(1 − P_0) − Σ_{a≠c} p_a²`` (positive iff helpfulness falls to second order)."""
-    pv, c = _pc_vec(p, correct)
+    pv, c = chk.prob_and_index(p, correct)
     p0 = pv[c]
     return float(p0 * (1 - p0) - (np.delete(pv, c) ** 2).sum())
-
-
-def _pc_vec(p: Any, correct: int) -> tuple[np.ndarray, int]:
-    pv = chk.prob_vector("p", p)
-    return pv, chk.index("correct", correct, pv.size)
 
 
 def gradient_hessian(p: Any, correct: int) -> tuple[np.ndarray, np.ndarray]:
     """``∇ = P_0(e_c − p)`` and ``Hc = P_0[(e_c − p)(e_c − p)ᵀ − diag(p) + p pᵀ]``: gradient and
     Hessian of ``softmax_c`` with respect to the logits, at the unsteered logits."""
-    pv, c = _pc_vec(p, correct)
+    pv, c = chk.prob_and_index(p, correct)
     e = -pv.copy()
     e[c] += 1.0
     p0 = pv[c]
     return p0 * e, p0 * (np.outer(e, e) - np.diag(pv) + np.outer(pv, pv))
 
 
-def _matrix(name: str, x: Any, k: int) -> np.ndarray:
-    arr = chk.finite(name, x)
-    if arr.shape != (k, k):
-        raise ValueError(f"{name} must be a ({k}, {k}) matrix (one row per answer), got {arr.shape}")
-    return arr
-
-
 def second_order(p: Any, correct: int, mean: Any = None, cov: Any = None) -> tuple[float, float]:
     """``(c1, c2)``: the coefficients of r_e and r_e² of ``E[P_{r_e}(c)]`` for random logit shifts
     with mean vector ``mean`` (K,) and covariance ``cov`` (K, K) (``None`` means zero):
     ``c1 = ∇ᵀμ``, ``c2 = (tr(Hc Σ) + μᵀ Hc μ)/2`` (Theorem 2, general form)."""
-    pv, c = _pc_vec(p, correct)
+    pv, c = chk.prob_and_index(p, correct)
     k = pv.size
     grad, hess = gradient_hessian(pv, c)
     mu_ = np.zeros(k) if mean is None else chk.finite("mean", mean)
     if mu_.shape != (k,):
         raise ValueError(f"mean must be a vector of length {k} (one entry per answer), got {mu_.shape}")
-    cov_ = np.zeros((k, k)) if cov is None else _matrix("cov", cov, k)
+    cov_ = np.zeros((k, k)) if cov is None else chk.square_matrix("cov", cov, k)
     if not np.allclose(cov_, cov_.T, rtol=1e-9, atol=1e-12 * max(1.0, float(np.abs(cov_).max()))):
         raise ValueError("cov must be symmetric (a covariance matrix)")
     c1 = float(grad @ mu_)
@@ -145,7 +144,7 @@ def second_order(p: Any, correct: int, mean: Any = None, cov: Any = None) -> tup
 def random_direction_second_order(p: Any, correct: int, U: Any, lam: float) -> float:
     """``c2 = (λ²/2d) tr(Hc U Uᵀ)`` for Δ uniform on the sphere of radius λ in R^d; ``U`` (K, d)
     holds the answer representations as rows (the real geometry replaces σ, β)."""
-    pv, c = _pc_vec(p, correct)
+    pv, c = chk.prob_and_index(p, correct)
     u = chk.finite("U", U)
     if u.ndim != 2 or u.shape[0] != pv.size:
         raise ValueError(f"U must have shape (K, d) = ({pv.size}, d), got {u.shape}")
@@ -155,7 +154,7 @@ def random_direction_second_order(p: Any, correct: int, U: Any, lam: float) -> f
 
 def c4_value(p: Any, correct: int, s: float) -> float:
     """The i.i.d. fourth-order coefficient ``c₄`` (lambdified ``c4``) for shift scale s."""
-    pv, c = _pc_vec(p, correct)
+    pv, c = chk.prob_and_index(p, correct)
     s_ = float(chk.nonnegative("s", s))
     rest = np.delete(pv, c)
     return float(_np_c4(float(pv[c]), float((rest**2).sum()), float((rest**3).sum()), s_))
@@ -207,214 +206,6 @@ def theorem2_prime(p: Any, correct: int, s: Any, r_e: Any, epsilon: float) -> Sp
                        applies=np.asarray(m >= 0))
 
 
-# ------------------------------------------------------------------------------------------
-# Exact expectation H(r_e) = E[softmax(log p + r_e g)_c], g i.i.d. N(0, s²)
-# ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Expectation:
-    """``value`` of H at each r_e; ``stderr`` the Monte Carlo standard error (0 for quadrature);
-    ``error_estimate`` the quadrature error estimate (|Q_n − Q_{n/2}|; NaN for Monte Carlo)."""
-
-    value: np.ndarray
-    stderr: np.ndarray
-    error_estimate: np.ndarray
-    method: str
-    n: int
-
-    def __iter__(self):  # type: ignore[no-untyped-def]  # lets `value, stderr = expected(...)`
-        return iter((self.value, self.stderr))
-
-
-@functools.lru_cache(maxsize=8)
-def _centred_basis(k: int) -> np.ndarray:
-    """Orthonormal basis (k, k−1) of the complement of (1, …, 1): softmax ignores common shifts,
-    so only the (k−1)-dimensional centred part of an isotropic Gaussian matters."""
-    w, v = np.linalg.eigh(np.eye(k) - 1.0 / k)
-    return np.ascontiguousarray(v[:, w > 0.5])
-
-
-@functools.lru_cache(maxsize=32)
-def _gh_grid(dim: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Tensor Gauss–Hermite nodes (n^dim, dim) and weights for the standard normal in R^dim."""
-    x, w = np.polynomial.hermite_e.hermegauss(n)
-    w = w / w.sum()
-    grids = np.meshgrid(*([x] * dim), indexing="ij")
-    wgrids = np.meshgrid(*([w] * dim), indexing="ij")
-    pts = np.stack([g.ravel() for g in grids], axis=1)
-    wts = np.prod(np.stack([g.ravel() for g in wgrids]), axis=0)
-    return pts, wts
-
-
-def _pc(logp: np.ndarray, c: int, shifts: np.ndarray, t: float) -> np.ndarray:
-    """softmax(log p + t·shifts)_c for shifts of shape (n, k)."""
-    z = logp[None, :] + t * shifts
-    return np.exp(z[:, c] - logsumexp(z, axis=1))
-
-
-GH_MAX_POINTS = 1 << 15  # beyond this the tensor rule is slower than the 1-D Laplace route
-GH_MAX_NODES = 128  # per dimension (hermegauss is an eigenproblem of that size)
-
-
-def _gauss_hermite(logp: np.ndarray, c: int, t: float, tol: float) -> tuple[float, float, int]:
-    """Tensor Gauss–Hermite over the centred shifts; nodes doubled until two rules agree within
-    ``tol`` or the grid exceeds ``GH_MAX_POINTS``. Returns (value, |Q_n − Q_{n/2}|, points)."""
-    k = logp.size
-    basis = _centred_basis(k)
-    dim = k - 1
-    prev = math.nan
-    n = 8
-    while True:
-        pts, wts = _gh_grid(dim, n)
-        val = float(wts @ _pc(logp, c, pts @ basis.T, t))
-        err = abs(val - prev)
-        if err < tol or (2 * n) ** dim > GH_MAX_POINTS or 2 * n > GH_MAX_NODES:
-            return val, err, n**dim
-        prev, n = val, 2 * n
-
-
-def _laplace(p: np.ndarray, c: int, t: float, step: float = 0.2) -> tuple[float, int]:
-    """H by the Laplace transform 1/D = ∫_0^∞ e^{−uD} du, which factorises over the independent
-    answers: H = ∫ E[w_c e^{−u w_c}] Π_{a≠c} E[e^{−u w_a}] du with w_a = p_a e^{t x_a}.
-    Outer variable v = log u, inner x ~ N(0, 1); both by the trapezoid rule, which converges
-    exponentially here because the integrands are analytic in a strip of half-width π/(3t) (x)
-    and π/3 (v): error ≈ exp(−2π²/(3·step)) ≈ 1e-14 at step 0.2 (checked in the tests)."""
-    pc = float(p[c])
-    others_all = np.delete(p, c)
-    # Equal probabilities contribute equal factors: group them (uniform wrong mass costs O(1)).
-    others, counts = np.unique(others_all[others_all > 0], return_counts=True)
-    hx = min(0.4, step / t)
-    xmax = 9.0 + t  # the tilted weight e^{tx}φ(x) peaks at x = t
-    x = np.arange(-xmax, xmax + hx / 2, hx)
-    wx = hx * np.exp(-(x**2) / 2) / math.sqrt(2 * math.pi)
-    # Below v_lo the integrand is < p_c e^{v + t²/2} < e^{-36}; above v_hi, e^{ζ_c} > e^5 for x > −9.
-    v = np.arange(-(t * t) / 2 - math.log(pc) - 36.0, 9.0 * t + 5.0 - math.log(pc) + step / 2, step)
-    total = 0.0
-    rows = max(1, (1 << 20) // x.size)  # bounded memory (~8 MB per block) even for large t
-    for lo in range(0, v.size, rows):
-        vb = v[lo:lo + rows, None]
-        with np.errstate(over="ignore", divide="ignore"):  # e^{big} → inf → weight 0: intended
-            zc = vb + math.log(pc) + t * x[None, :]
-            fc = np.exp(zc - np.exp(zc)) @ wx  # E[w_c u e^{−u w_c}], computed in log space
-            log_l = np.zeros(vb.shape[0])
-            for pa, na in zip(others, counts, strict=True):
-                za = vb + math.log(pa) + t * x[None, :]
-                log_l += na * np.log(np.exp(-np.exp(za)) @ wx)
-        total += float(fc @ np.exp(log_l))
-    return step * total, v.size * x.size * max(others.size, 1)
-
-
-METHODS = ("quadrature", "gauss-hermite", "monte_carlo")
-
-
-def expected(p: Any, correct: int, s: float, r_e: Any, *, method: str = "quadrature",
-             tol: float = 1e-11, n_mc: int = 200_000, seed: int = 0) -> Expectation:
-    """Exact ``H(r_e) = E[P_{r_e}(c)]`` under i.i.d. ``N(0, s²)`` logit shifts, vectorised over r_e.
-
-    ``method="quadrature"`` (default, any K, error < 1e-9): tensor Gauss–Hermite over the
-    (K−1)-dimensional centred shifts when K ≤ 4 and it converges on a small grid, else the 1-D
-    Laplace-transform quadrature (cost linear in the number of distinct wrong-answer
-    probabilities). ``"gauss-hermite"`` forces the tensor rule (K ≤ 4); ``"monte_carlo"`` seeded
-    antithetic Monte Carlo (``n_mc`` draws common to every r_e) with its standard error.
-    """
-    pv = chk.prob_vector("p", p)
-    c = chk.index("correct", correct, pv.size)
-    s_ = float(chk.nonnegative("s", s))
-    r = chk.finite("r_e", r_e)
-    method = {"monte-carlo": "monte_carlo", "auto": "quadrature"}.get(method, method)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
-    if n_mc < 2:
-        raise ValueError(f"n_mc must be >= 2, got {n_mc}")
-    k = pv.size
-    if method == "gauss-hermite" and k > 4:
-        raise ValueError(f"method 'gauss-hermite' needs len(p) <= 4, got len(p) = {k}; "
-                         "use method='quadrature' (any K)")
-    t = np.abs(s_ * r)  # H is even in r_e and depends on s, r_e only through |s r_e|
-    with np.errstate(divide="ignore"):
-        logp = np.log(pv)  # zero-probability answers stay at −inf: they never gain mass
-    value = np.full(r.shape, pv[c], dtype=float)
-    stderr = np.zeros(r.shape)
-    err = np.zeros(r.shape)
-    flat_t = t.ravel()
-    todo = np.flatnonzero((flat_t > 0) & (pv[c] > 0) & (pv[c] < 1))
-    if method in ("quadrature", "gauss-hermite"):
-        n_used = 0
-        for i in todo:
-            ti = float(flat_t[i])
-            v, e, n = _gauss_hermite(logp, c, ti, tol) if k <= 4 else (math.nan, math.inf, 0)
-            if e >= tol and method == "quadrature":
-                v, n = _laplace(pv, c, ti)
-                e = abs(v - _laplace(pv, c, ti, step=0.3)[0])  # coarser rule: conservative
-            value.flat[i], err.flat[i] = v, e
-            n_used = max(n_used, n)
-        return Expectation(value, stderr, err, method, n_used)
-    # Monte Carlo with antithetic pairs (x, −x): exact symmetry of the shifts, lower variance.
-    rng = np.random.default_rng(seed)
-    half = max(n_mc // 2, 1)
-    chunk = max(1, min(half, 2_000_000 // k))
-    sums = np.zeros(todo.size)
-    sqs = np.zeros(todo.size)
-    done = 0
-    while done < half:
-        m = min(chunk, half - done)
-        x = rng.standard_normal((m, k))
-        for j, i in enumerate(todo):
-            pair = 0.5 * (_pc(logp, c, x, flat_t[i]) + _pc(logp, c, -x, flat_t[i]))
-            sums[j] += pair.sum()
-            sqs[j] += (pair**2).sum()
-        done += m
-    mean = sums / half
-    var = np.maximum(sqs / half - mean**2, 0.0) * half / max(half - 1, 1)
-    value.flat[todo] = mean
-    stderr.flat[todo] = np.sqrt(var / half)
-    return Expectation(value, stderr, np.full(r.shape, np.nan), "monte_carlo", 2 * half)
-
-
-def expected_gaussian(p: Any, correct: int, r_e: Any, mean: Any = None, cov: Any = None, *,
-                      tol: float = 1e-11) -> Expectation:
-    """Exact ``E[P_{r_e}(c)]`` for Gaussian logit shifts ``N(mean, cov)`` of any structure
-    (correlated, unequal variances), by tensor Gauss–Hermite over the range of the centred
-    ``cov`` (rank ≤ 4, e.g. K ≤ 5; nodes doubled until two rules agree within ``tol`` or the
-    grid exceeds ``GH_MAX_POINTS``). ``error_estimate`` is ``|Q_n − Q_{n/2}|``."""
-    pv, c = _pc_vec(p, correct)
-    k = pv.size
-    r = chk.finite("r_e", r_e)
-    mu_ = np.zeros(k) if mean is None else chk.finite("mean", mean)
-    if mu_.shape != (k,):
-        raise ValueError(f"mean must be a vector of length {k}, got shape {mu_.shape}")
-    cov_ = np.zeros((k, k)) if cov is None else _matrix("cov", cov, k)
-    # softmax ignores a common shift of all logits: only the centred law matters (rank ≤ K − 1).
-    cen = np.eye(k) - 1.0 / k
-    mu_ = cen @ mu_
-    w, v = np.linalg.eigh(cen @ (0.5 * (cov_ + cov_.T)) @ cen)
-    if w.min() < -1e-10 * max(1.0, w.max()):
-        raise ValueError("cov must be positive semi-definite")
-    keep = w > 1e-14 * max(1.0, w.max())
-    L = v[:, keep] * np.sqrt(w[keep])  # g = μ + L x, x ~ N(0, I)
-    dim = int(keep.sum())
-    if dim > 4:
-        raise ValueError(f"expected_gaussian needs cov of rank <= 4 (tensor rule), got rank {dim}")
-    with np.errstate(divide="ignore"):
-        logp = np.log(pv)
-    value = np.empty(r.shape)
-    err = np.zeros(r.shape)
-    n_used = 1
-    for i, ri in enumerate(r.ravel()):
-        if dim == 0:
-            value.flat[i] = float(_pc(logp, c, (ri * mu_)[None, :], 1.0)[0])
-            continue
-        prev, n = math.nan, 4
-        while True:
-            pts, wts = _gh_grid(dim, n)
-            val = float(wts @ _pc(logp, c, mu_[None, :] + pts @ L.T, float(ri)))
-            e = abs(val - prev) if n > 4 else math.inf
-            if e < tol or (2 * n) ** dim > GH_MAX_POINTS or 2 * n > GH_MAX_NODES:
-                break
-            prev, n = val, 2 * n
-        value.flat[i], err.flat[i], n_used = val, e, max(n_used, n**dim)
-    return Expectation(value, np.zeros(r.shape), err, "gauss-hermite", n_used)
-
-
 def symmetric_sigmoid_gap(m: Any, y: Any, w: Any) -> np.ndarray:
     """``sigmoid(m) − E[sigmoid(m + Y)]`` for the symmetric Y = ±y_j with weights w_j/2 each
     (last axis); the Lemma says this is ≥ 0 whenever m ≥ 0."""
@@ -439,6 +230,29 @@ sigma_random: sp.Expr = 1 / sp.sqrt(d)
 paper_form_expr: sp.Expr = 1 / (1 + a_fit + a_fit * b_fit**2 * r_e**2 / 2)
 #: The authors' renormalised form for four options (A–D): 0.5 paper_form + 0.25.
 paper_form_options_expr: sp.Expr = paper_form_expr / 2 + sp.Rational(1, 4)
+
+#: Theorem 2R for f = softmax_c: the coefficients of P_{r_e}(c) along z + r g + (r²/2) w.
+response_c1, response_c2 = response.readout_for(grad_entry, hess_entry)
+P_r = sp.Symbol("P_{r_e}(c)", real=True)
+THEOREM_2R = Statement("Theorem 2R (P(correct))",
+                       sp.Eq(P_r, p[c] + r_e * response_c1 + r_e**2 * response_c2 + sp.Order(r_e**3)),
+                       "logits z + r_e g + (r_e²/2) w + O(r_e³) on K answers, p = softmax(z), "
+                       "correct answer c")
+#: The random-direction form: Δ uniform on the sphere of radius λ in R^d (μ = 0, Σ = (λ²/d) G).
+THEOREM_RANDOM = Statement("Theorem 2 (random direction)",
+                           sp.Eq(H, p[c] + r_e**2 * random_direction_c2 + sp.Order(r_e**3)),
+                           "g = UΔ, Δ uniform on the sphere of radius λ in R^d, G = U Uᵀ")
+#: The covariance of a uniformly random direction, E[Δ_i Δ_j] = (λ²/d) δ_ij, and its cosine
+#: spread with any unit vector, σ = 1/√d.
+i_dir: sp.Symbol = sp.Symbol("i", integer=True)
+j_dir: sp.Symbol = sp.Symbol("j", integer=True)
+second_moment: sp.Expr = lam**2 / d * sp.KroneckerDelta(i_dir, j_dir)
+E_DD = sp.Symbol("E[Delta_i Delta_j]", real=True)
+SPHERE_COVARIANCE = Statement("Lemma (uniform direction)", sp.Eq(E_DD, second_moment),
+                              "Δ uniform on the sphere of radius λ in R^d, 1 <= i, j <= d")
+sigma_rand = sp.Symbol("sigma_rand", positive=True)
+SIGMA_RANDOM = Statement("Cosine spread of a random direction", sp.Eq(sigma_rand, sigma_random),
+                         "σ² = E[cos²(Δ, u)] for Δ uniform on the sphere, ‖u‖ = 1; E cos = 0")
 
 _np_shift_scale = sp.lambdify((lam, sigma, beta), shift_scale_expr, "numpy")
 _np_sigma_random = sp.lambdify((d,), sigma_random, "numpy")
@@ -520,6 +334,8 @@ __all__ = [
     "spread_bound_value", "spread_bound_quadratic_value", "SpreadBound", "theorem2_prime",
     "Expectation", "METHODS", "expected", "expected_gaussian", "symmetric_sigmoid_gap",
     "shift_scale_expr", "sigma_random", "paper_form_expr", "paper_form_options_expr",
-    "PAPER_OPTIONS", "shift_scale", "random_sigma", "paper_form", "response_coefficients",
+    "PAPER_OPTIONS", "response_c1", "response_c2", "P_r", "THEOREM_2R", "THEOREM_RANDOM", "i_dir",
+    "j_dir", "second_moment", "E_DD", "SPHERE_COVARIANCE", "sigma_rand", "SIGMA_RANDOM",
+    "shift_scale", "random_sigma", "paper_form", "response_coefficients",
     "response_curve",
 ]

@@ -23,6 +23,7 @@ import numpy as np
 import sympy as sp
 
 from theory import _common as chk
+from theory._common import Statement
 from theory.symbols import K, Sigma, a, b, curvatures, grad_f, hess_f, logits, r_e, shifts
 
 if TYPE_CHECKING:  # torch is imported lazily: ``import theory`` must not pay for it
@@ -56,6 +57,22 @@ def _norms(t: torch.Tensor, batched: bool) -> np.ndarray:
     return torch.linalg.vector_norm(flat, dim=1).detach().cpu().double().numpy()
 
 
+def _radii(radii: Sequence[float] | np.ndarray | None) -> np.ndarray:
+    rad = chk.positive("radii", np.geomspace(1e-3, 1e-1, 7) if radii is None else radii)
+    if rad.ndim != 1 or rad.size < 2:
+        raise ValueError(f"radii must be a 1-D sequence of >= 2 positive values, got {radii!r}")
+    return rad
+
+
+def _exponent(rad: np.ndarray, rem: np.ndarray) -> np.ndarray:
+    """Least-squares slope of log remainder against log r, per model (a remainder of exactly 0,
+    e.g. for a polynomial f, is floored at the smallest float so the fit stays finite)."""
+    lr = np.log(rad)
+    ly = np.log(np.maximum(rem, np.finfo(float).tiny))
+    lc = lr - lr.mean()
+    return np.asarray(((ly - ly.mean(axis=1, keepdims=True)) @ lc) / (lc @ lc))
+
+
 def linear_response(f: Callable[[torch.Tensor], torch.Tensor], *,
                     radii: Sequence[float] | np.ndarray | None = None, fd_step: float = 1e-4,
                     batched: bool = False, dtype: torch.dtype | None = None) -> Response:
@@ -67,9 +84,7 @@ def linear_response(f: Callable[[torch.Tensor], torch.Tensor], *,
     """
     import torch
 
-    rad = chk.positive("radii", np.geomspace(1e-3, 1e-1, 7) if radii is None else radii)
-    if rad.ndim != 1 or rad.size < 2:
-        raise ValueError(f"radii must be a 1-D sequence of >= 2 positive values, got {radii!r}")
+    rad = _radii(radii)
     h = float(chk.positive("fd_step", fd_step))
     dtype = torch.float64 if dtype is None else dtype
     zero = torch.zeros((), dtype=dtype)
@@ -81,15 +96,67 @@ def linear_response(f: Callable[[torch.Tensor], torch.Tensor], *,
                                batched) for r in rad], axis=1)
     scale = np.maximum(_norms(delta, batched), np.finfo(float).tiny)
     fd_err = _norms(fd - delta, batched) / scale
-    # Least-squares slope of log remainder against log r, per model (a remainder of exactly 0,
-    # e.g. for a linear f, is floored at the smallest float so the fit stays finite).
-    lr = np.log(rad)
-    ly = np.log(np.maximum(rem, np.finfo(float).tiny))
-    lc = lr - lr.mean()
-    exponent = ((ly - ly.mean(axis=1, keepdims=True)) @ lc) / (lc @ lc)
+    exponent = _exponent(rad, rem)
     if not batched:
         fd_err, rem, exponent = fd_err[0], rem[0], exponent[0]
     return Response(delta, fd, np.asarray(fd_err), rad, rem, np.asarray(exponent))
+
+
+@dataclass(frozen=True)
+class SecondOrderResponse:
+    """Proposition 1 to second order: ``delta`` Δ and ``delta2`` Δ₂ = d²f/dr² at 0 (nested
+    forward-mode JVP), ``finite_difference2`` the second central difference
+    D(h) = (f(h) − 2f(0) + f(−h))/h² with one Richardson step, (4 D(h/2) − D(h))/3 (error
+    O(h⁴)), ``fd_error`` its relative difference from Δ₂, ``radii``/``remainders`` ‖f(r) − f(0) − rΔ − (r²/2)Δ₂‖
+    (``remainder``) and ``exponent`` their fitted log–log slope (≈ 3 where the second-order
+    response holds); per model when ``batched``. ``value`` is f(0)."""
+
+    value: torch.Tensor
+    delta: torch.Tensor
+    delta2: torch.Tensor
+    finite_difference2: torch.Tensor
+    fd_error: np.ndarray
+    radii: np.ndarray
+    remainders: np.ndarray
+    exponent: np.ndarray
+
+
+def second_order_response(f: Callable[[torch.Tensor], torch.Tensor], *,
+                          radii: Sequence[float] | np.ndarray | None = None,
+                          fd_step: float = 3e-3, batched: bool = False,
+                          dtype: torch.dtype | None = None) -> SecondOrderResponse:
+    """Δ, Δ₂ (forward-over-forward ``torch.func.jvp``), the second central difference and the
+    exponent of the second-order remainder of ``f`` at r = 0 (arguments as ``linear_response``)."""
+    import torch
+
+    rad = _radii(radii)
+    h = float(chk.positive("fd_step", fd_step))
+    dtype = torch.float64 if dtype is None else dtype
+    zero, one = torch.zeros((), dtype=dtype), torch.ones((), dtype=dtype)
+
+    def first(r: torch.Tensor) -> torch.Tensor:
+        return torch.func.jvp(f, (r,), (one,))[1]
+
+    delta, delta2 = (t.detach() for t in torch.func.jvp(first, (zero,), (one,)))
+    with torch.no_grad():
+        f0 = f(zero).detach()
+        def second(step: float) -> torch.Tensor:
+            return (f(torch.tensor(step, dtype=dtype)) - 2 * f0
+                    + f(torch.tensor(-step, dtype=dtype))) / step**2
+
+        fd2 = (4 * second(h / 2) - second(h)) / 3
+        flat = (lambda t: t.reshape(t.shape[0], -1)) if batched else (lambda t: t.reshape(1, -1))
+        base = [flat(t).cpu().double().numpy() for t in (f0, delta, delta2)]
+        rem = np.stack([remainder(flat(f(torch.tensor(float(r), dtype=dtype))).cpu().double()
+                                  .numpy(), base[0], base[1], float(r), base[2]) for r in rad],
+                       axis=1)
+    scale = np.maximum(_norms(delta2, batched), np.finfo(float).tiny)
+    fd_err = _norms(fd2 - delta2, batched) / scale
+    exponent = _exponent(rad, rem)
+    if not batched:
+        fd_err, rem, exponent = fd_err[0], rem[0], exponent[0]
+    return SecondOrderResponse(f0, delta, delta2, fd2, np.asarray(fd_err), rad, rem,
+                               np.asarray(exponent))
 
 
 def remainder(h_r: Any, h0: Any, delta: Any, r: Any, delta2: Any = None) -> np.ndarray:
@@ -127,6 +194,37 @@ readout_c2: sp.Expr = (sp.Sum(sp.Sum(hess_f[a, b] * shifts[a] * shifts[b], (a, 0
 #: What a random part of g with mean 0 and covariance Σ adds to the r² coefficient: ½ tr(∇²f Σ).
 readout_c2_random: sp.Expr = sp.Sum(sp.Sum(hess_f[a, b] * Sigma[b, a], (a, 0, K - 1)),
                                     (b, 0, K - 1)) / 2
+
+
+def readout_for(grad_entry: sp.Expr, hess_entry: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """``readout_c1``/``readout_c2`` (as they are now) with ∇f_a := ``grad_entry`` (in the index
+    a) and ∇²f_ab := ``hess_entry`` (in a, b): Theorem 2R's coefficients for one readout."""
+    return (readout_c1.xreplace({grad_f[a]: grad_entry}),
+            readout_c2.xreplace({grad_f[a]: grad_entry, hess_f[a, b]: hess_entry}))
+
+
+#: Proposition 1 (both orders) for the last-layer representation h(r_e), componentwise:
+#: Δ = h'(0) (one JVP) and Δ₂ = h''(0) (a JVP of the JVP) are defined by the setting.
+h_fn = sp.Function("h")
+Delta: sp.Symbol = sp.Symbol("Delta", real=True)
+Delta_2: sp.Symbol = sp.Symbol("Delta_2", real=True)
+PROPOSITION_1 = Statement("Proposition 1", sp.Eq(h_fn(r_e), h_fn(0) + r_e * Delta
+                                                 + sp.Order(r_e**2)),
+                          "blocks twice continuously differentiable; Δ = Σ_l J_{L←l} v_l")
+PROPOSITION_1_SECOND = Statement(
+    "Proposition 1 (second order)",
+    sp.Eq(h_fn(r_e), h_fn(0) + r_e * Delta + r_e**2 / 2 * Delta_2 + sp.Order(r_e**3)),
+    "blocks three times continuously differentiable; Δ₂ = d²h/dr_e² at 0 (forward-over-forward "
+    "JVP: Δ₂ⁿᵉʷ = J Δ₂ + ∇²F[Δ, Δ] per block)")
+#: Theorem 2R for any readout f of the logits (f(z) at r_e = 0, f(z_{r_e}) along the path).
+f_fn = sp.Function("f")
+z_path: sp.Symbol = sp.Symbol("z_{r_e}", real=True)
+z_zero: sp.Symbol = sp.Symbol("z", real=True)
+THEOREM_2R = Statement(
+    "Theorem 2R",
+    sp.Eq(f_fn(z_path), f_fn(z_zero) + r_e * readout_c1 + r_e**2 * readout_c2 + sp.Order(r_e**3)),
+    "f three times continuously differentiable; z_{r_e} = z + r_e g + (r_e²/2) w + O(r_e³); "
+    "Df = ∇f(z), D2f = ∇²f(z)")
 
 
 def logit_path(z: Any, g: Any, r: Any, w: Any = None) -> np.ndarray:
@@ -180,5 +278,7 @@ def readout_coefficients(grad: Any, hess: Any, g: Any, w: Any,
     return np.asarray(c1), np.asarray(c2)
 
 
-__all__ = ["Response", "along", "linear_response", "remainder", "logit_path_expr", "readout_c1",
-           "readout_c2", "readout_c2_random", "logit_path", "readout_coefficients"]
+__all__ = ["Response", "along", "linear_response", "SecondOrderResponse", "second_order_response",
+           "remainder", "logit_path_expr", "readout_c1", "readout_c2", "readout_c2_random",
+           "readout_for", "h_fn", "Delta", "Delta_2", "PROPOSITION_1", "PROPOSITION_1_SECOND",
+           "f_fn", "z_path", "z_zero", "THEOREM_2R", "logit_path", "readout_coefficients"]

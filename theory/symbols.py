@@ -6,7 +6,7 @@ r_e (one meaning everywhere); ``P_0`` unsteered probability of the correct answe
 ``alpha`` α = P_0(1 − P_0) − Q (real: it can be negative); ``sigma`` cosine spread; ``beta``
 answer-representation norm; ``kappa`` weight of helpfulness in the utility; ``epsilon``
 tolerance in (0, 2); ``Q = Σ_{a≠c} p_a²``, ``R = Σ_{a≠c} p_a³``; ``g_1`` gain slope, ``ell_2``
-loss curvature; ``d`` hidden size, ``K`` number of answers; ``delta_plus``/``delta_minus`` mean
+loss curvature (real in version 3: measured or predicted, either sign); ``d`` hidden size, ``K`` number of answers; ``delta_plus``/``delta_minus`` mean
 sequence log-likelihood slopes on S+ / S−. General-K Theorem 2 uses the integer indices ``a, b,
 c`` and the IndexedBase ``p`` (probabilities), ``mu`` (mean shifts), ``Sigma`` (covariance),
 ``G`` (Gram matrix U Uᵀ of the answer representations).
@@ -34,8 +34,8 @@ kappa: sp.Symbol = sp.Symbol("kappa", nonnegative=True)
 epsilon: sp.Symbol = sp.Symbol("epsilon", positive=True)
 Q: sp.Symbol = sp.Symbol("Q", nonnegative=True)
 R: sp.Symbol = sp.Symbol("R", nonnegative=True)
-g_1: sp.Symbol = sp.Symbol("g_1", positive=True)
-ell_2: sp.Symbol = sp.Symbol("ell_2", positive=True)
+g_1: sp.Symbol = sp.Symbol("g_1", real=True)
+ell_2: sp.Symbol = sp.Symbol("ell_2", real=True)
 d: sp.Symbol = sp.Symbol("d", positive=True, integer=True)
 K: sp.Symbol = sp.Symbol("K", positive=True, integer=True)
 delta_plus: sp.Symbol = sp.Symbol("delta_+", real=True)
@@ -81,8 +81,8 @@ RANGES: dict[sp.Symbol, sp.Interval] = {
     epsilon: sp.Interval.open(0, 2),
     Q: sp.Interval.Ropen(0, 1),
     R: sp.Interval.Ropen(0, 1),
-    g_1: sp.Interval.open(0, _oo),
-    ell_2: sp.Interval.open(0, _oo),
+    g_1: sp.Interval(-_oo, _oo),
+    ell_2: sp.Interval(-_oo, _oo),
     d: sp.Interval(1, _oo),
     K: sp.Interval(2, _oo),
     delta_plus: sp.Interval(-_oo, _oo),

@@ -7,6 +7,12 @@ Gain ``G(r_e) = B_{r_e} − B_0 ≥ γλ(1 − B_0²) r_e + O(r_e²)`` (Theorem 
 ``0 < r_e < 2 r*``. It is trusted only where ``λσβ r* ≤ 0.5``; beyond, ``exact`` finds r* and
 the break-even point from the exact curves (Theorem 1 tanh, exact H by quadrature) and
 ``optimum`` picks the right one and says which.
+
+Version 3, general form: ``G = g₁r + g₂r²``, ``L = ℓ₁r + ℓ₂r²``; ``r* = (g₁ − κℓ₁)/(2(κℓ₂ − g₂))``
+(``THEOREM_RESPONSE``, ``general_response``), the efficient regime iff ``g₁ − κℓ₁ > 0`` (or = 0 with
+``g₂ − κℓ₂ > 0``; ``REGIME``, ``REGIME_SECOND``, ``efficient_regime_exists``), ``G/L → g₁/ℓ₁``
+unless ℓ₁ = 0 (``RATIO_FINITE``, ``RATIO_INFINITE``); the i.i.d. corollary's ``LOSS``, ``GAIN``,
+``RATIO``.
 """
 
 from __future__ import annotations
@@ -53,11 +59,13 @@ general_optimum: sp.Expr = g_1 / (2 * kappa * ell_2)
 general_break_even: sp.Expr = 2 * general_optimum
 
 r_star = sp.Symbol("r*", positive=True)
+_INTERVAL = (sp.Ge(r_e, 0), sp.Le(r_e, 2 * r_star))  # where the net benefit is claimed
 THEOREM = Statement("Corollary", sp.Eq(r_star, optimal_coefficient),
-                    "second-order model, κα > 0; net benefit on 0 < r_e < 2r*; "
-                    "trusted where λσβ r* ≤ 0.5")
+                    "second-order model, κ > 0, α > 0; net benefit on 0 < r_e < 2r*; "
+                    "trusted where λσβ r* ≤ 0.5", (sp.Gt(kappa, 0), sp.Gt(alpha, 0), *_INTERVAL))
 THEOREM_GENERAL = Statement("Corollary (general)", sp.Eq(r_star, general_optimum),
-                            "U = g₁ r_e − κ ℓ₂ r_e², κ > 0, ℓ₂ > 0; net benefit on 0 < r_e < 2r*")
+                            "U = g₁ r_e − κ ℓ₂ r_e², κ > 0, ℓ₂ > 0; net benefit on 0 < r_e < 2r*",
+                            (sp.Gt(kappa, 0), sp.Gt(ell_2, 0), *_INTERVAL))
 
 
 VALID_LIMIT = 0.5  # THEORY.md: the second-order model is trusted where λσβ r* ≲ 0.5
@@ -222,6 +230,42 @@ response_optimum: sp.Expr = (g_1 - kappa * ell_1) / (2 * (kappa * ell_2 - g_2))
 response_utility_star: sp.Expr = (g_1 - kappa * ell_1) ** 2 / (4 * (kappa * ell_2 - g_2))
 response_break_even: sp.Expr = 2 * response_optimum
 
+#: The gain and loss of the general form (coefficients from Theorem 2R, or measured).
+response_gain: sp.Expr = g_1 * r_e + g_2 * r_e**2
+response_loss: sp.Expr = ell_1 * r_e + ell_2 * r_e**2
+U_star = sp.Symbol("U*", real=True)
+_GENERAL = "U = G − κL, G = g₁r + g₂r², L = ℓ₁r + ℓ₂r²"
+_RESPONSE_CONDITIONS = (sp.Gt(g_1 - kappa * ell_1, 0), sp.Gt(kappa * ell_2 - g_2, 0),
+                        sp.Ge(r_e, 0), sp.Le(r_e, 2 * r_star))
+THEOREM_RESPONSE = Statement("Corollary (general, second order)", sp.Eq(r_star, response_optimum),
+                             f"{_GENERAL}; g₁ − κℓ₁ > 0, κℓ₂ − g₂ > 0; net benefit on 0 < r < 2r*",
+                             _RESPONSE_CONDITIONS)
+UTILITY_STAR = Statement("Corollary (general, best utility)", sp.Eq(U_star, response_utility_star),
+                         f"{_GENERAL}; g₁ − κℓ₁ > 0, κℓ₂ − g₂ > 0; U* = U(r*)",
+                         _RESPONSE_CONDITIONS)
+#: The efficient regime: U/r → g₁ − κℓ₁ (U > 0 near 0⁺ iff it is > 0), and when it is 0,
+#: U/r² → g₂ − κℓ₂.
+REGIME = Statement("Efficient regime", sp.Eq(sp.Limit(response_utility / r_e, r_e, 0, "+"),
+                                             g_1 - kappa * ell_1), _GENERAL)
+REGIME_SECOND = Statement("Efficient regime (g₁ = κℓ₁)",
+                          sp.Eq(sp.Limit(response_utility / r_e**2, r_e, 0, "+"),
+                                g_2 - kappa * ell_2), f"{_GENERAL}; g₁ − κℓ₁ = 0",
+                          (sp.Eq(g_1 - kappa * ell_1, 0),))
+#: G/L → g₁/ℓ₁ when ℓ₁ ≠ 0, and → ∞ only when ℓ₁ = 0 (g₁ > 0, ℓ₂ > 0).
+RATIO_FINITE = Statement("G/L with a first-order loss",
+                         sp.Eq(sp.Limit(response_gain / response_loss, r_e, 0, "+"), g_1 / ell_1),
+                         f"{_GENERAL}; ℓ₁ ≠ 0", (sp.Gt(ell_1**2, 0),))
+RATIO_INFINITE = Statement("G/L without a first-order loss",
+                           sp.Eq(sp.Limit(response_gain / (ell_2 * r_e**2), r_e, 0, "+"), sp.oo),
+                           f"{_GENERAL}; ℓ₁ = 0, g₁ > 0, ℓ₂ > 0", (sp.Gt(g_1, 0), sp.Gt(ell_2, 0)))
+#: The i.i.d. corollary's pieces: G/L → ∞, the loss is Theorem 2's, the gain Theorem 1's.
+RATIO = Statement("Corollary (G/L)", sp.Eq(sp.Limit(gain / loss, r_e, 0, "+"), sp.oo),
+                  "α > 0, −1 < B_0 < 1", (sp.Gt(alpha, 0),))
+LOSS = Statement("Corollary (loss)", sp.Eq(P_0 - helpfulness.H, loss + sp.Order(r_e**4)),
+                 "Theorem 2's i.i.d. setting")
+GAIN = Statement("Corollary (gain)", sp.Eq(alignment.bound - B_0, gain + sp.Order(r_e**2)),
+                 "Theorem 1's bound")
+
 _np_utility = sp.lambdify((G_gain, L_loss, kappa), utility_general, "numpy")
 
 
@@ -278,7 +322,9 @@ def general_response(g1: float, l1: float, g2: float, l2: float, kappa: float, *
 
 
 __all__ = ["utility_general", "response_utility", "response_optimum", "response_utility_star",
-           "response_break_even", "utility_value", "efficient_regime_exists", "general_response",
+           "response_break_even", "response_gain", "response_loss", "U_star", "THEOREM_RESPONSE",
+           "UTILITY_STAR", "REGIME", "REGIME_SECOND", "RATIO_FINITE", "RATIO_INFINITE", "RATIO",
+           "LOSS", "GAIN", "utility_value", "efficient_regime_exists", "general_response",
            "gain", "loss", "utility", "optimal_coefficient", "break_even", "general_utility",
            "general_optimum", "general_break_even", "r_star", "THEOREM", "THEOREM_GENERAL",
            "VALID_LIMIT", "Tradeoff", "general", "second_order", "utility_curve", "exact", "optimum"]

@@ -1,4 +1,4 @@
-"""Corollary (v2, with γ): sympy optimum (a maximum), the general r* = g₁/(2κℓ₂), numeric
+"""Corollary (with γ): sympy optimum (a maximum), the general r* = g₁/(2κℓ₂), numeric
 second-order and exact-curve optima, the validity flag and ``optimum``, bad input."""
 
 from __future__ import annotations
@@ -124,3 +124,19 @@ def test_spread_bound_is_not_offered_as_a_loss() -> None:
 def test_bad_input(call, word) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=word):
         call()
+
+
+def _validity_follows_s_times_r_star() -> bool:
+    """Cases where r* ≤ 0.5 and s·r* ≤ 0.5 disagree (s ≠ 0.5)."""
+    trusted = tradeoff.general(0.6, 0.2, 1.0, s=0.3)     # r* = 1.5, s r* = 0.45
+    rejected = tradeoff.general(0.8, 1.0, 1.0, s=2.0)    # r* = 0.4, s r* = 0.8
+    return (trusted.r_star == pytest.approx(1.5) and trusted.valid
+            and rejected.r_star == pytest.approx(0.4) and not rejected.valid)
+
+
+def test_validity_flag_uses_s_times_r_star(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _validity_follows_s_times_r_star()
+    from theory import simulate
+
+    with simulate.mutated("validity as r* <= 0.5"):  # the audit's mutant: r* ≤ 0.5
+        assert not _validity_follows_s_times_r_star()
