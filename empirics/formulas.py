@@ -2,8 +2,9 @@
 curvature, bound and optimum the pipeline reports is computed here by calling ``theory``.
 
 Nothing here re-types a formula. Each function looks its ``theory`` function up at call time
-through the module (so a test that patches ``theory.X`` sees the report follow). Theory v2
-parametrisation: ``λ = ‖Δ‖`` and ``γ`` the margin per unit ‖Δ‖; the data determine the product
+through the module (so a test that patches ``theory.X`` sees the report follow). Theory v3
+(v2's parametrisation, plus the second-order response: Theorem 2R, Theorem 1 to second order,
+the general corollary; the "THEORY v3 forms" section): ``λ = ‖Δ‖`` and ``γ`` the margin per unit ‖Δ‖; the data determine the product
 γλ (the certified margin), passed as ``gamma_lam``.
 """
 
@@ -17,6 +18,7 @@ import sympy as sp
 
 from theory import alignment as th_alignment
 from theory import helpfulness as th_helpfulness
+from theory import response as th_response
 from theory import symbols as th_symbols
 from theory import tradeoff as th_tradeoff
 
@@ -132,31 +134,21 @@ def actual_coefficients(p: np.ndarray, correct: int, g: np.ndarray) -> tuple[flo
 
 def response_coefficients(p: np.ndarray, correct: int, g: np.ndarray,
                           g2: np.ndarray) -> tuple[float, float]:
-    """(c1, c2) of P_{r_e}(c) when the logits respond as z + r g + (r²/2) g2 + O(r³): the
-    actual Δ's Theorem 2 coefficients plus Proposition 1's second-order remainder.
-
-    Taylor of softmax_c at z with δ = r g + (r²/2) g2: δ's r² part enters only through the
-    gradient, so c1 = ∇ᵀg, c2 = ½ gᵀHc g + ½ ∇ᵀg2 — both by
-    ``theory.helpfulness.second_order`` (with mean g, and the c1 of mean g2)."""
-    c1, c2 = actual_coefficients(p, correct, g)
-    d1, _ = actual_coefficients(p, correct, g2)
-    return c1, c2 + 0.5 * d1
+    """(c1, c2) of P_{r_e}(c) when the logits respond as z + r g + (r²/2) g2 + O(r³):
+    Theorem 2R for softmax_c, ``theory.helpfulness.response_coefficients`` (c1 = ∇ᵀg,
+    c2 = ½ gᵀHc g + ½ ∇ᵀg2)."""
+    c1, c2 = th_helpfulness.response_coefficients(np.asarray(p, float), int(correct),
+                                                  np.asarray(g, float), np.asarray(g2, float))
+    return float(c1), float(c2)
 
 
 def response_curve(z: np.ndarray, correct: int, g: np.ndarray, g2: np.ndarray,
                    grid: np.ndarray) -> np.ndarray:
     """P_r(c) = softmax_c(z + r g + (r²/2) g2) on ``grid``, the exact softmax of the
-    second-order logit path (its r and r² coefficients are ``response_coefficients``), as
-    (B + 1)/2 with S+ = {c} (``theory.alignment.behavior``, computed stably)."""
-    k = len(z)
-    if not 0 <= int(correct) < k:
-        raise ValueError(f"correct {correct} must index one of the {k} candidates")
-    r = np.asarray(grid, dtype=float)[:, None]
-    logits = np.asarray(z, float)[None] + r * np.asarray(g, float)[None] \
-        + 0.5 * r * r * np.asarray(g2, float)[None]
-    positive = np.zeros(k, dtype=bool)
-    positive[int(correct)] = True
-    return (behavior_values(logits, positive) + 1) / 2   # P(c) = (B + 1)/2 with S+ = {c}
+    second-order logit path (its r and r² coefficients are ``response_coefficients``):
+    ``theory.helpfulness.response_curve``."""
+    return np.asarray(th_helpfulness.response_curve(z, g, int(correct), np.asarray(grid, float),
+                                                    g2), dtype=float)
 
 
 def behavior_coefficients(p: np.ndarray, scores: np.ndarray, g: np.ndarray) -> tuple[float, float]:
@@ -225,3 +217,96 @@ def second_order_optimum(g1: float, l2: float, kappa: float, s: float | None) ->
     if not (np.isfinite(g1) and np.isfinite(l2)):
         return None
     return th_tradeoff.general(g1, l2, kappa, s=s)
+
+
+# ------------------------------------------------------------------------ THEORY v3 forms
+def shift_scale(lam: Any, sigma: Any, beta: Any) -> np.ndarray:
+    """s = λσβ (``theory.helpfulness.shift_scale``), elementwise."""
+    return np.asarray(th_helpfulness.shift_scale(lam, sigma, beta), dtype=float)
+
+
+def random_sigma(d: Any) -> np.ndarray:
+    """σ = 1/√d of a uniformly random direction in R^d (``theory.helpfulness.random_sigma``)."""
+    return np.asarray(th_helpfulness.random_sigma(d), dtype=float)
+
+
+def utility(gain: Any, loss: Any, kappa: Any) -> np.ndarray:
+    """U = G − κL (``theory.tradeoff.utility_value``), elementwise."""
+    return np.asarray(th_tradeoff.utility_value(gain, loss, kappa), dtype=float)
+
+
+def margin_from_slope(slope: Any, B0: Any) -> np.ndarray:
+    """γλ = slope/(1 − B_0²), the margin whose Theorem 1 curve has this slope at 0
+    (``theory.alignment.margin_from_slope``)."""
+    return np.asarray(th_alignment.margin_from_slope(slope, B0), dtype=float)
+
+
+def behavior_response_curve(z: Any, g: Any, scores: Any, grid: Any, w: Any = None) -> np.ndarray:
+    """B_r of softmax(z + r g + (r²/2) w) with ±1 ``scores`` on ``grid`` (``w=None``: the
+    exact linear model; ``theory.alignment.response_curve``)."""
+    return np.asarray(th_alignment.response_curve(z, g, scores, grid, w), dtype=float)
+
+
+def helpfulness_response_curve(z: Any, g: Any, correct: int, grid: Any,
+                               w: Any = None) -> np.ndarray:
+    """P_r(correct) of softmax(z + r g + (r²/2) w) on ``grid``
+    (``theory.helpfulness.response_curve``)."""
+    return np.asarray(th_helpfulness.response_curve(z, g, int(correct), grid, w), dtype=float)
+
+
+def paper_tanh(r: Any, a: Any, b: Any) -> np.ndarray:
+    """The paper's fitted tanh(a r + b) (``theory.alignment.paper_form``)."""
+    return np.asarray(th_alignment.paper_form(r, a, b), dtype=float)
+
+
+def paper_helpfulness(r: Any, a: Any, b: Any, options: int | None = None) -> np.ndarray:
+    """The paper's fitted 1/(1 + a + a b² r²/2), or with ``options=4`` its A–D form
+    0.5/(1 + a + a b² r²/2) + 0.25 (``theory.helpfulness.paper_form``)."""
+    return np.asarray(th_helpfulness.paper_form(r, a, b, options), dtype=float)
+
+
+def response_remainder(h_r: Any, h0: Any, delta: Any, r: Any, delta2: Any = None) -> np.ndarray:
+    """Per-row ‖h_r − h0 − rΔ − (r²/2)Δ₂‖ (Proposition 1's remainder; first order without
+    ``delta2``): ``theory.response.remainder``."""
+    return np.asarray(th_response.remainder(h_r, h0, delta, r, delta2), dtype=float)
+
+
+def helpfulness_response_coefficients(p: Any, correct: int, g: Any,
+                                      w: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Theorem 2R for P(correct): (c1, c2) = (∇ᵀg, ½ gᵀHc g + ½ ∇ᵀw), rows (..., K)
+    broadcast (0-d for one prompt): ``theory.helpfulness.response_coefficients``."""
+    c1, c2 = th_helpfulness.response_coefficients(p, int(correct), g, w)
+    return np.asarray(c1, dtype=float), np.asarray(c2, dtype=float)
+
+
+def behavior_response_coefficients_2r(p: Any, scores: Any, g: Any,
+                                      w: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Theorem 2R for B = Σ_a s_a P(a), with the path term ½∇Bᵀw:
+    ``theory.alignment.response_coefficients`` (0-d for one prompt)."""
+    c1, c2 = th_alignment.response_coefficients(p, scores, g, w)
+    return np.asarray(c1, dtype=float), np.asarray(c2, dtype=float)
+
+
+def theorem1_second_order(grid: Any, B0: Any, gamma_lam: Any, w_gap: Any) -> np.ndarray:
+    """tanh(artanh B_0 + γλ r + (r²/4) w_gap) on ``grid``: Theorem 1 to second order for two
+    outcomes, w_gap = w_a − w_b (``theory.alignment.second_order_curve``)."""
+    return np.asarray(th_alignment.second_order_curve(grid, B0, gamma_lam, w_gap), dtype=float)
+
+
+def departure_radius(B0: Any, gamma_lam: Any, w_gap: Any, tolerance: Any) -> np.ndarray:
+    """The smallest r > 0 where Theorem 1's second-order curve leaves the linear bound by
+    ``tolerance`` (inf if never; below the bound when w_gap < 0):
+    ``theory.alignment.departure_radius``."""
+    return np.asarray(th_alignment.departure_radius(B0, gamma_lam, w_gap, tolerance), dtype=float)
+
+
+def general_response_optimum(g1: float, l1: float, g2: float, l2: float, kappa: float,
+                             radius: float | None = None) -> Optimum:
+    """r* = (g₁ − κℓ₁)/(2(κℓ₂ − g₂)), U*, break-even and validity (r* ≤ radius) of the general
+    corollary: ``theory.tradeoff.general_response``."""
+    return th_tradeoff.general_response(g1, l1, g2, l2, kappa, radius=radius)
+
+
+def efficient_regime_exists(g1: float, l1: float, g2: float, l2: float, kappa: float) -> bool:
+    """g₁ − κℓ₁ > 0 (or = 0 with g₂ − κℓ₂ > 0): ``theory.tradeoff.efficient_regime_exists``."""
+    return bool(th_tradeoff.efficient_regime_exists(g1, l1, g2, l2, kappa))

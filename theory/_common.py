@@ -56,6 +56,22 @@ def prob_vector(name: str, p: Any, tol: float = PROB_TOL) -> np.ndarray:
     return arr
 
 
+def prob_rows(name: str, p: Any, tol: float = PROB_TOL) -> np.ndarray:
+    """Probability vectors along the last axis (any leading shape): entries >= 0, each row
+    summing to 1 within ``tol``; returned as given."""
+    arr = finite(name, p)
+    if arr.ndim < 1 or arr.shape[-1] < 1:
+        raise ValueError(f"{name} must have a last axis of probabilities, got shape {arr.shape}")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must have entries in [0, 1] (got a negative entry: {arr.min():g})")
+    sums = arr.sum(axis=-1)
+    if np.any(np.abs(sums - 1.0) > tol):
+        worst = float(sums.flat[int(np.argmax(np.abs(sums - 1.0)))])
+        raise ValueError(f"{name} must sum to 1 along the last axis (tolerance {tol:g}), "
+                         f"got a row summing to {worst:.10g}")
+    return arr
+
+
 def index(name: str, i: Any, k: int) -> int:
     if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
         raise ValueError(f"{name} must be an integer index in [0, {k - 1}], got {i!r}")

@@ -12,15 +12,30 @@ and the self-normalised importance-weighted curve, both from samples at r_e = 0.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import sympy as sp
+from scipy.optimize import brentq
 from scipy.special import logsumexp
 
 from theory import _common as chk
+from theory import response
 from theory._common import Statement
-from theory.symbols import B_0, delta_minus, delta_plus, epsilon, gamma, lam, r_e
+from theory.symbols import (
+    B_0,
+    a_fit,
+    b_fit,
+    delta_minus,
+    delta_plus,
+    epsilon,
+    g_1,
+    gamma,
+    lam,
+    r_e,
+    w_gap,
+)
 
 #: The Theorem 1 curve tanh(γλ r_e + artanh B_0) (the paper's fitted tanh(a r_e + b), a = γλ).
 bound: sp.Expr = sp.tanh(gamma * lam * r_e + sp.atanh(B_0))
@@ -141,7 +156,129 @@ def importance_curve(scores: Any, deltas: Any, r_e: Any) -> np.ndarray:
     return np.asarray(np.tanh((lp - ln) / 2))
 
 
+# ------------------------------------------------------------------------------------------
+# Version 3: the margin from a measured slope, the paper's tanh, Theorem 1 to second order,
+# Theorem 2R for f = B
+# ------------------------------------------------------------------------------------------
+#: γλ from a gain slope g₁ = dB/dr_e at 0: the inverse of ``linear_gain``'s r_e coefficient.
+margin_from_slope_expr: sp.Expr = g_1 / (1 - B_0**2)
+#: The paper's fitted curve tanh(a r_e + b) (Theorem 1's bound with a = γλ, b = artanh B_0).
+paper_form_expr: sp.Expr = sp.tanh(a_fit * r_e + b_fit)
+#: Theorem 1 to second order, two outcomes (w_gap = w_a − w_b): B_r up to O(r_e³).
+second_order_bound: sp.Expr = sp.tanh(sp.atanh(B_0) + gamma * lam * r_e + r_e**2 / 4 * w_gap)
+
+_np_margin_from_slope = sp.lambdify((g_1, B_0), margin_from_slope_expr, "numpy")
+_np_paper = sp.lambdify((r_e, a_fit, b_fit), paper_form_expr, "numpy")
+_np_second_order = sp.lambdify((r_e, B_0, gamma, lam, w_gap), second_order_bound, "numpy")
+
+
+def margin_from_slope(slope: Any, B0: Any) -> np.ndarray:
+    """``γλ = slope/(1 − B0²)`` (``margin_from_slope_expr``): the margin whose Theorem 1 curve
+    has the given slope at r_e = 0."""
+    sl = chk.finite("slope", slope)
+    b0 = chk.open_interval("B0", B0, -1.0, 1.0)
+    return np.asarray(_np_margin_from_slope(sl, b0), dtype=float)
+
+
+def paper_form(r: Any, a: Any, b: Any) -> np.ndarray:
+    """The paper's fitted ``tanh(a r + b)`` (``paper_form_expr``; a = γλ, b = artanh B_0 for
+    Theorem 1's curve). a, b are free fit parameters (any finite value)."""
+    return np.asarray(_np_paper(chk.finite("r", r), chk.finite("a", a), chk.finite("b", b)),
+                      dtype=float)
+
+
+def second_order_curve(r: Any, B0: Any, gamma_lam: Any, w_gap: Any) -> np.ndarray:
+    """``tanh(artanh B0 + γλ r + (r²/4) w_gap)`` (``second_order_bound``): B_r of two outcomes
+    to O(r³) when the logits respond as ``z + r g + (r²/2) w`` with ``g_a − g_b = 2γλ`` and
+    ``w_gap = w_a − w_b``. ``gamma_lam`` may have either sign here (two outcomes: an identity)."""
+    rr = chk.finite("r", r)
+    b0 = chk.open_interval("B0", B0, -1.0, 1.0)
+    gl = chk.finite("gamma_lam", gamma_lam)
+    wg = chk.finite("w_gap", w_gap)
+    return np.asarray(_np_second_order(rr, b0, gl, 1.0, wg), dtype=float)
+
+
+DEPARTURE_POINTS = 4096  # geometric grid of the departure search (then brentq on one cell)
+
+
+def _departure_one(b0: float, gl: float, wg: float, tol: float) -> float:
+    """Smallest r > 0 with |tanh(x0 + γλr + wg r²/4) − tanh(x0 + γλr)| >= tol (inf if none)."""
+    if wg == 0:
+        return math.inf
+    x0, q = math.atanh(b0), wg / 4
+
+    def gap(r: np.ndarray | float) -> np.ndarray:
+        u = x0 + gl * np.asarray(r)
+        return np.asarray(np.abs(np.tanh(u + q * np.asarray(r) ** 2) - np.tanh(u)) - tol)
+
+    # The curves' own scales: the quadratic term's, the linear term's, and where either
+    # argument passes artanh B0's size; the grid spans them with wide margins.
+    scales = [1 / math.sqrt(abs(q)), math.sqrt((abs(x0) + 1) / abs(q))]
+    if gl != 0:
+        scales += [1 / abs(gl), (abs(x0) + 1) / abs(gl)]
+    grid = np.geomspace(1e-6 * min(scales), 1e6 * max(scales), DEPARTURE_POINTS)
+    over = np.flatnonzero(gap(grid) >= 0)
+    if over.size == 0:
+        return math.inf
+    i = int(over[0])
+    if i == 0:
+        return float(grid[0])
+    return float(brentq(lambda x: float(gap(x)), grid[i - 1], grid[i], xtol=1e-14 * grid[i]))
+
+
+def departure_radius(B0: Any, gamma_lam: Any, w_gap: Any, tolerance: Any) -> np.ndarray:
+    """The smallest r > 0 at which ``|second_order_curve − tanh(γλ r + artanh B0)|`` reaches
+    ``tolerance`` (inf if never; broadcast). For r > 0 the second-order curve lies above the
+    linear bound when ``w_gap > 0`` and below it (crossing Theorem 1's bound) when ``w_gap < 0``:
+    the sign of ``w_gap`` says on which side it leaves. Found on a geometric grid spanning the
+    curves' scales (``DEPARTURE_POINTS``), then refined by ``brentq``."""
+    b0 = chk.open_interval("B0", B0, -1.0, 1.0)
+    gl = chk.finite("gamma_lam", gamma_lam)
+    wg = chk.finite("w_gap", w_gap)
+    tol = chk.open_interval("tolerance", tolerance, 0.0, 2.0)
+    args = np.broadcast_arrays(b0, gl, wg, tol)
+    out = np.array([_departure_one(*(float(x) for x in vals))
+                    for vals in zip(*(x.ravel() for x in args), strict=True)])
+    return out.reshape(args[0].shape)
+
+
+def response_coefficients(p: Any, scores: Any, g: Any, w: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Theorem 2R for ``f = B = Σ_a s_a softmax_a``: ``(c1, c2)`` of ``B_r`` when the logits
+    respond as ``z + r g + (r²/2) w`` (``w=None``: w = 0), with ``∂B/∂z_a = p_a(s_a − B_0)`` and
+    ``∂²B/∂z_a∂z_b = p_a(δ_ab − p_b)(s_a − B_0) − p_a p_b(s_b − B_0)`` at ``p = softmax(z)``.
+    ``p``, ``scores``, ``g``, ``w`` are (..., K) (scores: any real B(a)); 0-d for one prompt."""
+    pr = chk.prob_rows("p", p)
+    sc = chk.finite("scores", scores)
+    if sc.ndim < 1 or sc.shape[-1] != pr.shape[-1]:
+        raise ValueError(f"scores must have the last axis of p ({pr.shape[-1]} outcomes), "
+                         f"got shape {sc.shape}")
+    centred = sc - np.sum(pr * sc, axis=-1, keepdims=True)  # s_a − B_0
+    grad = pr * centred
+    eye = np.eye(pr.shape[-1])
+    hess = (grad[..., :, None] * (eye - pr[..., None, :])
+            - pr[..., :, None] * pr[..., None, :] * centred[..., None, :])
+    return response.readout_coefficients(grad, hess, g, w)
+
+
+def response_curve(z: Any, g: Any, scores: Any, r: Any, w: Any = None) -> np.ndarray:
+    """``B_r = Σ_a s_a softmax_a(z + r g + (r²/2) w)`` at every r for ±1 ``scores`` (stable:
+    ``tanh((log P(S+) − log P(S−))/2)``; ``w=None`` is the exact linear model). Shape (..., R)
+    for z of shape (..., K), ``r.shape`` for 1-D z."""
+    path = response.logit_path(z, g, r, w)
+    sc = chk.finite("scores", scores)
+    if sc.shape != (path.shape[-1],) or not np.all(np.abs(sc) == 1):
+        raise ValueError(f"scores must be a vector of {path.shape[-1]} behavior scores in "
+                         f"{{-1, +1}}, got {scores!r}")
+    pos = sc > 0
+    if pos.all() or not pos.any():
+        return np.full(path.shape[:-1], 1.0 if pos.all() else -1.0)
+    return behavior(path, pos)
+
+
 __all__ = [
+    "margin_from_slope_expr", "paper_form_expr", "second_order_bound", "margin_from_slope",
+    "paper_form", "second_order_curve", "DEPARTURE_POINTS", "departure_radius",
+    "response_coefficients", "response_curve",
     "bound", "linear_gain", "second_order_term", "guarantee_coefficient", "sequence_slope",
     "B_r", "THEOREM", "THEOREM_MIRRORED", "EQUALITY", "GUARANTEE", "SEQUENCE_SLOPE", "evaluate",
     "guarantee", "margin", "behavior", "sequence_slope_value", "importance_curve",

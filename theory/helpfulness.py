@@ -23,8 +23,29 @@ import sympy as sp
 from scipy.special import expit, logsumexp
 
 from theory import _common as chk
+from theory import response
 from theory._common import Statement
-from theory.symbols import P_0, G, K, Q, R, Sigma, a, b, beta, c, d, epsilon, lam, mu, p, r_e, sigma
+from theory.symbols import (
+    P_0,
+    G,
+    K,
+    Q,
+    R,
+    Sigma,
+    a,
+    a_fit,
+    b,
+    b_fit,
+    beta,
+    c,
+    d,
+    epsilon,
+    lam,
+    mu,
+    p,
+    r_e,
+    sigma,
+)
 from theory.symbols import alpha as alpha_sym
 
 #: Σ_{a≠c} p_a² (the same Symbol as ``symbols.Q``; kept under its v1 name).
@@ -406,6 +427,88 @@ def symmetric_sigmoid_gap(m: Any, y: Any, w: Any) -> np.ndarray:
     return expit(m_) - e
 
 
+# ------------------------------------------------------------------------------------------
+# Version 3: the shift scale, σ of a random direction, the paper's fitted forms, Theorem 2R
+# ------------------------------------------------------------------------------------------
+#: The standard deviation of the logit shifts s = λσβ.
+shift_scale_expr: sp.Expr = lam * sigma * beta
+#: σ of a uniformly random direction in R^d: the cosine with any fixed unit vector has mean 0
+#: and variance 1/d (E[ΔΔᵀ] = (λ²/d) I for Δ uniform on the sphere of radius λ).
+sigma_random: sp.Expr = 1 / sp.sqrt(d)
+#: Theorem 2′'s quadratic spread form as the paper fits it: a = (1 − P_0)/P_0, b = λσβ.
+paper_form_expr: sp.Expr = 1 / (1 + a_fit + a_fit * b_fit**2 * r_e**2 / 2)
+#: The authors' renormalised form for four options (A–D): 0.5 paper_form + 0.25.
+paper_form_options_expr: sp.Expr = paper_form_expr / 2 + sp.Rational(1, 4)
+
+_np_shift_scale = sp.lambdify((lam, sigma, beta), shift_scale_expr, "numpy")
+_np_sigma_random = sp.lambdify((d,), sigma_random, "numpy")
+_np_paper = sp.lambdify((r_e, a_fit, b_fit), paper_form_expr, "numpy")
+_np_paper_options = sp.lambdify((r_e, a_fit, b_fit), paper_form_options_expr, "numpy")
+PAPER_OPTIONS = (None, 4)  # the renormalised forms the paper fits (None: the plain form)
+
+
+def shift_scale(lam: Any, sigma: Any, beta: Any) -> np.ndarray:
+    """``s = λσβ`` (lambdified ``shift_scale_expr``), broadcast over numpy arrays."""
+    la, sg, be = (chk.nonnegative(n, x) for n, x in (("lam", lam), ("sigma", sigma),
+                                                     ("beta", beta)))
+    return np.asarray(_np_shift_scale(la, sg, be), dtype=float)
+
+
+def random_sigma(d: Any) -> np.ndarray:
+    """``σ = 1/√d`` (``sigma_random``): the cosine spread of a uniformly random direction in R^d."""
+    dd = chk.finite("d", d)
+    if not np.all((dd >= 1) & (dd == np.floor(dd))):
+        raise ValueError(f"d must be an integer dimension >= 1 (allowed range: 1, 2, ...), got {d!r}")
+    return np.asarray(_np_sigma_random(dd), dtype=float)
+
+
+def paper_form(r: Any, a: Any, b: Any, options: int | None = None) -> np.ndarray:
+    """The paper's fitted helpfulness ``1/(1 + a + a b² r²/2)`` (``paper_form_expr``; Theorem 2′'s
+    quadratic spread form with a = (1 − P_0)/P_0, b = λσβ); ``options=4``: the authors' A–D form
+    ``0.5/(1 + a + a b² r²/2) + 0.25`` (``paper_form_options_expr``). a, b are free fit
+    parameters (any finite value)."""
+    if options not in PAPER_OPTIONS:
+        raise ValueError(f"options must be None (plain form) or 4 (the A-D form), got {options!r}")
+    rr, aa, bb = chk.finite("r", r), chk.finite("a", a), chk.finite("b", b)
+    fn = _np_paper if options is None else _np_paper_options
+    with np.errstate(divide="ignore"):  # a pole of a free fit's form is its value (inf)
+        return np.asarray(fn(rr, aa, bb), dtype=float)
+
+
+def _rows_index(p: Any, correct: Any) -> tuple[np.ndarray, int]:
+    pr = chk.prob_rows("p", p)
+    return pr, chk.index("correct", correct, pr.shape[-1])
+
+
+def _grad_hess_rows(pr: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """∇ and Hc of softmax_c (Theorem 2) for probability rows (..., K)."""
+    e = -pr.copy()
+    e[..., c] += 1.0
+    p0 = pr[..., c, None]
+    diag = pr[..., :, None] * np.eye(pr.shape[-1])
+    hess = p0[..., None] * (e[..., :, None] * e[..., None, :] - diag
+                            + pr[..., :, None] * pr[..., None, :])
+    return p0 * e, hess
+
+
+def response_coefficients(p: Any, correct: int, g: Any, w: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Theorem 2R for ``f = softmax_c``: ``(c1, c2)`` of ``P_r(c)`` when the logits respond as
+    ``z + r g + (r²/2) w`` (``response.readout_coefficients`` with Theorem 2's ∇ and Hc at
+    ``p = softmax(z)``): ``c1 = ∇ᵀg``, ``c2 = ½ gᵀHc g + ½ ∇ᵀw`` (``w=None``: w = 0). ``p``,
+    ``g``, ``w`` are (..., K); 0-d results for one prompt."""
+    pr, c = _rows_index(p, correct)
+    grad, hess = _grad_hess_rows(pr, c)
+    return response.readout_coefficients(grad, hess, g, w)
+
+
+def response_curve(z: Any, g: Any, correct: int, r: Any, w: Any = None) -> np.ndarray:
+    """``P_r(correct) = softmax_c(z + r g + (r²/2) w)`` at every r (log-sum-exp; ``w=None`` is
+    the exact linear model). Shape (..., R) for z of shape (..., K), ``r.shape`` for 1-D z."""
+    path = response.logit_path(z, g, r, w)
+    c = chk.index("correct", correct, path.shape[-1])
+    return np.asarray(np.exp(path[..., c] - logsumexp(path, axis=-1)))
+
+
 second_order_coefficients = second_order  # the name ``theory`` re-exports at top level
 
 __all__ = [
@@ -416,4 +519,7 @@ __all__ = [
     "second_order_coefficients", "random_direction_second_order", "c4_value", "expansion_value",
     "spread_bound_value", "spread_bound_quadratic_value", "SpreadBound", "theorem2_prime",
     "Expectation", "METHODS", "expected", "expected_gaussian", "symmetric_sigmoid_gap",
+    "shift_scale_expr", "sigma_random", "paper_form_expr", "paper_form_options_expr",
+    "PAPER_OPTIONS", "shift_scale", "random_sigma", "paper_form", "response_coefficients",
+    "response_curve",
 ]

@@ -1,4 +1,4 @@
-"""The symbols of THEORY.md (version 2), as sympy Symbols, each with its range in ``RANGES``.
+"""The symbols of THEORY.md (version 3), as sympy Symbols, each with its range in ``RANGES``.
 
 ``r_e`` steering coefficient; ``B_0`` unsteered behavior expectation in (−1, 1); ``gamma`` γ,
 Theorem 1's margin per unit ‖Δ‖ (margin 2γλ); ``lam`` λ = ‖Δ‖, the last-layer change per unit
@@ -10,6 +10,12 @@ loss curvature; ``d`` hidden size, ``K`` number of answers; ``delta_plus``/``del
 sequence log-likelihood slopes on S+ / S−. General-K Theorem 2 uses the integer indices ``a, b,
 c`` and the IndexedBase ``p`` (probabilities), ``mu`` (mean shifts), ``Sigma`` (covariance),
 ``G`` (Gram matrix U Uᵀ of the answer representations).
+
+Version 3 adds: ``G_gain``/``L_loss`` (printed G, L: gain and loss in U = G − κL), ``g_2`` gain
+curvature and ``ell_1`` first-order loss (any sign), ``w_gap`` = w_a − w_b (Theorem 1 to second
+order), ``a_fit``/``b_fit`` the parameters of the paper's fitted forms, and for Theorem 2R the
+IndexedBase ``shifts`` (g = UΔ), ``curvatures`` (w = UΔ₂), ``scores`` (B(a)), ``grad_f`` (∇f) and
+``hess_f`` (∇²f) of a readout f of the logits ``logits`` (z).
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ K: sp.Symbol = sp.Symbol("K", positive=True, integer=True)
 delta_plus: sp.Symbol = sp.Symbol("delta_+", real=True)
 delta_minus: sp.Symbol = sp.Symbol("delta_-", real=True)
 
+# Version 3: the general corollary, Theorem 1 to second order, the paper's fitted forms.
+G_gain: sp.Symbol = sp.Symbol("G", real=True)
+L_loss: sp.Symbol = sp.Symbol("L", real=True)
+g_2: sp.Symbol = sp.Symbol("g_2", real=True)
+ell_1: sp.Symbol = sp.Symbol("ell_1", real=True)
+w_gap: sp.Symbol = sp.Symbol("w_gap", real=True)
+a_fit: sp.Symbol = sp.Symbol("a_fit", real=True)
+b_fit: sp.Symbol = sp.Symbol("b_fit", real=True)
+
 # General-K Theorem 2: indices and indexed families.
 a: sp.Symbol = sp.Symbol("a", integer=True)
 b: sp.Symbol = sp.Symbol("b", integer=True)
@@ -43,6 +58,13 @@ p: sp.IndexedBase = sp.IndexedBase("p")
 mu: sp.IndexedBase = sp.IndexedBase("mu")
 Sigma: sp.IndexedBase = sp.IndexedBase("Sigma")
 G: sp.IndexedBase = sp.IndexedBase("G")
+# Theorem 2R: a readout f of the logits z_r = z + r g + (r²/2) w.
+logits: sp.IndexedBase = sp.IndexedBase("z")
+shifts: sp.IndexedBase = sp.IndexedBase("g")
+curvatures: sp.IndexedBase = sp.IndexedBase("w")
+scores: sp.IndexedBase = sp.IndexedBase("s")
+grad_f: sp.IndexedBase = sp.IndexedBase("Df")
+hess_f: sp.IndexedBase = sp.IndexedBase("D2f")
 
 _oo = sp.oo
 #: The range of every scalar symbol (the sets the statements quantify over).
@@ -65,8 +87,16 @@ RANGES: dict[sp.Symbol, sp.Interval] = {
     K: sp.Interval(2, _oo),
     delta_plus: sp.Interval(-_oo, _oo),
     delta_minus: sp.Interval(-_oo, _oo),
+    G_gain: sp.Interval(-_oo, _oo),
+    L_loss: sp.Interval(-_oo, _oo),
+    g_2: sp.Interval(-_oo, _oo),
+    ell_1: sp.Interval(-_oo, _oo),
+    w_gap: sp.Interval(-_oo, _oo),
+    a_fit: sp.Interval(-_oo, _oo),
+    b_fit: sp.Interval(-_oo, _oo),
 }
 
 __all__ = ["r_e", "B_0", "gamma", "lam", "P_0", "alpha", "sigma", "beta", "kappa", "epsilon",
            "Q", "R", "g_1", "ell_2", "d", "K", "delta_plus", "delta_minus", "a", "b", "c", "p",
-           "mu", "Sigma", "G", "RANGES"]
+           "mu", "Sigma", "G", "G_gain", "L_loss", "g_2", "ell_1", "w_gap", "a_fit", "b_fit",
+           "logits", "shifts", "curvatures", "scores", "grad_f", "hess_f", "RANGES"]

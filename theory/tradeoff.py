@@ -22,7 +22,23 @@ from scipy.optimize import brentq, minimize_scalar
 from theory import _common as chk
 from theory import alignment, helpfulness
 from theory._common import Statement
-from theory.symbols import B_0, P_0, alpha, beta, ell_2, g_1, gamma, kappa, lam, r_e, sigma
+from theory.symbols import (
+    B_0,
+    P_0,
+    G_gain,
+    L_loss,
+    alpha,
+    beta,
+    ell_1,
+    ell_2,
+    g_1,
+    g_2,
+    gamma,
+    kappa,
+    lam,
+    r_e,
+    sigma,
+)
 
 #: Second-order gain, loss and utility (γλ = Theorem 1's half-margin, λσβ = shift scale).
 gain: sp.Expr = gamma * lam * (1 - B_0**2) * r_e
@@ -194,6 +210,75 @@ def optimum(B0: float, gamma: float, lam: float, kappa: float, s: float, *, p: A
                     f"second-order r* = {so.r_star:.4g} rejected ({so.note}); {ex.note}")
 
 
-__all__ = ["gain", "loss", "utility", "optimal_coefficient", "break_even", "general_utility",
+# ------------------------------------------------------------------------------------------
+# Version 3: the corollary in general form (G = g₁r + g₂r², L = ℓ₁r + ℓ₂r²)
+# ------------------------------------------------------------------------------------------
+#: The utility U = G − κL of a gain G and a loss L.
+utility_general: sp.Expr = G_gain - kappa * L_loss
+#: Second-order utility with a first-order loss and a curved gain.
+response_utility: sp.Expr = (g_1 - kappa * ell_1) * r_e + (g_2 - kappa * ell_2) * r_e**2
+#: Its maximiser (when κℓ₂ − g₂ > 0 and g₁ − κℓ₁ > 0), its value there, and its positive root.
+response_optimum: sp.Expr = (g_1 - kappa * ell_1) / (2 * (kappa * ell_2 - g_2))
+response_utility_star: sp.Expr = (g_1 - kappa * ell_1) ** 2 / (4 * (kappa * ell_2 - g_2))
+response_break_even: sp.Expr = 2 * response_optimum
+
+_np_utility = sp.lambdify((G_gain, L_loss, kappa), utility_general, "numpy")
+
+
+def utility_value(gain: Any, loss: Any, kappa: Any) -> np.ndarray:
+    """``U = G − κL`` (lambdified ``utility_general``), broadcast over numpy arrays."""
+    return np.asarray(_np_utility(chk.finite("gain", gain), chk.finite("loss", loss),
+                                  chk.nonnegative("kappa", kappa)), dtype=float)
+
+
+def _response_inputs(g1: Any, l1: Any, g2: Any, l2: Any,
+                     kappa: Any) -> tuple[float, float, float]:
+    """(slope g₁ − κℓ₁, r² coefficient g₂ − κℓ₂, curvature κℓ₂ − g₂) of the utility."""
+    ka = float(chk.nonnegative("kappa", kappa))
+    vals = [float(chk.finite(n, x)) for n, x in (("g1", g1), ("l1", l1), ("g2", g2), ("l2", l2))]
+    slope = vals[0] - ka * vals[1]
+    quad = vals[2] - ka * vals[3]
+    return slope, quad, -quad
+
+
+def efficient_regime_exists(g1: Any, l1: Any, g2: Any, l2: Any, kappa: Any) -> bool:
+    """Whether U = G − κL > 0 on some (0, r₀): ``g₁ − κℓ₁ > 0``, or ``= 0`` and ``g₂ − κℓ₂ > 0``."""
+    slope, quad, _ = _response_inputs(g1, l1, g2, l2, kappa)
+    return slope > 0 or (slope == 0 and quad > 0)
+
+
+def general_response(g1: float, l1: float, g2: float, l2: float, kappa: float, *,
+                     radius: float | None = None) -> Tradeoff:
+    """The second-order optimum of ``U = (g₁ − κℓ₁) r + (g₂ − κℓ₂) r²``: ``r* = (g₁ − κℓ₁)/
+    (2(κℓ₂ − g₂))``, ``U* = (g₁ − κℓ₁)²/(4(κℓ₂ − g₂))``, break-even ``2r*`` when both are
+    positive. ``r* = 0`` when ``g₁ − κℓ₁ < 0`` (or ``= 0`` without a rescuing r² term): no
+    efficient regime; ``inf`` when the curvature term does not bound U. ``valid``: ``r* ≤ radius``
+    (the second-order validity radius; False with a note when ``radius`` is None)."""
+    slope, quad, curv = _response_inputs(g1, l1, g2, l2, kappa)
+    rad = None if radius is None else float(chk.positive("radius", radius))
+    if slope < 0 or (slope == 0 and quad <= 0):
+        rescue = ("; the r² term does not rescue it (g₂ − κℓ₂ <= 0)" if slope == 0 else
+                  "; at second order U < 0 for small r whatever g₂ − κℓ₂")
+        return Tradeoff(0.0, 0.0, 0.0, "second-order", False,
+                        f"g₁ − κℓ₁ = {slope:.3g} <= 0: no efficient regime at first order{rescue}")
+    if curv <= 0 or slope == 0:
+        why = ("g₁ − κℓ₁ = 0 but g₂ − κℓ₂ > 0: the r² term rescues the efficient regime, and"
+               if slope == 0 else "κℓ₂ − g₂ <= 0:")
+        return Tradeoff(math.inf, math.inf, math.inf, "second-order", False,
+                        f"{why} the second-order utility keeps rising (no finite r*)")
+    r_star = slope / (2 * curv)
+    if rad is None:
+        valid, note = False, "no validity radius given: second-order r* not checked"
+    elif r_star <= rad:
+        valid, note = True, f"r* = {r_star:.3g} <= radius {rad:.3g}: second-order model trusted"
+    else:
+        valid, note = False, (f"r* = {r_star:.3g} > radius {rad:.3g}: second-order model not "
+                              "trusted; the exact curves decide")
+    return Tradeoff(r_star, slope * slope / (4 * curv), 2 * r_star, "second-order", valid, note)
+
+
+__all__ = ["utility_general", "response_utility", "response_optimum", "response_utility_star",
+           "response_break_even", "utility_value", "efficient_regime_exists", "general_response",
+           "gain", "loss", "utility", "optimal_coefficient", "break_even", "general_utility",
            "general_optimum", "general_break_even", "r_star", "THEOREM", "THEOREM_GENERAL",
            "VALID_LIMIT", "Tradeoff", "general", "second_order", "utility_curve", "exact", "optimum"]
