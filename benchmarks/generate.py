@@ -37,7 +37,7 @@ for path in (REPO, REPO / "benchmarks"):
 
 from sweep import SHAPES, PeakRSS, Shape, _unit_vectors, gemm_rate, setup_random  # noqa: E402
 
-from empirics.forward import common_prefix_length  # noqa: E402
+from empirics.engine import common_prefix_length  # noqa: E402
 from empirics.generate import Generation, generate_loop, steered_generate  # noqa: E402
 from empirics.models import LoadedModel  # noqa: E402
 

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from empirics.forward import common_prefix_length  # noqa: E402
+from empirics.engine import common_prefix_length  # noqa: E402
 from empirics.models import LoadedModel, default_cache_dir  # noqa: E402
 from empirics.sweep import SweepResult, sweep, sweep_loop, token_budget  # noqa: E402
 

@@ -11,7 +11,7 @@ the names below.
 
 from empirics.engine.attention import DecodeAttention, Output, PackedAttention, decode_attention
 from empirics.engine.devices import PerDevice
-from empirics.engine.families import fast_path_reason, family_for
+from empirics.engine.families import family_for, fast_path_reason
 from empirics.engine.family import AttentionSpec, Family, Projected, Rope
 from empirics.engine.kv import KVCache
 from empirics.engine.layers import Steering, host_vectors, layer_step, run_layers

@@ -105,6 +105,20 @@ class PackedAttention:
             return None
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
 
+    def row_kv(self, layers: range) -> list[KVCache]:
+        """Each packed row's kept keys/values ``(kv_heads, own tokens, head_dim)`` per layer of
+        ``layers``, rows in packing order (needs ``keep=True``)."""
+        assert self.kept is not None, "row_kv needs keep=True"
+        out: list[KVCache] = []
+        for run, count in enumerate(self.runs.counts):
+            for j in range(count):
+                cache = KVCache()
+                for layer in layers:
+                    keys, values = self.kept[layer][run]
+                    cache.store(layer, keys[j], values[j])
+                out.append(cache)
+        return out
+
     def _with_prefix(self, layer: int, kb: torch.Tensor, vb: torch.Tensor, row: int,
                      r: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The run's keys/values after its rows' prefix cache rows (unchanged without one)."""

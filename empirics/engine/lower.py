@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from empirics.engine.attention import Output, PackedAttention
+from empirics.engine.attention import PackedAttention
 from empirics.engine.family import Family
 from empirics.engine.kv import KVCache
 from empirics.engine.layers import run_layers
@@ -131,8 +131,10 @@ def _run_own(out: LowerPass, chunk: list[Row], bounds: Sequence[int], keep_kv: b
         h = states
         _split_states(out, chunk, layers.stop, h, bounds)
         if keep_kv:
-            assert attention.kept is not None and out.own_kv is not None
-            _split_kv(out.own_kv, chunk, runs, attention.kept, layers)
+            assert out.own_kv is not None
+            for row, cache in zip(chunk, attention.row_kv(layers), strict=True):
+                out.own_kv[row.prompt].keys.update(cache.keys)
+                out.own_kv[row.prompt].values.update(cache.values)
 
 
 def _split_states(out: LowerPass, chunk: list[Row], layer: int, h: torch.Tensor,
@@ -144,19 +146,6 @@ def _split_states(out: LowerPass, chunk: list[Row], layer: int, h: torch.Tensor,
         n = out.prompts.own_length(row)
         out.own_states[layer][row.prompt] = h[off:off + n]
         off += n
-
-
-def _split_kv(own_kv: list[KVCache], chunk: list[Row], runs: Runs,
-              kept: dict[int, list[tuple[torch.Tensor, torch.Tensor]]], layers: range) -> None:
-    """Each row's keys/values ``(kv_heads, own tokens, head_dim)`` from the runs' kept ones."""
-    row = 0
-    for run, count in enumerate(runs.counts):
-        for j in range(count):
-            cache = own_kv[chunk[row + j].prompt]
-            for layer in layers:
-                keys, values = kept[layer][run]
-                cache.store(layer, keys[j], values[j])
-        row += count
 
 
 def _known_states(out: LowerPass, known: Sequence[LowerPass]) -> dict[int, torch.Tensor]:

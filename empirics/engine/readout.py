@@ -75,3 +75,33 @@ def logsumexp_(x: torch.Tensor) -> torch.Tensor:
     mx = x.amax(dim=-1, keepdim=True)
     mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
     return mx.squeeze(-1) + x.sub_(mx).exp_().sum(dim=-1).log_()
+
+
+def choose(logits: torch.Tensor, temperature: float, top_p: float,
+           uniforms: torch.Tensor | None, *, scratch: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next token per row and its log-probability at temperature 1: greedy (``temperature``
+    0; ties to the lowest id) or drawn by inverse CDF from ``uniforms`` (one per row) within the
+    top-p nucleus. ``scratch=True``: the caller gives up ``logits``, which is then overwritten."""
+    logits = logits.float()
+    if temperature == 0:
+        tok = logits.argmax(dim=-1)
+    else:
+        assert uniforms is not None
+        probs = torch.softmax(logits / temperature, dim=-1)
+        if top_p < 1:
+            sp, order = probs.sort(dim=-1, descending=True)
+            keep = (sp.cumsum(dim=-1) - sp) < top_p  # smallest prefix with mass >= top_p
+            sp = sp * keep
+            cdf = sp.cumsum(dim=-1)
+            pick = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(1)).squeeze(1)
+            tok = order.gather(1, pick.clamp(max=probs.shape[1] - 1).unsqueeze(1)).squeeze(1)
+        else:
+            cdf = probs.cumsum(dim=-1)
+            pick = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(1)).squeeze(1)
+            tok = pick.clamp(max=probs.shape[1] - 1)
+            # A zero-probability token can only be hit by rounding at a cdf step: step back.
+            zero = probs.gather(1, tok.unsqueeze(1)).squeeze(1) == 0
+            if zero.any():
+                tok = torch.where(zero, probs.argmax(dim=-1), tok)
+    chosen = logits.gather(1, tok.unsqueeze(1)).squeeze(1)
+    return tok, chosen - (logsumexp_(logits) if scratch else torch.logsumexp(logits, dim=-1))

@@ -59,7 +59,7 @@ class SteeredPass:
         layer = self.lower.top - 1
         return layer if layer in self.vectors else None
 
-    def _enter(self, h: torch.Tensor, token_coefficients: torch.Tensor) -> torch.Tensor:
+    def enter(self, h: torch.Tensor, token_coefficients: torch.Tensor) -> torch.Tensor:
         """``h`` plus the entry layer's shift (same op order and dtype as ``steering.steer``)."""
         if self.entry is None:
             return h
@@ -78,7 +78,7 @@ class SteeredPass:
             return None
         n = int(coefficients.shape[0])
         runs = Runs([p], [n])
-        h = self._enter(state.repeat(n, 1), coefficients.repeat_interleave(p))
+        h = self.enter(state.repeat(n, 1), coefficients.repeat_interleave(p))
         attention = PackedAttention(self.family, runs, keep=True)
         run_layers(self.family, h, self.layers, attention, runs.positions(0), runs=runs,
                    steering=self.steering(coefficients), output=Output.KV)
@@ -99,7 +99,7 @@ class SteeredPass:
         runs = runs_of(chunk, prompts.own_length)
         own = self.lower.own_states[self.lower.top]
         h = torch.cat([own[r.prompt] for r in chunk])
-        h = self._enter(h, torch.repeat_interleave(row_coefficients, runs.row_lengths()))
+        h = self.enter(h, torch.repeat_interleave(row_coefficients, runs.row_lengths()))
         attention = PackedAttention(self.family, runs, prefix, prefix_index, keep=keep_kv)
         out = run_layers(self.family, h, self.layers, attention, runs.positions(prompts.prefix_len),
                          runs=runs, steering=self.steering(row_coefficients), output=output)

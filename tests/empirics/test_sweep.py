@@ -138,7 +138,7 @@ def test_entry_steering_mutation_is_caught(monkeypatch: pytest.MonkeyPatch) -> N
     vecs = _vectors(64, [1])
     ref = sweep_reference(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
     assert _max_dp(sweep(lm, vecs, COEFS, prompts, [[1, 2]] * 3), ref) <= TOL_P
-    monkeypatch.setattr(SteeredPass, "_enter", lambda self, h, c: h)
+    monkeypatch.setattr(SteeredPass, "enter", lambda self, h, c: h)
     assert _max_dp(sweep(lm, vecs, COEFS, prompts, [[1, 2]] * 3), ref) > 1e-3
 
 
