@@ -180,11 +180,11 @@ class ChunkDecoder:
         keys/values written at column ``col``. Returns the rows' final states."""
         fam, slots, steered = self.family, state.slots, self.steered
         n = slots.n
-        h = fam.embed(slots.tok[:n])
-        h = run_layers(fam, h, range(steered.lower.top),
-                       DecodeAttention(fam, state.history, col, slots.valid[:n]), slots.pos[:n])
-        assert h is not None
-        h = steered.enter(h.index_select(0, slots.of.to(h.device)), coef_rows)
+        below = run_layers(fam, fam.embed(slots.tok[:n]), range(steered.lower.top),
+                           DecodeAttention(fam, state.history, col, slots.valid[:n]),
+                           slots.pos[:n])
+        assert below is not None
+        h = steered.enter(below.index_select(0, slots.of.to(below.device)), coef_rows)
         out = run_layers(fam, h, steered.layers, DecodeAttention(fam, state.upper, col, state.valid),
                          state.positions, steering=steered.steering(coef_rows))
         assert out is not None

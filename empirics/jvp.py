@@ -164,7 +164,8 @@ def _cached(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     """``delta_jvp`` / ``delta2_jvp`` ``JVP_STEP`` prompts at a time, cached in ``cache``."""
     names = ("h0", "delta", "delta2")[: order + 1]
     # "path": the packed fast path rounds differently from the per-prompt one (~1e-6).
-    key = {"ids": [list(x) for x in input_ids], "vec": vectors_hash(vectors), "path": "packed"}
+    key: dict[str, object] = {"ids": [list(x) for x in input_ids], "vec": vectors_hash(vectors),
+                              "path": "packed"}
     if order == 2:
         key["order"] = 2
     got = cache.get(("jvp-" if order == 1 else "jvp2-") + digest(key), count=False)

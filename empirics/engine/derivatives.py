@@ -50,8 +50,8 @@ def jvp_orders(f: Callable[[torch.Tensor], torch.Tensor], at: torch.Tensor,
         # Grad mode on: under no_grad, silu's forward-mode rule has no second order (torch 2.13);
         # nothing requires grad, so no graph is recorded.
         with torch.enable_grad():
-            (value, slope), (_, curvature) = torch.func.jvp(value_and_slope, (at,), (one,))
-    return value, slope, curvature
+            out = torch.func.jvp(value_and_slope, (at,), (one,))
+    return out[0][0], out[0][1], out[1][1]
 
 
 def _differences(f: Callable[[torch.Tensor], torch.Tensor], at: torch.Tensor, step: float,

@@ -153,7 +153,8 @@ def _known_states(out: LowerPass, known: Sequence[LowerPass]) -> dict[int, torch
     the same prefix (same tokens, same split) and top."""
     found: dict[tuple[int, ...], torch.Tensor] = {}
     for other in known:
-        if (other.top == out.top and other.prompts.prefix_len == out.prompts.prefix_len
+        if (other.family.lm is out.family.lm and other.top == out.top
+                and other.prompts.prefix_len == out.prompts.prefix_len
                 and other.prompts.prefix == out.prompts.prefix and out.top in other.own_states):
             for i, ids in enumerate(other.prompts.ids):
                 found.setdefault(tuple(ids), other.own_states[out.top][i])

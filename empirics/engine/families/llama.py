@@ -48,7 +48,7 @@ def gated_mlp(mlp: Any, x: torch.Tensor) -> torch.Tensor:
 def window_of(lm: LoadedModel, layer: int) -> int | None:
     """Sliding-window size of ``layer``'s attention (``None``: full): the attention's own
     ``sliding_window`` (qwen2, qwen3: per layer type), else the config's (mistral: every layer)."""
-    attn = getattr(lm.layers[layer], "self_attn", None)
+    attn: Any = getattr(lm.layers[layer], "self_attn", None)
     if hasattr(attn, "sliding_window"):
         window = attn.sliding_window
     else:
