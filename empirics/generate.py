@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
+from transformers import GenerationConfig
 
 from empirics.decoding import PREFILL_TOKENS, ChunkDecoder, GenRow, Sampling
 from empirics.engine import PromptSet, SteeredPass, family_for, fast_path_reason, lower_pass
@@ -195,10 +197,7 @@ def _generate(lm: LoadedModel, steered: SteeredPass, coefs: np.ndarray, rows: li
     tokens: list[list[int]] = [[] for _ in rows]
     logprobs: list[np.ndarray] = [np.zeros(0)] * len(rows)
     finish = ["length"] * len(rows)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(rows), desc="generate", unit="row")
+    bar = tqdm(total=len(rows), desc="generate", unit="row", disable=not progress)
     for start in range(0, len(rows), per_chunk):
         chunk = rows[start:start + per_chunk]
         book = ChunkDecoder(steered, coefs, chunk, sampling, lambda t: _decode(lm, t),
@@ -207,10 +206,8 @@ def _generate(lm: LoadedModel, steered: SteeredPass, coefs: np.ndarray, rows: li
             tokens[start + j] = book.tokens[j]
             logprobs[start + j] = np.asarray(book.logprobs[j], dtype=np.float64)
             finish[start + j] = book.finish[j]
-        if bar is not None:
-            bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
+        bar.update(len(chunk))
+    bar.close()
     texts = [_text(lm, t, sampling.stop) for t in tokens]
     return Generation(coefs, len(ids), samples, tokens, logprobs, texts, finish,
                       {"max_new_tokens": sampling.max_new, "temperature": sampling.temperature,
@@ -258,52 +255,48 @@ def generate_loop(
 ) -> Generation:
     """Greedy replies by Hugging Face ``generate`` with steering hooks, once per coefficient, in
     left-padded batches of ``batch_size`` prompts (``batch_size=1``: no padding at all)."""
-    from transformers import GenerationConfig
-
     coefs, ids = _check(lm, vectors, coefficients, prompts, max_new_tokens, 1, 0.0, 1.0)
     eos = eos_ids_of(lm) if eos_token_ids is None else [int(e) for e in eos_token_ids]
-    pad = pad_id_of(lm.tokenizer)
     config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens,
-                              eos_token_id=eos or None, pad_token_id=pad,
+                              eos_token_id=eos or None, pad_token_id=pad_id_of(lm.tokenizer),
                               output_scores=with_logprobs, return_dict_in_generate=True)
     n = len(ids)
-    tokens: list[list[int]] = [[] for _ in range(coefs.size * n)]
-    logprobs: list[np.ndarray] = [np.zeros(0)] * (coefs.size * n)
-    finish = ["length"] * (coefs.size * n)
-    dev = lm.device
+    out = Generation(coefs, n, 1, [[] for _ in range(coefs.size * n)],
+                     [np.zeros(0)] * (coefs.size * n), [], ["length"] * (coefs.size * n),
+                     {"max_new_tokens": max_new_tokens, "temperature": 0.0, "top_p": 1.0,
+                      "seed": 0})
     batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=coefs.size * len(batches), desc="generate (loop)", unit="batch")
+    bar = tqdm(total=coefs.size * len(batches), desc="generate (loop)", unit="batch",
+               disable=not progress)
     with torch.inference_mode():
         for ci, c in enumerate(coefs):
             with steer(lm, vectors, float(c)):
                 for batch in batches:
-                    tok, mask = pad_token_batch([ids[i] for i in batch], pad, left=True)
-                    out = lm.model.generate(  # type: ignore[operator]
-                        input_ids=tok.to(dev), attention_mask=mask.to(dev),
-                        generation_config=config)
-                    seqs = out.sequences[:, tok.shape[1]:].cpu()
-                    lps = None
-                    if with_logprobs:
-                        lps = torch.log_softmax(torch.stack(out.scores, dim=1).float().cpu(), dim=-1)
-                    for j, i in enumerate(batch):
-                        row: list[int] = []
-                        for t in seqs[j].tolist():
-                            row.append(int(t))
-                            if t in eos:
-                                finish[ci * n + i] = "eos"
-                                break
-                        tokens[ci * n + i] = row
-                        if lps is not None:
-                            logprobs[ci * n + i] = np.array(
-                                [float(lps[j, k, t]) for k, t in enumerate(row)])
-                    if bar is not None:
-                        bar.update(1)
-    if bar is not None:
-        bar.close()
-    texts = [_text(lm, t, ()) for t in tokens]
-    return Generation(coefs, n, 1, tokens, logprobs, texts, finish,
-                      {"max_new_tokens": max_new_tokens, "temperature": 0.0, "top_p": 1.0,
-                       "seed": 0})
+                    _loop_batch(lm, [ids[i] for i in batch], config, eos, out,
+                                [out.row(ci, i) for i in batch])
+                    bar.update(1)
+    bar.close()
+    out.texts = [_text(lm, t, ()) for t in out.tokens]
+    return out
+
+
+def _loop_batch(lm: LoadedModel, batch: list[list[int]], config: GenerationConfig,
+                eos: list[int], out: Generation, rows: list[int]) -> None:
+    """One left-padded batch through ``generate``; its replies into ``out``'s ``rows``."""
+    tok, mask = pad_token_batch(batch, pad_id_of(lm.tokenizer), left=True)
+    got = lm.model.generate(  # type: ignore[operator]
+        input_ids=tok.to(lm.device), attention_mask=mask.to(lm.device), generation_config=config)
+    seqs = got.sequences[:, tok.shape[1]:].cpu()
+    lps = None
+    if config.output_scores:
+        lps = torch.log_softmax(torch.stack(got.scores, dim=1).float().cpu(), dim=-1)
+    for j, r in enumerate(rows):
+        reply: list[int] = []
+        for t in seqs[j].tolist():
+            reply.append(int(t))
+            if t in eos:
+                out.finish[r] = "eos"
+                break
+        out.tokens[r] = reply
+        if lps is not None:
+            out.logprobs[r] = np.array([float(lps[j, k, t]) for k, t in enumerate(reply)])
