@@ -83,27 +83,27 @@ class PackedAttention:
         q, k, v = projected
         spec = self.family.attention_spec(layer)
         nh, nkv, hd = q.shape[1], k.shape[1], k.shape[2]
-        outs: list[torch.Tensor] = []
+        out = None
+        if output is not Output.KV:  # every run's heads' output written into one buffer
+            out = q.new_empty(q.shape[0], nh * hd)
         tok = row = 0
         for s, r in zip(self.runs.lengths, self.runs.counts, strict=True):
             kb = k[tok:tok + s * r].view(r, s, nkv, hd).transpose(1, 2)
             vb = v[tok:tok + s * r].view(r, s, nkv, hd).transpose(1, 2)
             if self.kept is not None:
                 self.kept.setdefault(layer, []).append((kb.contiguous(), vb.contiguous()))
-            if output is not Output.KV:
+            if out is not None:
                 kb, vb = self._with_prefix(layer, kb, vb, row, r)
                 if output is Output.ALL:
                     qb = q[tok:tok + s * r].view(r, s, nh, hd).transpose(1, 2)
                     o = self._attend(qb, kb, vb, spec, s)
-                    outs.append(o.transpose(1, 2).reshape(s * r, nh * hd))
+                    out[tok:tok + s * r].view(r, s, nh, hd).copy_(o.transpose(1, 2))
                 else:
                     qb = q[row:row + r].view(r, 1, nh, hd).transpose(1, 2)
-                    outs.append(self._attend_last(qb, kb, vb, spec).reshape(r, nh * hd))
+                    out[row:row + r].copy_(self._attend_last(qb, kb, vb, spec).reshape(r, nh * hd))
             tok += s * r
             row += r
-        if output is Output.KV:
-            return None
-        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
+        return out
 
     def row_kv(self, layers: range) -> list[KVCache]:
         """Each packed row's kept keys/values ``(kv_heads, own tokens, head_dim)`` per layer of

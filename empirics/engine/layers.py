@@ -42,22 +42,27 @@ class Steering:
 
     vectors: Mapping[int, PerDevice]
     row_coefficients: torch.Tensor
-    _tokens: dict[Hashable, torch.Tensor] = field(default_factory=dict, repr=False)
+    _rows: dict[Hashable, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, vectors: Mapping[int, torch.Tensor], row_coefficients: torch.Tensor) -> Steering:
         return cls(host_vectors(vectors), row_coefficients)
 
-    def add(self, layer: int, h: torch.Tensor, lengths: torch.Tensor | None) -> None:
-        """``h`` ``(tokens, d)`` += coefficient * vector; ``lengths`` tokens per row (``None``:
-        one token per row)."""
-        key = (h.device, h.dtype, lengths is None)
-        if key not in self._tokens:
-            coef = self.row_coefficients
-            if lengths is not None:
-                coef = torch.repeat_interleave(coef, lengths.to(coef.device))
-            self._tokens[key] = coef.to(h.device, h.dtype)
-        h.add_(self._tokens[key].unsqueeze(1) * self.vectors[layer].on(h.device, h.dtype))
+    def add(self, layer: int, h: torch.Tensor, runs: Runs | None) -> None:
+        """``h`` += coefficient * vector: ``h`` ``(tokens, d)`` holds the packed ``runs`` (``None``:
+        one token per row). The product is formed once per row and broadcast over its tokens."""
+        key = (h.device, h.dtype)
+        if key not in self._rows:
+            self._rows[key] = self.row_coefficients.to(h.device, h.dtype).unsqueeze(1)
+        shift = self._rows[key] * self.vectors[layer].on(h.device, h.dtype)   # (rows, d)
+        if runs is None:
+            h.add_(shift)
+            return
+        tok = row = 0
+        for s, r in zip(runs.lengths, runs.counts, strict=True):
+            h[tok:tok + s * r].view(r, s, -1).add_(shift[row:row + r].unsqueeze(1))
+            tok += s * r
+            row += r
 
 
 def host_vectors(vectors: Mapping[int, torch.Tensor]) -> dict[int, PerDevice]:
@@ -74,7 +79,6 @@ def run_layers(family: Family, h: torch.Tensor, layers: range, attention: Attent
     ``Output.LAST`` returns ``(rows, d)`` at each row's last token, ``Output.KV`` only fills the
     attention's cache. Each layer's input follows that layer's device."""
     h = h.clone()  # one private copy, then residual updates in place
-    lengths = runs.row_lengths() if runs is not None else None
     last_rows = PerDevice(runs.last_index()) if runs is not None else None
     ropes: dict[Hashable, Rope | None] = {}
     for i, layer in enumerate(layers):
@@ -95,5 +99,5 @@ def run_layers(family: Family, h: torch.Tensor, layers: range, attention: Attent
             return None
         h = stepped
         if steering is not None and layer in steering.vectors:
-            steering.add(layer, h, None if rows is not None else lengths)
+            steering.add(layer, h, None if rows is not None else runs)
     return h
