@@ -38,7 +38,14 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
 from empirics.decoding import PREFILL_TOKENS, ChunkDecoder, GenRow, Sampling
-from empirics.engine import PromptSet, SteeredPass, family_for, fast_path_reason, lower_pass
+from empirics.engine import (
+    LowerPass,
+    PromptSet,
+    SteeredPass,
+    family_for,
+    fast_path_reason,
+    lower_pass,
+)
 from empirics.inputs import check_coefficients, check_prompt_ids
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer, validate_vectors
@@ -158,13 +165,16 @@ def steered_generate(
     eos_token_ids: Sequence[int] | None = None,
     kv_bytes: int | None = None,
     progress: bool = False,
+    lower: LowerPass | None = None,
 ) -> Generation:
     """Replies to every tokenized prompt at every coefficient, ``samples`` each, with
     ``r * vectors[l]`` added to the output of each layer ``l`` at every position.
 
     ``temperature=0``: greedy. ``eos_token_ids``: ``None`` = the model's. ``stop``: strings that
     end a reply (cut from its text, kept in its tokens). ``kv_bytes``: key/value budget of one
-    chunk of rows (``None``: ``kv_budget(lm)``).
+    chunk of rows (``None``: ``kv_budget(lm)``). ``lower``: the lower pass of these prompts
+    through the first steered layer with keys/values kept
+    (``sweep.sweep_lower_pass(..., keep_kv=True)``, shared with their sweep).
     """
     coefs, ids = _check(lm, vectors, coefficients, prompts, max_new_tokens, samples, temperature,
                         top_p)
@@ -178,8 +188,13 @@ def steered_generate(
     kv_bytes = kv_budget(lm) if kv_bytes is None else int(kv_bytes)
     with torch.inference_mode():
         family = family_for(lm)
-        lower = lower_pass(family, PromptSet.of(ids), min(vectors) + 1, budget=PREFILL_TOKENS,
-                           keep_kv=True)
+        top = min(vectors) + 1
+        if lower is None:
+            lower = lower_pass(family, PromptSet.of(ids), top, budget=PREFILL_TOKENS,
+                               keep_kv=True)
+        elif lower.prompts.ids != ids or lower.top != top or lower.own_kv is None:
+            raise ValueError(f"lower must be a lower pass of these prompts through layer "
+                             f"{top - 1} with keys/values (sweep_lower_pass(..., keep_kv=True))")
         steered = SteeredPass.of(lower, vectors)
         rows = [GenRow(c, p, s) for c in range(coefs.size) for p in range(len(ids))
                 for s in range(samples)]

@@ -159,18 +159,21 @@ def token_budget(lm: LoadedModel, batch_size: int) -> int:
 
 
 def sweep_lower_pass(lm: LoadedModel, first_layer: int, prompts: Sequence[Sequence[int]], *,
-                     batch_size: int = 16, known: Sequence[LowerPass] = ()) -> LowerPass | None:
+                     batch_size: int = 16, known: Sequence[LowerPass] = (),
+                     keep_kv: bool = False) -> LowerPass | None:
     """The lower pass ``sweep`` runs for these prompts when the first steered layer is
     ``first_layer`` (``None`` for models the engine has no adapter for). Give it to every
     ``sweep`` of the same prompts and first layer; ``known`` passes of other prompt sets
-    supply the prompts they share."""
+    supply the prompts they share. ``keep_kv``: also keep every prompt's keys/values, so that
+    ``generate.steered_generate(lower=...)`` can start from the same pass (first layer below
+    the top one)."""
     ids = check_prompt_ids(lm, prompts)
     if fast_path_reason(lm, max(len(x) for x in ids)) is not None:
         return None
     family = family_for(lm)
     with torch.inference_mode():
         return lower_pass(family, PromptSet.of(ids), lower_top(first_layer, lm.num_layers),
-                          budget=token_budget(lm, batch_size), known=known)
+                          budget=token_budget(lm, batch_size), known=known, keep_kv=keep_kv)
 
 
 def layer_inputs(lm: LoadedModel, prompts: Sequence[Sequence[int]], *,

@@ -19,7 +19,7 @@ def first_rows(slot_of: torch.Tensor) -> torch.Tensor:
 
 
 class Slots:
-    """Slots of the shared layers' cache: ``of[k]`` is cache row ``k``'s slot; slots ``0..n-1``
+    """Slots of the history layers' cache: ``of[k]`` is cache row ``k``'s slot; slots ``0..n-1``
     are in use, each with the token ``tok`` it feeds next, its position and its valid columns."""
 
     def __init__(self, n: int, of: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor) -> None:

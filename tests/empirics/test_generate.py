@@ -338,6 +338,26 @@ def test_qwen3_greedy_equals_hf_generate() -> None:
     _equal_to_hf(lm, vec, [-2.0, 0.0, 2.5], prompts)
 
 
+def test_one_lower_pass_serves_the_sweep_and_generation() -> None:
+    """A lower pass with keys/values (``sweep_lower_pass(keep_kv=True)``) gives generation the
+    same replies as its own, and the sweep the same log-probs; one without them is refused."""
+    from empirics.sweep import sweep, sweep_lower_pass
+
+    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
+    lower = sweep_lower_pass(lm, 1, prompts, keep_kv=True)
+    assert lower is not None and lower.own_kv is not None
+    coefs = [-2.0, 0.0, 2.5]
+    own = steered_generate(lm, vec, coefs, prompts, max_new_tokens=8, eos_token_ids=EOS)
+    shared = steered_generate(lm, vec, coefs, prompts, max_new_tokens=8, eos_token_ids=EOS,
+                              lower=lower)
+    assert shared.tokens == own.tokens
+    cands = [[1, 2]] * len(prompts)
+    np.testing.assert_allclose(sweep(lm, vec, coefs, prompts, cands, lower=lower).logprobs,
+                               sweep(lm, vec, coefs, prompts, cands).logprobs, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="keys/values"):
+        steered_generate(lm, vec, coefs, prompts, lower=sweep_lower_pass(lm, 1, prompts))
+
+
 def test_chunk_rows_spreads_rows_evenly() -> None:
     assert gen.chunk_rows(704, 572 * 100, 100) == 352      # two chunks of 352, not 572 + 132
     assert gen.chunk_rows(704, 10**9, 100) == 704          # everything fits: one chunk
