@@ -100,7 +100,7 @@ def setup_random(args: argparse.Namespace) -> Setup:
     """A Llama with the named layer shapes and random weights, built directly on the device."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from empirics.models import _resolve_dtype, find_decoder_layers, find_final_norm
+    from empirics.models import find_decoder_layers, find_final_norm, resolve_dtype
 
     d, inter, n_layers, heads, kv, steered = SHAPES[args.shape]
     vocab = 256 if args.shape == "tiny" else _embedded_vocab()
@@ -110,7 +110,7 @@ def setup_random(args: argparse.Namespace) -> Setup:
                       initializer_range=0.02 if args.shape != "tiny" else 0.2,
                       tie_word_embeddings=False)
     device = args.device or "cpu"
-    dtype = _resolve_dtype(args.dtype, device)
+    dtype = resolve_dtype(args.dtype, device)
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)

@@ -67,7 +67,8 @@ def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[l
                                   budget=budget, order=order, fd_step=fd_step)
 
 
-def _final_readout(lm: LoadedModel) -> Readout:
+def final_state_readout(lm: LoadedModel) -> Readout:
+    """The readout of Δ: the final norm's output at each row's last token."""
     family = family_for(lm)
 
     def final(out: torch.Tensor, _members: list[int]) -> torch.Tensor:
@@ -102,7 +103,7 @@ def _differences(step: float, order: int) -> Callable[[Callable[[torch.Tensor], 
 def _derivatives(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
                  method: str, fd_step: float, order: int) -> list[torch.Tensor]:
     if method == "jvp" and fast_path_reason(lm, max(len(x) for x in ids)) is None:
-        got = packed_jvp(lm, vectors, ids, _final_readout(lm), last_only=True,
+        got = packed_jvp(lm, vectors, ids, final_state_readout(lm), last_only=True,
                          budget=token_budget(lm, 16), order=order)
         parts = [got.values, got.first] + ([got.second] if got.second is not None else [])
         return [torch.stack(p).float().cpu() for p in parts]

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from empirics.models import load_model
-from empirics.plan import report
 from empirics.plan.predictions import CURVATURE_FORMS, LOSS_FORMS
+from empirics.plan.report import summary_line, write
 from empirics.plan.runner import PlanSettings, run
 from empirics.plan.windows import candidates
 from empirics.settings import model_slug
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(a.out) if a.out else Path("runs") / "plan" / model_slug(lm.name)
     print(f"Planning {len(cands)} candidates on {lm.name} ({lm.num_layers} layers)", file=sys.stderr)
     result = run(lm, s)
-    paths = report.write(result, out)
+    paths = write(result, out)
     print(f"Done in {time.time() - t0:.0f} s. Outputs: {', '.join(str(p) for p in paths)}")
     for bp in result.behaviors:
         pk = bp.pick
@@ -103,6 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"(predicted U {pk.utility.value:.4g}; planning {bp.plan_seconds:.1f} s)")
     for bp in result.behaviors:
         if bp.agreement is not None:
-            print(report.summary_line(bp))
+            print(summary_line(bp))
     return 0
 

@@ -52,9 +52,9 @@ def test_packed_reference_was_exercised() -> None:
 
 def _packed_delta(lm: object, vecs: dict[int, torch.Tensor], ids: list[list[int]],
                   budget: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from empirics.jvp import _final_readout
+    from empirics.jvp import final_state_readout
 
-    got = packed_jvp(lm, vecs, ids, _final_readout(lm), last_only=True, budget=budget)  # type: ignore[arg-type]
+    got = packed_jvp(lm, vecs, ids, final_state_readout(lm), last_only=True, budget=budget)  # type: ignore[arg-type]
     return torch.stack(got.values), torch.stack(got.first)
 
 
