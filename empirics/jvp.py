@@ -20,13 +20,16 @@ from tqdm.auto import tqdm
 
 from empirics.cache import ChunkCache, digest, vectors_hash
 from empirics.engine import (
+    Derivatives,
     Output,
     PromptSet,
+    Readout,
     family_for,
     fast_path_reason,
+    jvp_orders,
     lower_pass,
+    packed_derivatives,
 )
-from empirics.engine.derivatives import Derivatives, Readout, jvp_orders, packed_derivatives
 from empirics.hooked import eager_attention, final_state_fn
 from empirics.models import LoadedModel
 from empirics.steering import validate_vectors

@@ -5,11 +5,13 @@ Parts (docs/engine.md): row packing (``packing``), the family adapters (``family
 (``attention``), the layer step and a pass of steps with steering (``layers``), the unsteered
 lower pass computed once per prompt set (``lower``), the steered pass above it (``steered``),
 forward-mode derivatives of any readout (``derivatives``) and the readouts (``readout``).
-The drivers (``empirics.sweep``, ``jvp``, ``generate``, ``sequence``, the planner) use only
-the names below.
+The drivers (``empirics.sweep``, ``jvp``, ``generate``, ``sequence``, the planner) use the
+names below; generation's decoding loop (``empirics.decoding``) also its own helpers in
+``histories`` and ``readout``.
 """
 
 from empirics.engine.attention import DecodeAttention, Output, PackedAttention, decode_attention
+from empirics.engine.derivatives import Derivatives, Readout, jvp_orders, packed_derivatives
 from empirics.engine.devices import PerDevice
 from empirics.engine.families import family_for, fast_path_reason
 from empirics.engine.family import AttentionSpec, Family, Projected, Rope
@@ -29,9 +31,10 @@ from empirics.engine.readout import candidate_logprobs, normed_and_logits
 from empirics.engine.steered import SteeredPass, lower_top
 
 __all__ = [
-    "AttentionSpec", "DecodeAttention", "Family", "KVCache", "LowerPass", "Output",
-    "PackedAttention", "PerDevice", "Projected", "PromptSet", "Rope", "Row", "Runs",
-    "Steering", "SteeredPass", "candidate_logprobs", "common_prefix_length", "decode_attention",
-    "family_for", "fast_path_reason", "host_vectors", "layer_step", "lower_pass", "lower_top",
-    "normed_and_logits", "pack_chunks", "run_layers", "runs_of", "split_where_length_changes",
+    "AttentionSpec", "candidate_logprobs", "common_prefix_length", "decode_attention",
+    "DecodeAttention", "Derivatives", "Family", "family_for", "fast_path_reason", "host_vectors",
+    "jvp_orders", "KVCache", "layer_step", "lower_pass", "lower_top", "LowerPass",
+    "normed_and_logits", "Output", "pack_chunks", "packed_derivatives", "PackedAttention",
+    "PerDevice", "Projected", "PromptSet", "Readout", "Rope", "Row", "run_layers", "Runs",
+    "runs_of", "split_where_length_changes", "SteeredPass", "Steering",
 ]
