@@ -121,6 +121,31 @@ def test_delta2_equals_second_differences_of_the_sweep() -> None:
     assert _max_rel(-d2.double(), fd2) > 1.0
 
 
+def test_cached_delta2_reuses_its_file(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cached_delta2_jvp`` returns ``delta2_jvp``'s arrays and, on a second call, the cached
+    file (nothing recomputed); Δ's own cache entry is separate."""
+    from pathlib import Path
+
+    from empirics import jvp
+    from empirics.cache import ChunkCache
+
+    cache = ChunkCache(Path(str(tmp_path)))
+    vecs = _vectors(64, [1, 2])
+    ids = _prompts(3, [2, 4, 5])
+    h, d, d2 = jvp.cached_delta2_jvp(TINY, vecs, ids, cache, "t", False)
+    want = delta2_jvp(TINY, vecs, ids)
+    for got, ref in zip((h, d, d2), want, strict=True):
+        np.testing.assert_allclose(got, ref.numpy(), rtol=0, atol=1e-6)
+    def recompute(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("recomputed")
+
+    monkeypatch.setattr(jvp, "_derivatives", recompute)
+    again = jvp.cached_delta2_jvp(TINY, vecs, ids, cache, "t", False)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (h, d, d2), strict=True))
+    with pytest.raises(RuntimeError, match="recomputed"):
+        jvp.cached_delta_jvp(TINY, vecs, ids, cache, "t", False)
+
+
 def test_qwen3_delta_and_delta2_equal_reference() -> None:
     lm = tiny_qwen3()
     vecs = _vectors(64, [1, 2])
