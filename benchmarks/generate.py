@@ -9,10 +9,12 @@
 Every method runs the same prompts and settings in this one process. The limit is the necessary
 work (the prefill as in the sweep's limit; per decoding step one token per distinct reply so far
 through the layers that do not depend on the coefficient and one per row through the layers above
-them, attending to its cache; the unembedding of every generated token) at the GEMM rate
-measured in this run (the faster of two measurements, just before and just after our run), next
-to a memory-traffic bound (every weight read once per decoding step of each chunk of rows) at the
-copy bandwidth measured in this run; the limit is the larger of the two. The last line printed is machine-readable:
+them, attending to its cache; the unembedding of every generated token) at the fastest GEMM
+rate this run measured (``benchmarks/rates.py``: best of several rounds, before and after our
+run, at the prefill's and the decoding steps' row counts), next to a memory-traffic bound (every
+weight read once per decoding step of each chunk of rows) at the fastest copy bandwidth measured
+likewise; the limit is the larger of the two, and a bound (``limit_frac`` <= 1), in ``--quick``
+too. The last line printed is machine-readable:
 ``generate: vs_loop=<r> vs_repeng=<r or n/a> limit_frac=<limit_s/ours_s> same_greedy=<true|false>``.
 """
 
@@ -35,9 +37,10 @@ for path in (REPO, REPO / "benchmarks"):
     if str(path) not in sys.path:  # run as a script from anywhere
         sys.path.insert(0, str(path))
 
-from sweep import SHAPES, PeakRSS, Shape, _unit_vectors, gemm_rate, setup_random  # noqa: E402
+from rates import Meter, copy_bandwidth, gemm_meter  # noqa: E402
+from sweep import SHAPES, PeakRSS, Shape, _unit_vectors, setup_random  # noqa: E402
 
-from empirics.forward import common_prefix_length  # noqa: E402
+from empirics.engine import common_prefix_length  # noqa: E402
 from empirics.generate import Generation, generate_loop, steered_generate  # noqa: E402
 from empirics.models import LoadedModel  # noqa: E402
 
@@ -116,22 +119,6 @@ def loop_flops(shape: Shape, prompts: Sequence[Sequence[int]], out: Generation) 
         for t in range(len(toks) - 1):
             total += shape.tokens(n + t, 1, shape.layers) + 2 * shape.d * shape.vocab
     return total
-
-
-def bandwidth(device: torch.device, seconds: float = 1.0) -> float:
-    """Bytes/s of a large tensor copy (read + write) on ``device``, best of repeats."""
-    src = torch.empty(64 << 20, dtype=torch.float32, device=device).fill_(1.0)  # 256 MiB
-    dst = torch.empty_like(src)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    best = float("inf")
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or best == float("inf"):
-        sync()
-        t = time.perf_counter()
-        dst.copy_(src)
-        sync()
-        best = min(best, time.perf_counter() - t)
-    return 2 * src.numel() * 4 / best
 
 
 def decode_steps(out: Generation, rows_per_chunk: int) -> int:
@@ -283,25 +270,29 @@ def main(argv: Sequence[str] | None = None) -> str:
         except Exception as err:  # noqa: BLE001 (any failure: report n/a with the reason)
             rep_note = f"n/a: {type(err).__name__}: {err}"
             print(f"  repeng: {rep_note}", file=sys.stderr)
+    # Rates measured right around our run, the fastest kept: a slow spell of a shared machine
+    # during one measurement cannot make the limit look easier.
     rows_gemm = 2048
-    gemm_s = 1.0 if args.quick else 3.0
-    rate_before = gemm_rate(lm, rows_gemm, seconds=gemm_s)
+    before = gemm_meter(lm, [rows_gemm])
+    band = Meter(lambda: copy_bandwidth(lm.device))
+    before.measure()
+    band.measure()
     ours, t_ours, m_ours = timed("ours (steered_generate)", lambda: steered_generate(
         lm, vectors, coefs, prompts, max_new_tokens=max_new))
-    rate_after = gemm_rate(lm, rows_gemm, seconds=gemm_s)
-    # The faster of the two measurements right around our run: a slow spell of a shared machine
-    # during one of them cannot make the limit look easier.
-    rate = max(rate_before, rate_after)
+    rows_per_chunk = int(ours.settings["rows_per_chunk"])  # as steered_generate chunked them
+    after = gemm_meter(lm, [rows_gemm, rows_per_chunk])
+    after.measure()
+    band.measure()
+    rate = max(before.best, after.best)
 
     same = ours.tokens == loop.tokens
     same_rep = rep_tokens == ours.tokens if rep_tokens is not None else None
     diff_rows = sum(a != b for a, b in zip(ours.tokens, loop.tokens, strict=True))
     gen_tokens = sum(len(t) for t in ours.tokens)
     first = min(vectors)
-    bw = bandwidth(lm.device, 0.5 if args.quick else 2.0)
+    bw = band.best
     need = necessary_flops(shape, prompts, first, c, ours)
     limit_flop = need / rate
-    rows_per_chunk = int(ours.settings["rows_per_chunk"])  # as steered_generate chunked them
     weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     steps = decode_steps(ours, rows_per_chunk)
     limit_mem = steps * weight_bytes / bw
@@ -313,9 +304,9 @@ def main(argv: Sequence[str] | None = None) -> str:
                     limit_mem)
     loop_need = loop_flops(shape, prompts, ours)
 
-    print(f"\nGEMM rate at the model's shapes ({rows_gemm} rows): {rate / 1e9:.1f} GFLOP/s (best "
-          f"of {rate_before / 1e9:.1f} before and {rate_after / 1e9:.1f} after our run); "
-          f"copy bandwidth {bw / 1e9:.1f} GB/s; necessary work {need / 1e9:.1f} GFLOP -> "
+    print(f"\nGEMM rate at the model's shapes ({rows_gemm} and {rows_per_chunk} rows): "
+          f"{rate / 1e9:.1f} GFLOP/s (before our run {before.describe(1e9, 'GFLOP/s')}; after "
+          f"{after.describe(1e9, 'GFLOP/s')}); copy bandwidth {band.describe(1e9, 'GB/s')}; necessary work {need / 1e9:.1f} GFLOP -> "
           f"{limit_flop:.2f} s; weights {weight_bytes / 2**20:.0f} MiB x {steps} decoding steps "
           f"-> {limit_mem:.2f} s; limit {limit_s:.2f} s; {gen_tokens} generated tokens "
           f"({n * c} rows, chunks of {rows_per_chunk} rows); load average {load0:.2f} at the "

@@ -7,7 +7,9 @@
 
 The last line printed is machine-readable:
 ``sweep: vs_loop=<r> vs_loop_last=<r> vs_repeng=<r or n/a> limit_frac=<limit_s/ours_s>
-max_abs_diff=<max |p_ours - p_loop|>``. The FLOP formula is documented in docs/performance.md.
+max_abs_diff=<max |p_ours - p_loop|>``. The limit is the least work any sweep must do (the
+formula is in docs/performance.md) at the fastest GEMM rate this run measured
+(``benchmarks/rates.py``): a bound, so ``limit_frac`` <= 1.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "benchmarks"):
+    if str(_path) not in sys.path:  # run as a script from anywhere
+        sys.path.insert(0, str(_path))
 
-from empirics.forward import common_prefix_length  # noqa: E402
+from rates import gemm_meter  # noqa: E402
+
+from empirics.engine import common_prefix_length, lower_top  # noqa: E402
 from empirics.models import LoadedModel, default_cache_dir  # noqa: E402
 from empirics.sweep import SweepResult, sweep, sweep_loop, token_budget  # noqa: E402
 
@@ -95,7 +100,7 @@ def setup_random(args: argparse.Namespace) -> Setup:
     """A Llama with the named layer shapes and random weights, built directly on the device."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from empirics.models import _resolve_dtype, find_decoder_layers, find_final_norm
+    from empirics.models import find_decoder_layers, find_final_norm, resolve_dtype
 
     d, inter, n_layers, heads, kv, steered = SHAPES[args.shape]
     vocab = 256 if args.shape == "tiny" else _embedded_vocab()
@@ -105,7 +110,7 @@ def setup_random(args: argparse.Namespace) -> Setup:
                       initializer_range=0.02 if args.shape != "tiny" else 0.2,
                       tie_word_embeddings=False)
     device = args.device or "cpu"
-    dtype = _resolve_dtype(args.dtype, device)
+    dtype = resolve_dtype(args.dtype, device)
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -167,8 +172,12 @@ class Shape:
     def linear(self) -> int:
         """FLOPs of one token through one layer's projections and gated MLP."""
         q = self.heads * self.head_dim
-        kv = self.kv_heads * self.head_dim
-        return 2 * (self.d * q + 2 * self.d * kv + q * self.d + 3 * self.d * self.inter)
+        return 2 * (self.d * q + q * self.d + 3 * self.d * self.inter) + self.kv_linear
+
+    @property
+    def kv_linear(self) -> int:
+        """FLOPs of one token's key and value projections in one layer."""
+        return 2 * 2 * self.d * self.kv_heads * self.head_dim
 
     def attention(self, start: int, n: int) -> int:
         """FLOPs of scores and weighted values for tokens at positions start..start+n-1 (causal)."""
@@ -178,15 +187,25 @@ class Shape:
     def tokens(self, start: int, n: int, layers: int) -> int:
         return layers * (n * self.linear + self.attention(start, n))
 
+    def read_last(self, start: int, n: int) -> int:
+        """FLOPs of a layer whose output is read at the last of the ``n`` tokens only: keys
+        and values of every token, the rest of the layer for the last one."""
+        return n * self.kv_linear + (self.linear - self.kv_linear) + self.attention(start + n - 1, 1)
+
 
 def necessary_flops(shape: Shape, prompts: Sequence[Sequence[int]], first: int, n_coef: int) -> int:
-    """Work no sweep can skip: the shared prefix once below / once per coefficient above the first
-    steered layer, each prompt's own tokens likewise, the unembedding at the last position."""
+    """The least work of any sweep: the shared prefix and every prompt's own tokens once
+    through the layers whose work does not depend on the coefficient (those below the first
+    steered layer and that layer itself, unless it is the top one, whose output is read at the
+    last token only); per coefficient the layers above, the top layer's keys/values at every
+    token and the rest of it at the last token, and the unembedding at the last token."""
     p = common_prefix_length(prompts)
     own = [len(x) - p for x in prompts]
-    once = shape.tokens(0, p, first) + sum(shape.tokens(p, s, first) for s in own)
-    steered = shape.layers - first
-    per_coef = shape.tokens(0, p, steered) + sum(shape.tokens(p, s, steered) for s in own)
+    top = lower_top(first, shape.layers)
+    once = shape.tokens(0, p, top) + sum(shape.tokens(p, s, top) for s in own)
+    middle = shape.layers - 1 - top
+    per_coef = shape.tokens(0, p, middle) + p * shape.kv_linear
+    per_coef += sum(shape.tokens(p, s, middle) + shape.read_last(p, s) for s in own)
     return once + n_coef * (per_coef + len(prompts) * 2 * shape.d * shape.vocab)
 
 
@@ -197,30 +216,6 @@ def loop_flops(shape: Shape, prompts: Sequence[Sequence[int]], n_coef: int, all_
         n = len(x)
         total += shape.tokens(0, n, shape.layers) + (n if all_logits else 1) * 2 * shape.d * shape.vocab
     return n_coef * total
-
-
-def gemm_rate(lm: LoadedModel, tokens: int, seconds: float = 2.0) -> float:
-    """FLOP/s of the model's own layer matrix products at ``tokens`` rows (best of repeats)."""
-    layer: Any = lm.layers[-1]
-    mats = [m.weight for m in (layer.self_attn.q_proj, layer.self_attn.k_proj,
-                               layer.self_attn.v_proj, layer.self_attn.o_proj, layer.mlp.gate_proj,
-                               layer.mlp.up_proj, layer.mlp.down_proj)]
-    x = {w.shape[1]: torch.randn(tokens, w.shape[1], dtype=w.dtype, device=w.device) for w in mats}
-    flops = sum(2 * tokens * w.shape[0] * w.shape[1] for w in mats)
-    sync = torch.cuda.synchronize if lm.device.type == "cuda" else (lambda: None)
-    best = float("inf")
-    deadline = time.perf_counter() + seconds
-    with torch.inference_mode():
-        for w in mats:  # warm-up
-            torch.nn.functional.linear(x[w.shape[1]], w)
-        while time.perf_counter() < deadline or best == float("inf"):
-            sync()
-            t = time.perf_counter()
-            for w in mats:
-                torch.nn.functional.linear(x[w.shape[1]], w)
-            sync()
-            best = min(best, time.perf_counter() - t)
-    return flops / best
 
 
 # --------------------------------------------------------------------------- timing
@@ -439,9 +434,12 @@ def main(argv: Sequence[str] | None = None) -> str:
         runs.append(Timing("repeng 0.4", float("nan"), 0, note="n/a: --no-repeng"))
     else:
         runs.append(time_repeng(s, create=not args.quick))
-    runs.append(timed("ours (empirics.sweep)", lm, call(sweep)))
     gemm_rows = token_budget(lm, s.batch_size)
-    rate = gemm_rate(lm, gemm_rows, seconds=1.0 if args.quick else 3.0)
+    meter = gemm_meter(lm, [gemm_rows])
+    meter.measure()  # before and after our run: the fastest spell of the machine counts
+    runs.append(timed("ours (empirics.sweep)", lm, call(sweep)))
+    meter.measure()
+    rate = meter.best
     need = necessary_flops(shape, s.prompts, first, c)
     limit_s = need / rate
     ref, ours = runs[0], runs[-1]
@@ -450,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> str:
              "last-position loop": loop_flops(shape, s.prompts, c, False),
              "repeng 0.4": loop_flops(shape, s.prompts, c, False)}
     print(f"\nGEMM rate at the model's shapes ({gemm_rows} rows): "
-          f"{rate / 1e9:.1f} GFLOP/s; necessary work {need / 1e9:.1f} GFLOP "
+          f"{meter.describe(1e9, 'GFLOP/s')}; necessary work {need / 1e9:.1f} GFLOP "
           f"({need / 1e9 / (n * c):.2f} per prompt x coefficient); limit {limit_s:.2f} s")
     cols = ["method", "wall s", "eval/s", "GFLOP done", "useful GFLOP/s", "peak RSS GiB",
             "x full loop", "max |dp| vs loop", "note"]

@@ -1,87 +1,47 @@
-"""Δ(q) = d h_{r_e}(q)/d r_e at r_e = 0 by forward-mode Jacobian–vector products through the
-steering and the final norm (Proposition 1), cached per prompt set and vectors.
+"""Δ(q) = dh_r(q)/dr and Δ₂(q) = d²h_r(q)/dr² at r = 0, h the final-norm output at the last
+position (Proposition 1 and its second-order remainder), cached per prompt set and vectors.
 
-Fast path (Llama-like models, ``empirics.forward``): prompts packed without padding as in the
-sweep; the shared token prefix and the layers below the first steered layer run once as plain
-inference (their tangent is zero), and one JVP per chunk of prompts runs the steered layers with
-every row's coefficient tied to one scalar r. ``method="reference"`` is the straightforward
-check: one JVP per prompt through the Hugging Face model under :func:`eager_attention` (PyTorch's
-CPU flash-attention kernel has no forward-AD rule; the fast path uses the math SDPA kernel).
-``method="fd"`` gives central finite differences instead (another check).
+Fast path (engine families, ``empirics.engine.derivatives``): prompts packed without padding as
+in the sweep; the shared prefix and the layers below the first steered layer run once as plain
+inference (their tangent is zero), and one forward-mode JVP per chunk of prompts runs the
+steered layers with every row's coefficient tied to one scalar r (nested for Δ₂).
+``method="reference"`` is the straightforward check: per prompt through the Hugging Face model
+under :func:`eager_attention`. ``method="fd"`` gives central finite differences (another check).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from empirics.cache import ChunkCache, digest, vectors_hash
-from empirics.forward import KV, LlamaStack, PerDevice, Runs, common_prefix_length, manual_support
+from empirics.engine import (
+    Derivatives,
+    Output,
+    PromptSet,
+    Readout,
+    family_for,
+    fast_path_reason,
+    jvp_orders,
+    lower_pass,
+    packed_derivatives,
+)
+from empirics.hooked import eager_attention, final_state_fn
 from empirics.models import LoadedModel
-from empirics.steering import steer, validate_vectors
-from empirics.sweep import _chunks, _Row, _runs, capture_final_norm, token_budget
+from empirics.steering import validate_vectors
+from empirics.sweep import token_budget
 
 JVP_STEP = 32  # prompts per progress update (and per shared-prefix group)
 JVP_METHODS = ("jvp", "reference", "fd")
 
 
-@contextmanager
-def eager_attention(lm: LoadedModel) -> Iterator[str | None]:
-    """Temporarily use eager attention (forward AD needs it on CPU); yields the previous name."""
-    model = lm.model
-    config = getattr(model, "config", None)
-    previous = getattr(config, "_attn_implementation", None)
-    if previous in (None, "eager"):
-        yield previous
-        return
-    setter = getattr(model, "set_attn_implementation", None)
-    if callable(setter):
-        setter("eager")
-    else:  # older transformers: the config field is read at every forward
-        config._attn_implementation = "eager"  # type: ignore[union-attr]
-    try:
-        yield previous
-    finally:
-        if callable(setter):
-            setter(previous)
-        else:
-            config._attn_implementation = previous  # type: ignore[union-attr]
 
-
-def _final_state_fn(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
-                    ids: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """r ↦ final-norm output at the last position, with steering coefficient r."""
-    # The decoder stack without the LM head; the final norm's output is captured by a hook so
-    # any architecture whose base model applies `final_norm` works.
-    base = getattr(lm.model, "base_model", lm.model)
-
-    def f(r: torch.Tensor) -> torch.Tensor:
-        captured: list[torch.Tensor] = []
-        with capture_final_norm(lm, captured), steer(lm, vectors, r):
-            base(input_ids=ids, use_cache=False)
-        if not captured:
-            raise ValueError(f"the final norm of {lm.name} was not run by its base model")
-        return captured[-1][0, -1]
-
-    return f
-
-
-def delta_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
-              input_ids: Sequence[Sequence[int]], *, method: str = "jvp",
-              fd_step: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(h0, delta)``, each (N, d) float32 CPU: h(q) and Δ(q) = d h_r(q)/dr at r = 0.
-
-    ``method="jvp"`` (default): exact JVP, packed prompts on Llama-like models (else as
-    ``"reference"``). ``"reference"``: one exact JVP per prompt through the Hugging Face model
-    under eager attention. ``"fd"``: central differences ``(h(+step) − h(−step)) / (2 step)``
-    with the model's own attention (fp32 rounding in the model dominates below step ≈ 1e-2).
-    """
+def _checked_ids(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+                 input_ids: Sequence[Sequence[int]], method: str, fd_step: float) -> list[list[int]]:
     if method not in JVP_METHODS:
         raise ValueError(f"method {method!r} must be one of {JVP_METHODS}")
     if not fd_step > 0:
@@ -92,121 +52,99 @@ def delta_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
         if len(seq) == 0:
             raise ValueError(f"input_ids[{n}] is empty")
     validate_vectors(lm, vectors)
-    ids = [[int(t) for t in seq] for seq in input_ids]
-    if method == "jvp" and manual_support(lm, max(len(x) for x in ids)) is None:
-        return _delta_packed(lm, vectors, ids, token_budget(lm, 16))
-    dtype = lm.dtype
-    h_rows, d_rows = [], []
-    for seq in ids:
-        f = _final_state_fn(lm, vectors, torch.as_tensor([seq], dtype=torch.long, device=lm.device))
-        zero = torch.zeros((), dtype=dtype, device=lm.device)
-        if method == "fd":
-            with torch.no_grad():
-                h = f(zero)
-                d = (f(zero + fd_step) - f(zero - fd_step)) / (2 * fd_step)
-        else:
-            with eager_attention(lm), torch.no_grad():
-                out = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))
-                h, d = out[0], out[1]
-        h_rows.append(h.detach().float().cpu())
-        d_rows.append(d.detach().float().cpu())
-    return torch.stack(h_rows), torch.stack(d_rows)
-
-
-def _steered_prefix_kv(stack: LlamaStack, h_prefix: torch.Tensor, steered: range,
-                       vecs: Mapping[int, PerDevice], r: torch.Tensor) -> KV:
-    """Keys/values of the shared prefix in the steered layers at coefficient ``r`` (dual)."""
-    kv = KV()
-    stack.run(h_prefix, Runs([h_prefix.shape[0]], [1]), 0, steered, vectors=vecs,
-              coef_rows=r.reshape(1), keep_kv=kv, kv_only_last=True)
-    return kv
-
-
-#: Readout of the packed JVP: (final-layer output of a chunk, the chunk's row indices in packing
-#: order) -> per-row values (rows, ...). Differentiated in r with everything before it.
-Readout = Callable[[torch.Tensor, list[int]], torch.Tensor]
+    return [[int(t) for t in seq] for seq in input_ids]
 
 
 def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
-               readout: Readout, *, last_only: bool, budget: int, shared: int | None = None,
-               fd_step: float | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Value and r-derivative at r = 0 of ``readout`` per row of ``ids`` (Llama-like ``lm``).
-
-    Rows are packed without padding in chunks of ``budget`` tokens (sorted by length); the
-    shared prefix (``shared`` tokens, default the longest common prefix) and every layer below
-    the first steered one run once as plain inference (no tangent); one forward-mode JVP per
-    chunk runs the steered layers, all rows' coefficients tied to one scalar r. ``last_only``:
-    the final layer works at each row's last token only (``readout`` gets ``(rows, d)``); else
-    it gets every own token ``(tokens, d)``. Returns per-row values and tangents, rows in order.
-    ``fd_step=h``: the steered layers run at ±h instead (fast inference kernels), the tangent is
-    the central difference and the value the mean of the two (r = 0 up to O(h²)).
-    """
-    stack = LlamaStack(lm)
-    first = min(vectors)
-    steered = range(first, lm.num_layers)
-    vecs = {li: PerDevice(v.detach().float().cpu()) for li, v in vectors.items()}
-    p = common_prefix_length(ids) if shared is None else shared
-    suffix = [x[p:] for x in ids]
-
-    def slen(r: _Row) -> int:
-        return len(suffix[r.prompt])
-
-    order = sorted(range(len(ids)), key=lambda i: (len(suffix[i]), i))
-    # Consecutive rows (sorted by length) up to ``budget`` tokens a chunk, as the sweep packs.
-    row_chunks = _chunks([_Row(0, i) for i in order], slen, budget)
-    values: list[torch.Tensor] = [torch.empty(0)] * len(ids)
-    tangents: list[torch.Tensor] = [torch.empty(0)] * len(ids)
+               readout: Readout, *, last_only: bool, budget: int, prefix_len: int | None = None,
+               fd_step: float | None = None, order: int = 1) -> Derivatives:
+    """Value and r-derivatives at r = 0 of ``readout`` per prompt of ``ids`` (engine families):
+    the lower pass below the first steered layer once, then ``engine.packed_derivatives``.
+    ``prefix_len``: tokens treated as the shared prefix (default: the longest common prefix);
+    ``last_only``: the top layer works at each row's last token only."""
+    family = family_for(lm)
     with torch.no_grad():
-        lower_kv: KV | None = None
-        h_prefix: torch.Tensor | None = None
-        if p:
-            h_prefix = stack.embed(torch.tensor(ids[0][:p]))
-            if first > 0:
-                lower_kv = KV()
-                h_prefix = stack.run(h_prefix, Runs([p], [1]), 0, range(first), keep_kv=lower_kv)
-        for rows in row_chunks:
-            chunk = [r.prompt for r in rows]
-            runs = _runs(rows, slen)
-            pidx = torch.zeros(len(chunk), dtype=torch.long)
-            h = stack.embed(torch.tensor([t for i in chunk for t in suffix[i]]))
-            if first > 0:  # below the steering: no tangent, plain inference once
-                h = stack.run(h, runs, p, range(first), prefix=lower_kv, prefix_index=pidx)
-
-            def f(r: torch.Tensor, h: torch.Tensor = h, runs: Runs = runs,
-                  pidx: torch.Tensor = pidx, chunk: list[int] = chunk) -> torch.Tensor:
-                prefix = (_steered_prefix_kv(stack, h_prefix, steered, vecs, r)
-                          if h_prefix is not None else None)
-                out = stack.run(h, runs, p, steered, prefix=prefix, prefix_index=pidx,
-                                vectors=vecs, coef_rows=r.expand(pidx.shape[0]),
-                                last_only=last_only)
-                return readout(out, chunk)
-
-            zero = torch.zeros((), dtype=lm.dtype)
-            if fd_step is not None:
-                hi = f(zero + fd_step)
-                lo = f(zero - fd_step)
-                value, tangent = (hi + lo) / 2, (hi - lo) / (2 * fd_step)
-            else:
-                # The math SDPA kernel has a forward-AD rule; the CPU flash kernel has none.
-                with sdpa_kernel(SDPBackend.MATH):
-                    primal_tangent = torch.func.jvp(f, (zero,), (torch.ones_like(zero),))
-                value, tangent = primal_tangent[0], primal_tangent[1]
-            for j, i in enumerate(chunk):
-                values[i] = value[j]
-                tangents[i] = tangent[j]
-    return values, tangents
+        lower = lower_pass(family, PromptSet.of(ids, prefix_len), min(vectors), budget=budget)
+        return packed_derivatives(lower, vectors, readout,
+                                  output=Output.LAST if last_only else Output.ALL,
+                                  budget=budget, order=order, fd_step=fd_step)
 
 
-def _delta_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
-                  budget: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fast path of :func:`delta_jvp`: the final norm's output at each last token."""
-    norm_dev: torch.device = lm.final_norm.weight.device  # type: ignore[union-attr,assignment]
+def final_state_readout(lm: LoadedModel) -> Readout:
+    """The readout of Δ: the final norm's output at each row's last token."""
+    family = family_for(lm)
 
-    def final(out: torch.Tensor, _chunk: list[int]) -> torch.Tensor:
-        return lm.final_norm(out.to(norm_dev))  # type: ignore[no-any-return]
+    def final(out: torch.Tensor, _members: list[int]) -> torch.Tensor:
+        return family.final_norm(out)
 
-    h, d = packed_jvp(lm, vectors, ids, final, last_only=True, budget=budget)
-    return torch.stack(h).float().cpu(), torch.stack(d).float().cpu()
+    return final
+
+
+def _per_prompt(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
+                derivative: Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor],
+                                     tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
+    """``derivative(f, 0)`` of each prompt's r ↦ h_r through the Hugging Face model, stacked."""
+    rows: list[tuple[torch.Tensor, ...]] = []
+    for seq in ids:
+        f = final_state_fn(lm, vectors, torch.as_tensor([seq], dtype=torch.long, device=lm.device))
+        zero = torch.zeros((), dtype=lm.dtype, device=lm.device)
+        rows.append(tuple(t.detach().float().cpu() for t in derivative(f, zero)))
+    return [torch.stack(part) for part in zip(*rows, strict=True)]
+
+
+def _differences(step: float, order: int) -> Callable[[Callable[[torch.Tensor], torch.Tensor],
+                                                       torch.Tensor], tuple[torch.Tensor, ...]]:
+    def derivative(f: Callable[[torch.Tensor], torch.Tensor],
+                   zero: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        h, hi, lo = f(zero), f(zero + step), f(zero - step)
+        slope = (hi - lo) / (2 * step)
+        return (h, slope) if order == 1 else (h, slope, (hi - 2 * h + lo) / step**2)
+
+    return derivative
+
+
+def _derivatives(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
+                 method: str, fd_step: float, order: int) -> list[torch.Tensor]:
+    if method == "jvp" and fast_path_reason(lm, max(len(x) for x in ids)) is None:
+        got = packed_jvp(lm, vectors, ids, final_state_readout(lm), last_only=True,
+                         budget=token_budget(lm, 16), order=order)
+        parts = [got.values, got.first] + ([got.second] if got.second is not None else [])
+        return [torch.stack(p).float().cpu() for p in parts]
+    with torch.no_grad():
+        if method == "fd":
+            return _per_prompt(lm, vectors, ids, _differences(fd_step, order))
+        with eager_attention(lm):
+            return _per_prompt(lm, vectors, ids, lambda f, zero: jvp_orders(f, zero, order))
+
+
+def delta_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+              input_ids: Sequence[Sequence[int]], *, method: str = "jvp",
+              fd_step: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(h0, delta)``, each (N, d) float32 CPU: h(q) and Δ(q) = d h_r(q)/dr at r = 0.
+
+    ``method="jvp"`` (default): exact JVP, packed prompts on engine families (else as
+    ``"reference"``). ``"reference"``: one exact JVP per prompt through the Hugging Face model
+    under eager attention. ``"fd"``: central differences ``(h(+step) − h(−step)) / (2 step)``
+    with the model's own attention (fp32 rounding in the model dominates below step ≈ 1e-2).
+    """
+    ids = _checked_ids(lm, vectors, input_ids, method, fd_step)
+    h, d = _derivatives(lm, vectors, ids, method, fd_step, order=1)
+    return h, d
+
+
+def delta2_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+               input_ids: Sequence[Sequence[int]], *, method: str = "jvp",
+               fd_step: float = 5e-2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(h0, delta, delta2)``, each (N, d) float32 CPU: h(q), Δ(q) and Δ₂(q) = d²h_r(q)/dr² at
+    r = 0 (Proposition 1's second-order term: h_r = h0 + rΔ + (r²/2)Δ₂ + O(r³)).
+
+    ``"jvp"`` (default): nested forward mode, packed on engine families (else as
+    ``"reference"``). ``"reference"``: nested ``torch.func.jvp`` per prompt through the Hugging
+    Face model. ``"fd"``: second differences ``(h(+s) − 2h(0) + h(−s)) / s²`` (rounding grows
+    as 1/s²: a check, not a method)."""
+    ids = _checked_ids(lm, vectors, input_ids, method, fd_step)
+    h, d, d2 = _derivatives(lm, vectors, ids, method, fd_step, order=2)
+    return h, d, d2
 
 
 def final_hidden_states(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
@@ -215,34 +153,59 @@ def final_hidden_states(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     prompt and coefficient (a slow reference; the sweep's ``final_hidden`` is the fast path)."""
     out = np.zeros((len(grid), len(input_ids), lm.hidden_size), dtype=np.float32)
     for n, seq in enumerate(input_ids):
-        f = _final_state_fn(lm, vectors, torch.as_tensor([list(seq)], dtype=torch.long, device=lm.device))
+        f = final_state_fn(lm, vectors, torch.as_tensor([list(seq)], dtype=torch.long,
+                                                        device=lm.device))
         with torch.no_grad():
             for c, r in enumerate(grid):
-                out[c, n] = f(torch.tensor(float(r), dtype=lm.dtype, device=lm.device)).float().cpu().numpy()
+                state = f(torch.tensor(float(r), dtype=lm.dtype, device=lm.device))
+                out[c, n] = state.float().cpu().numpy()
     return out
+
+
+def _cached(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+            input_ids: Sequence[Sequence[int]], cache: ChunkCache, tag: str, progress: bool,
+            order: int) -> list[np.ndarray]:
+    """``delta_jvp`` / ``delta2_jvp`` ``JVP_STEP`` prompts at a time, cached in ``cache``."""
+    names = ("h0", "delta", "delta2")[: order + 1]
+    # "path": the packed fast path rounds differently from the per-prompt one (~1e-6).
+    key: dict[str, object] = {"ids": [list(x) for x in input_ids], "vec": vectors_hash(vectors),
+                              "path": "packed"}
+    if order == 2:
+        key["order"] = 2
+    got = cache.get(("jvp-" if order == 1 else "jvp2-") + digest(key), count=False)
+    label = "Δ" if order == 1 else "Δ, Δ₂"
+    if got is not None:
+        print(f"  [{tag}] {label} reused from cache", file=sys.stderr)
+        return [got[n] for n in names]
+    parts: list[list[torch.Tensor]] = [[] for _ in names]
+    with tqdm(total=len(input_ids), desc=f"JVP {tag}", unit="prompt", disable=not progress) as bar:
+        for k in range(0, len(input_ids), JVP_STEP):
+            step = input_ids[k:k + JVP_STEP]
+            ids = _checked_ids(lm, vectors, step, "jvp", 1.0)
+            for part, t in zip(parts, _derivatives(lm, vectors, ids, "jvp", 1.0, order),
+                               strict=True):
+                part.append(t)
+            bar.update(len(step))
+    print(f"  [{tag}] {label} by JVP for {len(input_ids)} prompts", file=sys.stderr)
+    arrays = [torch.cat(p).numpy() for p in parts]
+    cache.put(("jvp-" if order == 1 else "jvp2-") + digest(key), dict(zip(names, arrays, strict=True)),
+              count=False)
+    return arrays
 
 
 def cached_delta_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
                      input_ids: Sequence[Sequence[int]], cache: ChunkCache, tag: str,
                      progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``delta_jvp`` ``JVP_STEP`` prompts at a time under a progress bar,
-    cached beside the sweep chunks so a resumed run skips it. Returns float32 numpy arrays."""
-    # "path": the packed fast path rounds differently from the per-prompt one (~1e-6).
-    key = "jvp-" + digest({"ids": [list(x) for x in input_ids], "vec": vectors_hash(vectors),
-                           "path": "packed"})
-    got = cache.get(key, count=False)
-    if got is not None:
-        print(f"  [{tag}] Δ reused from cache", file=sys.stderr)
-        return got["h0"], got["delta"]
-    hs, ds = [], []
-    with tqdm(total=len(input_ids), desc=f"JVP {tag}", unit="prompt", disable=not progress) as bar:
-        for k in range(0, len(input_ids), JVP_STEP):
-            part = input_ids[k:k + JVP_STEP]
-            h, d = delta_jvp(lm, vectors, part)
-            hs.append(h)
-            ds.append(d)
-            bar.update(len(part))
-    print(f"  [{tag}] Δ by JVP for {len(input_ids)} prompts", file=sys.stderr)
-    h0, delta = torch.cat(hs).numpy(), torch.cat(ds).numpy()
-    cache.put(key, {"h0": h0, "delta": delta}, count=False)
+    """``delta_jvp`` ``JVP_STEP`` prompts at a time under a progress bar, cached beside the
+    sweep chunks so a resumed run skips it. Returns float32 numpy arrays ``(h0, delta)``."""
+    h0, delta = _cached(lm, vectors, input_ids, cache, tag, progress, order=1)
     return h0, delta
+
+
+def cached_delta2_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+                      input_ids: Sequence[Sequence[int]], cache: ChunkCache, tag: str,
+                      progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``delta2_jvp`` as ``cached_delta_jvp`` does it: ``(h0, delta, delta2)`` float32 numpy."""
+    h0, delta, delta2 = _cached(lm, vectors, input_ids, cache, tag, progress, order=2)
+    return h0, delta, delta2
+

@@ -188,7 +188,8 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "steering-tradeoffs"
 
 
-def _resolve_dtype(dtype: torch.dtype | str | None, device: str) -> torch.dtype:
+def resolve_dtype(dtype: torch.dtype | str | None, device: str) -> torch.dtype:
+    """The torch dtype named by ``dtype`` (``None``: bfloat16 on CUDA, float32 elsewhere)."""
     if dtype is None:
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if isinstance(dtype, torch.dtype):
@@ -251,7 +252,7 @@ def load_model(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
         raise ValueError(f"device {device!r} must be 'cpu', 'cuda', 'cuda:N' or 'mps'")
-    torch_dtype = _resolve_dtype(dtype, device)
+    torch_dtype = resolve_dtype(dtype, device)
     if name_or_path is None:
         source: str = str(embedded_checkpoint(cache_dir))
         name = EMBEDDED_NAME

@@ -168,18 +168,9 @@ def last_token_hidden_states(
     try:
         with torch.no_grad():
             for batch in iterator:
-                lengths = [len(encoded[i]) for i in batch]
-                ids, mask = pad_token_batch([encoded[i] for i in batch], pad_id)
                 captured.clear()
-                try:
-                    lm.model(
-                        input_ids=ids.to(lm.device),
-                        attention_mask=mask.to(lm.device),
-                        use_cache=False,
-                    )
-                except _Stop:
-                    pass
-                last = torch.tensor([x - 1 for x in lengths])
+                _batch_states(lm, [encoded[i] for i in batch], pad_id)
+                last = torch.tensor([len(encoded[i]) - 1 for i in batch])
                 rows = torch.arange(len(batch))
                 for layer in layers:
                     states = captured[layer].detach().to("cpu", torch.float32)
@@ -188,6 +179,15 @@ def last_token_hidden_states(
         for h in handles:
             h.remove()
     return out
+
+
+def _batch_states(lm: LoadedModel, batch: list[list[int]], pad_id: int) -> None:
+    """One right-padded forward (the hooks capture the layers' outputs and stop it early)."""
+    ids, mask = pad_token_batch(batch, pad_id)
+    try:
+        lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False)
+    except _Stop:
+        pass
 
 
 def prompts_hash(positive: Sequence[str], negative: Sequence[str]) -> str:
@@ -235,18 +235,7 @@ def reading_vectors(
     ``last_token_hidden_states(lm, [*positive, *negative], layers)`` computed already (several
     methods on the same pairs need one forward pass, not one each).
     """
-    if method not in METHODS:
-        raise ValueError(f"method {method!r} must be one of {list(METHODS)}")
-    if len(positive) != len(negative):
-        raise ValueError(f"positive ({len(positive)}) and negative ({len(negative)}) must pair up")
-    if not 0.0 <= holdout_fraction < 1.0:
-        raise ValueError(f"holdout_fraction {holdout_fraction} must be in [0, 1)")
-    n = len(positive)
-    n_hold = int(round(n * holdout_fraction))
-    if n - n_hold < 2:
-        raise ValueError(
-            f"need at least 2 training pairs; got {n} pairs with holdout_fraction {holdout_fraction}"
-        )
+    n, n_hold = _check_pairs(method, positive, negative, holdout_fraction)
     layers = _check_layers(lm, layers)
     gen = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(n, generator=gen)
@@ -255,13 +244,7 @@ def reading_vectors(
     if states is None:
         states = last_token_hidden_states(lm, [*positive, *negative], layers,
                                           batch_size=batch_size)
-    for layer in layers:
-        got = states.get(layer)
-        if got is None or tuple(got.shape) != (2 * n, lm.hidden_size):
-            raise ValueError(f"states[{layer}] must be the ({2 * n}, {lm.hidden_size}) last-token "
-                             f"states of the positive then negative prompts (got "
-                             f"{None if got is None else tuple(got.shape)}); use "
-                             f"last_token_hidden_states(lm, [*positive, *negative], layers)")
+    _check_states(states, layers, n, lm.hidden_size)
     vectors: dict[int, torch.Tensor] = {}
     separation: dict[int, float] = {}
     for layer in layers:
@@ -286,6 +269,35 @@ def reading_vectors(
             "hidden_size": lm.hidden_size,
         },
     )
+
+
+def _check_pairs(method: str, positive: Sequence[str], negative: Sequence[str],
+                 holdout_fraction: float) -> tuple[int, int]:
+    """``(pairs, held-out pairs)``; ``ValueError`` naming a bad argument."""
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} must be one of {list(METHODS)}")
+    if len(positive) != len(negative):
+        raise ValueError(f"positive ({len(positive)}) and negative ({len(negative)}) must pair up")
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction {holdout_fraction} must be in [0, 1)")
+    n = len(positive)
+    n_hold = int(round(n * holdout_fraction))
+    if n - n_hold < 2:
+        raise ValueError(
+            f"need at least 2 training pairs; got {n} pairs with holdout_fraction {holdout_fraction}"
+        )
+    return n, n_hold
+
+
+def _check_states(states: Mapping[int, torch.Tensor], layers: Sequence[int], n: int,
+                  d: int) -> None:
+    for layer in layers:
+        got = states.get(layer)
+        if got is None or tuple(got.shape) != (2 * n, d):
+            raise ValueError(f"states[{layer}] must be the ({2 * n}, {d}) last-token "
+                             f"states of the positive then negative prompts (got "
+                             f"{None if got is None else tuple(got.shape)}); use "
+                             f"last_token_hidden_states(lm, [*positive, *negative], layers)")
 
 
 def random_directions(

@@ -20,14 +20,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from empirics import formulas
-from empirics.forward import common_prefix_length, manual_support
-from empirics.jvp import eager_attention, packed_jvp
+from empirics.engine import common_prefix_length, family_for, fast_path_reason
+from empirics.hooked import eager_attention
+from empirics.jvp import packed_jvp
 from empirics.measures import MeanCI
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer, validate_vectors
@@ -100,7 +100,7 @@ def sequence_deltas(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     _check_pairs(prompts, replies, batch_size)
     validate_vectors(lm, vectors)
     seq_len = max((len(q) + len(y) for q, y in zip(prompts, replies, strict=True)), default=0)
-    packed = manual_support(lm, seq_len) is None
+    packed = fast_path_reason(lm, seq_len) is None
     if method == "fd" and packed:
         return _deltas_packed(lm, vectors, prompts, replies, fd_step)
     if method == "fd":
@@ -135,9 +135,8 @@ def _deltas_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
         return out
     seqs = [[int(t) for t in prompts[i]] + [int(t) for t in replies[i]] for i in rows]
     # The shared prefix must end before every reply's first predicting position.
-    shared = min(common_prefix_length(seqs), min(len(prompts[i]) for i in rows) - 1)
-    head: Any = lm.lm_head
-    norm_dev: torch.device = lm.final_norm.weight.device  # type: ignore[union-attr,assignment]
+    prefix_len = min(common_prefix_length(seqs), min(len(prompts[i]) for i in rows) - 1)
+    family = family_for(lm)
 
     def readout(h: torch.Tensor, chunk: list[int]) -> torch.Tensor:
         pos: list[int] = []
@@ -145,21 +144,21 @@ def _deltas_packed(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
         off = 0
         for j in chunk:
             q, y = prompts[rows[j]], replies[rows[j]]
-            start = off + len(q) - 1 - shared   # own-token index predicting y[0]
+            start = off + len(q) - 1 - prefix_len   # own-token index predicting y[0]
             pos.extend(range(start, start + len(y)))
             tgt.extend(int(t) for t in y)
-            off += len(seqs[j]) - shared
+            off += len(seqs[j]) - prefix_len
         idx = torch.tensor(pos, dtype=torch.long, device=h.device)
-        normed = lm.final_norm(h.index_select(0, idx).to(norm_dev))
-        logp = torch.log_softmax(head(normed.to(head.weight.device)).float(), dim=-1)
+        normed = family.final_norm(h.index_select(0, idx))
+        logp = torch.log_softmax(family.unembed(normed).float(), dim=-1)
         lp = logp.gather(1, torch.tensor(tgt, dtype=torch.long, device=logp.device).unsqueeze(1))
         parts = lp.squeeze(1).split([len(replies[rows[j]]) for j in chunk])
         return torch.stack([part.sum() for part in parts])
 
-    _, tangents = packed_jvp(lm, vectors, seqs, readout, last_only=False,
-                             budget=token_budget(lm, 16), shared=shared, fd_step=fd_step)
+    got = packed_jvp(lm, vectors, seqs, readout, last_only=False, budget=token_budget(lm, 16),
+                     prefix_len=prefix_len, fd_step=fd_step)
     for j, i in enumerate(rows):
-        out[i] = float(tangents[j])
+        out[i] = float(got.first[j])
     return out
 
 

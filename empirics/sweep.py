@@ -1,40 +1,50 @@
 """Sweep a steering coefficient: log-probs of each prompt's candidate tokens at every coefficient.
 
 ``sweep`` is the fast path every caller uses; ``sweep_reference`` the straightforward loop the
-tests compare it with. The fast path, for Llama-like models (``empirics.forward``):
+tests compare it with. The fast path drives the engine (``empirics.engine``, docs/engine.md):
 
-1. shared prefix: the longest common token prefix of all prompts is run once (unsteered below the
-   first steered layer, once per coefficient above it) and kept as a KV cache that every
-   prompt's own tokens attend to: exact, because attention is causal;
-2. layer split: layers below the first steered layer run once per prompt, not per coefficient;
-3. coefficients in the batch: rows are (coefficient, prompt) pairs, packed without padding
+1. lower pass: the layers below the first steered layer, and that layer itself (its work does
+   not depend on the coefficient), run once per prompt set (``sweep_lower_pass``; callers that
+   sweep one prompt set many times pass it in as ``lower``);
+2. shared prefix: the longest common token prefix runs once per coefficient above the lower
+   pass and is kept as a key/value cache that every prompt's own tokens attend to;
+3. coefficients in the batch: rows are (prompt, coefficient) pairs, packed without padding
    (grouped by length) and chunked to a token budget;
-4. last position only: the last layer and the unembedding run only at each prompt's last token.
+4. last position only: the top layer and the unembedding run only at each prompt's last token.
 
-Other architectures (e.g. GPT-2) take a slower generic path with the same results: steering hooks
-with one coefficient per row, rows of equal length (no padding), last-position logits.
+Families without an engine adapter take a slower generic path with the same results: steering
+hooks with one coefficient per row, rows of equal length (no padding), last-position logits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from empirics.forward import (
-    KV,
-    LlamaStack,
-    PerDevice,
-    Runs,
-    common_prefix_length,
-    manual_support,
+from empirics.engine import (
+    Family,
+    LowerPass,
+    Output,
+    PromptSet,
+    Row,
+    SteeredPass,
+    candidate_logprobs,
+    family_for,
+    fast_path_reason,
+    lower_pass,
+    lower_top,
+    normed_and_logits,
+    pack_chunks,
+    split_where_length_changes,
 )
+from empirics.hooked import capture_final_norm, input_device
+from empirics.inputs import check_prompt_ids, check_sweep
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
-from empirics.steering import steer, validate_vectors
+from empirics.steering import steer
 
 # Fast path: tokens per packed forward = batch_size * TOKENS_PER_ROW (rows are (coef, prompt)).
 # 2048 tokens for the default batch: GEMMs near their peak rate on CPU, activations small.
@@ -55,62 +65,6 @@ class SweepResult:
     final_hidden: np.ndarray | None
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def check_coefficients(coefficients: Sequence[float]) -> np.ndarray:
-    """The coefficient grid as a float64 array: non-empty and finite (``ValueError`` otherwise)."""
-    coefs = np.asarray(list(coefficients), dtype=np.float64)
-    if coefs.ndim != 1 or coefs.size == 0:
-        raise ValueError("coefficients is empty: give at least one coefficient")
-    if not np.isfinite(coefs).all():
-        raise ValueError(f"coefficients contain NaN or inf: {coefs.tolist()}")
-    return coefs
-
-
-def check_prompt_ids(lm: LoadedModel, prompts: Sequence[Sequence[int]]) -> list[list[int]]:
-    """Tokenized prompts as lists of ints: at least one, none empty, every id in the embedding."""
-    if len(prompts) == 0:
-        raise ValueError("prompts is empty: give at least one tokenized prompt")
-    n_embed = int(lm.model.get_input_embeddings().weight.shape[0])  # type: ignore[operator]
-    ids = [[int(t) for t in p] for p in prompts]
-    for i, p in enumerate(ids):
-        if not p:
-            raise ValueError(f"prompts[{i}] is empty")
-        if min(p) < 0 or max(p) >= n_embed:
-            raise ValueError(f"prompts[{i}] has a token id outside [0, {n_embed})")
-    return ids
-
-
-def _check(
-    lm: LoadedModel,
-    vectors: Mapping[int, torch.Tensor],
-    coefficients: Sequence[float],
-    prompts: Sequence[Sequence[int]],
-    candidates: Sequence[Sequence[int]],
-    batch_size: int,
-) -> tuple[np.ndarray, list[list[int]], list[list[int]]]:
-    """Validated copies of the inputs; ``ValueError`` naming the problem otherwise."""
-    validate_vectors(lm, vectors)
-    coefs = check_coefficients(coefficients)
-    if coefs.size > 1 and not (np.diff(coefs) > 0).all():
-        raise ValueError(f"coefficients must be sorted ascending and unique, got {coefs.tolist()}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    ids = check_prompt_ids(lm, prompts)
-    if len(candidates) != len(prompts):
-        raise ValueError(f"candidates has {len(candidates)} entries for {len(prompts)} prompts")
-    vocab = int(lm.lm_head.weight.shape[0])  # type: ignore[union-attr,index]
-    cands = [[int(t) for t in c] for c in candidates]
-    for i, c in enumerate(cands):
-        if not c:
-            raise ValueError(f"candidates[{i}] is empty: give at least one candidate token id")
-        bad = [t for t in c if not 0 <= t < vocab]
-        if bad:
-            raise ValueError(f"candidates[{i}] has token ids {bad} outside the vocabulary [0, {vocab})")
-    return coefs, ids, cands
-
-
 def _empty_result(coefs: np.ndarray, n: int, cands: list[list[int]], d: int,
                   keep_hidden: bool) -> SweepResult:
     k = max(len(c) for c in cands)
@@ -118,31 +72,14 @@ def _empty_result(coefs: np.ndarray, n: int, cands: list[list[int]], d: int,
     return SweepResult(coefs, np.full((coefs.size, n, k), np.nan), hidden)
 
 
-def _score(logits: torch.Tensor, cands: Sequence[Sequence[int]]) -> list[np.ndarray]:
-    """Full-vocabulary float32 log-softmax, candidates' values as float64."""
-    logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-    return [logp[j, list(c)].double().numpy() for j, c in enumerate(cands)]
-
-
-@contextmanager
-def capture_final_norm(lm: LoadedModel, store: list[torch.Tensor]) -> Iterator[None]:
-    """Record the final norm's output (the hidden state the unembedding reads)."""
-
-    def hook(_m: torch.nn.Module, _i: Any, out: Any) -> None:
-        store.append(out[0] if isinstance(out, tuple) else out)
-
-    handle = lm.final_norm.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-def _input_device(lm: LoadedModel) -> torch.device:
-    """Where input ids go: the embedding's device (CPU when accelerate offloads it to meta; its
-    hooks move inputs to the execution device)."""
-    dev = lm.model.get_input_embeddings().weight.device  # type: ignore[operator]
-    return torch.device("cpu") if dev.type == "meta" else dev  # type: ignore[union-attr]
+def _store(res: SweepResult, chunk: list[Row], logits: torch.Tensor, hidden: torch.Tensor | None,
+           cands: list[list[int]]) -> None:
+    for j, lp in enumerate(candidate_logprobs(logits, [cands[r.prompt] for r in chunk])):
+        res.logprobs[chunk[j].coef, chunk[j].prompt, : lp.size] = lp
+    if hidden is not None and res.final_hidden is not None:
+        h = hidden.float().cpu().numpy()
+        for j, r in enumerate(chunk):
+            res.final_hidden[r.coef, r.prompt] = h[j]
 
 
 def _progress(total: int, enabled: bool, desc: str) -> Any:
@@ -156,56 +93,27 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
 # --------------------------------------------------------------------------- reference loops
 
 
-def sweep_loop(
-    lm: LoadedModel,
-    vectors: Mapping[int, torch.Tensor],
-    coefficients: Sequence[float],
-    prompts: Sequence[Sequence[int]],
-    candidates: Sequence[Sequence[int]],
-    *,
-    batch_size: int = 16,
-    keep_hidden: bool = False,
-    progress: bool = False,
-    last_only: bool = False,
-) -> SweepResult:
+def sweep_loop(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+               coefficients: Sequence[float], prompts: Sequence[Sequence[int]],
+               candidates: Sequence[Sequence[int]], *, batch_size: int = 16,
+               keep_hidden: bool = False, progress: bool = False,
+               last_only: bool = False) -> SweepResult:
     """Per coefficient: hooks on, padded batches of ``batch_size`` prompts, full forward, hooks off.
 
     ``last_only=False``: right padding, logits at every position (the reference).
     ``last_only=True``: left padding with explicit position ids and ``logits_to_keep=1``.
     """
-    coefs, ids, cands = _check(lm, vectors, coefficients, prompts, candidates, batch_size)
+    coefs, ids, cands = check_sweep(lm, vectors, coefficients, prompts, candidates, batch_size)
     res = _empty_result(coefs, len(ids), cands, lm.hidden_size, keep_hidden)
     batches = [list(range(i, min(i + batch_size, len(ids)))) for i in range(0, len(ids), batch_size)]
     bar = _progress(len(coefs) * len(batches), progress, "sweep (loop)")
-    pad = pad_id_of(lm.tokenizer)
-    dev = _input_device(lm)
     with torch.inference_mode():
         for ci, c in enumerate(coefs):
             with steer(lm, vectors, float(c)):
                 for batch in batches:
-                    lens = [len(ids[i]) for i in batch]
-                    # Left padding puts every last token at -1 for logits_to_keep=1.
-                    tok, mask = pad_token_batch([ids[i] for i in batch], pad, left=last_only)
-                    hid: list[torch.Tensor] = []
-                    with capture_final_norm(lm, hid):
-                        if last_only:
-                            pos = (mask.cumsum(-1) - 1).clamp(min=0)
-                            out = lm.model(input_ids=tok.to(dev), attention_mask=mask.to(dev),
-                                           position_ids=pos.to(dev), use_cache=False,
-                                           logits_to_keep=1)
-                            logits = out.logits[:, -1]
-                            last = hid[-1][:, -1]
-                        else:
-                            out = lm.model(input_ids=tok.to(dev), attention_mask=mask.to(dev),
-                                           use_cache=False)
-                            at = torch.tensor([n - 1 for n in lens], device=out.logits.device)
-                            rows = torch.arange(len(batch), device=out.logits.device)
-                            logits = out.logits[rows, at]
-                            last = hid[-1][rows.to(hid[-1].device), at.to(hid[-1].device)]
-                    for j, lp in enumerate(_score(logits, [cands[i] for i in batch])):
-                        res.logprobs[ci, batch[j], : lp.size] = lp
-                    if res.final_hidden is not None:
-                        res.final_hidden[ci, batch] = last.float().cpu().numpy()
+                    logits, last = _loop_batch(lm, [ids[i] for i in batch], last_only)
+                    rows = [Row(i, ci) for i in batch]
+                    _store(res, rows, logits, last if keep_hidden else None, cands)
                     if bar is not None:
                         bar.update(1)
     if bar is not None:
@@ -213,17 +121,29 @@ def sweep_loop(
     return res
 
 
-def sweep_reference(
-    lm: LoadedModel,
-    vectors: Mapping[int, torch.Tensor],
-    coefficients: Sequence[float],
-    prompts: Sequence[Sequence[int]],
-    candidates: Sequence[Sequence[int]],
-    *,
-    batch_size: int = 16,
-    keep_hidden: bool = False,
-    progress: bool = False,
-) -> SweepResult:
+def _loop_batch(lm: LoadedModel, batch: list[list[int]],
+                last_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One padded forward: the last position's logits and final-norm output per prompt."""
+    dev = input_device(lm)
+    # Left padding puts every last token at -1 for logits_to_keep=1.
+    tok, mask = pad_token_batch(batch, pad_id_of(lm.tokenizer), left=last_only)
+    hid: list[torch.Tensor] = []
+    with capture_final_norm(lm, hid):
+        if last_only:
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = lm.model(input_ids=tok.to(dev), attention_mask=mask.to(dev),
+                           position_ids=pos.to(dev), use_cache=False, logits_to_keep=1)
+            return out.logits[:, -1], hid[-1][:, -1]
+        out = lm.model(input_ids=tok.to(dev), attention_mask=mask.to(dev), use_cache=False)
+    at = torch.tensor([len(x) - 1 for x in batch], device=out.logits.device)
+    rows = torch.arange(len(batch), device=out.logits.device)
+    return out.logits[rows, at], hid[-1][rows.to(hid[-1].device), at.to(hid[-1].device)]
+
+
+def sweep_reference(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
+                    coefficients: Sequence[float], prompts: Sequence[Sequence[int]],
+                    candidates: Sequence[Sequence[int]], *, batch_size: int = 16,
+                    keep_hidden: bool = False, progress: bool = False) -> SweepResult:
     """The straightforward loop (full logits, right padding); the fast path is tested against it."""
     return sweep_loop(lm, vectors, coefficients, prompts, candidates, batch_size=batch_size,
                       keep_hidden=keep_hidden, progress=progress, last_only=False)
@@ -232,82 +152,82 @@ def sweep_reference(
 # --------------------------------------------------------------------------- fast path
 
 
-@dataclass
-class _Row:
-    coef: int  # index into the coefficient grid
-    prompt: int
-
-
-def _chunks(rows: list[_Row], length: Callable[[_Row], int], budget: int) -> list[list[_Row]]:
-    """Consecutive rows grouped so that each group's tokens stay within ``budget`` (>= 1 row)."""
-    out: list[list[_Row]] = []
-    cur: list[_Row] = []
-    used = 0
-    for row in rows:
-        n = length(row)
-        if cur and used + n > budget:
-            out.append(cur)
-            cur, used = [], 0
-        cur.append(row)
-        used += n
-    if cur:
-        out.append(cur)
-    return out
-
-
-def _runs(rows: list[_Row], length: Callable[[_Row], int]) -> Runs:
-    """Run-length groups of equal-length consecutive rows."""
-    lengths: list[int] = []
-    counts: list[int] = []
-    for row in rows:
-        n = length(row)
-        if lengths and lengths[-1] == n:
-            counts[-1] += 1
-        else:
-            lengths.append(n)
-            counts.append(1)
-    return Runs(lengths, counts)
-
-
-def sweep(
-    lm: LoadedModel,
-    vectors: Mapping[int, torch.Tensor],
-    coefficients: Sequence[float],
-    prompts: Sequence[Sequence[int]],
-    candidates: Sequence[Sequence[int]],
-    *,
-    batch_size: int = 16,
-    keep_hidden: bool = False,
-    progress: bool = False,
-    lower: LayerInputs | None = None,
-) -> SweepResult:
-    """Log-probs of ``candidates[i]`` after ``prompts[i]`` with ``r * vectors[l]`` added to the
-    output of each layer ``l``, for each ``r`` in ``coefficients`` (sorted ascending, unique).
-
-    ``token_budget(lm, batch_size)`` tokens (``batch_size * TOKENS_PER_ROW`` on CPU) go through
-    the model per forward pass. ``lower``: the unsteered inputs of every layer for these very
-    prompts (``layer_inputs``), so the layers below the first steered one are not run again
-    (many sweeps of one prompt set, e.g. the planner's ±h forwards); Llama-like models only.
-    """
-    coefs, ids, cands = _check(lm, vectors, coefficients, prompts, candidates, batch_size)
-    budget = token_budget(lm, batch_size)
-    reason = manual_support(lm, max(len(p) for p in ids))
-    if lower is not None:
-        if reason is not None:
-            raise ValueError(f"lower (cached layer inputs) needs the Llama-like fast path: {reason}")
-        if lower.ids != ids:
-            raise ValueError("lower (cached layer inputs) was computed for other prompts")
-    with torch.inference_mode():
-        if reason is None:
-            return _sweep_llama(lm, vectors, coefs, ids, cands, budget, keep_hidden, progress,
-                                lower)
-        return _sweep_generic(lm, vectors, coefs, ids, cands, budget, keep_hidden, progress)
-
-
 def token_budget(lm: LoadedModel, batch_size: int) -> int:
     """Tokens per packed forward pass of the fast path (its memory budget)."""
     factor = GPU_TOKEN_FACTOR if lm.device.type == "cuda" else 1
     return batch_size * TOKENS_PER_ROW * factor
+
+
+def sweep_lower_pass(lm: LoadedModel, first_layer: int, prompts: Sequence[Sequence[int]], *,
+                     batch_size: int = 16, known: Sequence[LowerPass] = (),
+                     keep_kv: bool = False) -> LowerPass | None:
+    """The lower pass ``sweep`` runs for these prompts when the first steered layer is
+    ``first_layer`` (``None`` for models the engine has no adapter for). Give it to every
+    ``sweep`` of the same prompts and first layer; ``known`` passes of other prompt sets
+    supply the prompts they share. ``keep_kv``: also keep every prompt's keys/values, so that
+    ``generate.steered_generate(lower=...)`` can start from the same pass (first layer below
+    the top one)."""
+    ids = check_prompt_ids(lm, prompts)
+    if fast_path_reason(lm, max(len(x) for x in ids)) is not None:
+        return None
+    family = family_for(lm)
+    with torch.inference_mode():
+        return lower_pass(family, PromptSet.of(ids), lower_top(first_layer, lm.num_layers),
+                          budget=token_budget(lm, batch_size), known=known, keep_kv=keep_kv)
+
+
+def layer_inputs(lm: LoadedModel, prompts: Sequence[Sequence[int]], *,
+                 batch_size: int = 16) -> LowerPass:
+    """One unsteered pass over ``prompts`` keeping every layer's input, so sweeps from any first
+    steered layer can start there (``sweep(lower=...)``); engine families only."""
+    ids = check_prompt_ids(lm, prompts)
+    reason = fast_path_reason(lm, max(len(x) for x in ids))
+    if reason is not None:
+        raise ValueError(f"layer_inputs needs the engine's fast path: {reason}")
+    top = lm.num_layers - 1
+    with torch.inference_mode():
+        return lower_pass(family_for(lm), PromptSet.of(ids), top, keep=range(top),
+                          budget=token_budget(lm, batch_size))
+
+
+def sweep(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefficients: Sequence[float],
+          prompts: Sequence[Sequence[int]], candidates: Sequence[Sequence[int]], *,
+          batch_size: int = 16, keep_hidden: bool = False, progress: bool = False,
+          lower: LowerPass | None = None) -> SweepResult:
+    """Log-probs of ``candidates[i]`` after ``prompts[i]`` with ``r * vectors[l]`` added to the
+    output of each layer ``l``, for each ``r`` in ``coefficients`` (sorted ascending, unique).
+
+    ``token_budget(lm, batch_size)`` tokens go through the model per forward pass. ``lower``:
+    the lower pass of these very prompts (``sweep_lower_pass`` or ``layer_inputs``), so many
+    sweeps of one prompt set run the unsteered layers once.
+    """
+    coefs, ids, cands = check_sweep(lm, vectors, coefficients, prompts, candidates, batch_size)
+    budget = token_budget(lm, batch_size)
+    reason = fast_path_reason(lm, max(len(p) for p in ids))
+    if lower is not None:
+        if reason is not None:
+            raise ValueError(f"lower (a lower pass) needs the engine's fast path: {reason}")
+        if lower.prompts.ids != ids:
+            raise ValueError("lower (a lower pass) was computed for other prompts")
+    with torch.inference_mode():
+        if reason is not None:
+            return _sweep_generic(lm, vectors, coefs, ids, cands, budget, keep_hidden, progress)
+        family = family_for(lm)
+        first = min(vectors)
+        if lower is None:
+            lower = lower_pass(family, PromptSet.of(ids), lower_top(first, lm.num_layers),
+                               budget=budget)
+        return _sweep_engine(family, vectors, coefs, _lower_from(lower, first), cands, budget,
+                             keep_hidden, progress)
+
+
+def _lower_from(lower: LowerPass, first: int) -> LowerPass:
+    """``lower`` seen at the boundary the sweep steering from ``first`` starts at."""
+    for top in (lower_top(first, lower.family.lm.num_layers), first):
+        if top in lower.kept:
+            return lower.at(top)
+    raise ValueError(f"lower (a lower pass) kept layers {lower.kept}; steering from layer "
+                     f"{first} needs layer {first} or {first + 1}: use sweep_lower_pass")
 
 
 def _sweep_generic(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np.ndarray,
@@ -315,19 +235,22 @@ def _sweep_generic(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: 
                    progress: bool) -> SweepResult:
     """Any architecture: hooks with one coefficient per row, equal-length rows, last logits."""
     res = _empty_result(coefs, len(ids), cands, lm.hidden_size, keep_hidden)
-    rows = sorted((_Row(c, p) for c in range(coefs.size) for p in range(len(ids))),
-                  key=lambda r: (len(ids[r.prompt]), r.coef, r.prompt))
+
+    def length(r: Row) -> int:
+        return len(ids[r.prompt])
+
+    rows = sorted((Row(p, c) for c in range(coefs.size) for p in range(len(ids))),
+                  key=lambda r: (length(r), r.coef, r.prompt))
     # Equal lengths per forward (no padding, no mask): split chunks at length changes.
-    chunks = [ch for group in _split_by(rows, lambda r: len(ids[r.prompt]))
-              for ch in _chunks(group, lambda r: len(ids[r.prompt]), budget)]
-    dev = _input_device(lm)
+    chunks = [ch for group in split_where_length_changes(rows, length)
+              for ch in pack_chunks(group, length, budget)]
+    dev = input_device(lm)
     coef_t = torch.tensor(coefs, dtype=torch.float32)
     bar = _progress(len(chunks), progress, "sweep (generic)")
     for chunk in chunks:
         tok = torch.tensor([ids[r.prompt] for r in chunk], dtype=torch.long, device=dev)
-        row_coef = coef_t[[r.coef for r in chunk]]
         hid: list[torch.Tensor] = []
-        with steer(lm, vectors, row_coef), capture_final_norm(lm, hid):
+        with steer(lm, vectors, coef_t[[r.coef for r in chunk]]), capture_final_norm(lm, hid):
             try:
                 logits = lm.model(input_ids=tok, use_cache=False, logits_to_keep=1).logits[:, -1]
             except TypeError:  # architectures without logits_to_keep
@@ -340,176 +263,45 @@ def _sweep_generic(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: 
     return res
 
 
-def _split_by(rows: list[_Row], key: Callable[[_Row], int]) -> list[list[_Row]]:
-    out: list[list[_Row]] = []
-    for row in rows:
-        if out and key(out[-1][-1]) == key(row):
-            out[-1].append(row)
-        else:
-            out.append([row])
-    return out
+def _coefficient_groups(family: Family, n_coefs: int, n_layers: int,
+                        prefix_len: int) -> list[list[int]]:
+    """Coefficient groups whose prefix caches fit ``PREFIX_CACHE_BYTES`` together."""
+    per_coef = 2 * n_layers * family.kv_heads * family.head_dim * max(prefix_len, 1)
+    per_coef *= torch.finfo(family.lm.dtype).bits // 8
+    size = max(1, min(n_coefs, PREFIX_CACHE_BYTES // max(per_coef, 1)))
+    return [list(range(i, min(i + size, n_coefs))) for i in range(0, n_coefs, size)]
 
 
-def _store(res: SweepResult, chunk: list[_Row], logits: torch.Tensor, hidden: torch.Tensor | None,
-           cands: list[list[int]]) -> None:
-    for j, lp in enumerate(_score(logits, [cands[r.prompt] for r in chunk])):
-        res.logprobs[chunk[j].coef, chunk[j].prompt, : lp.size] = lp
-    if hidden is not None and res.final_hidden is not None:
-        h = hidden.float().cpu().numpy()
-        for j, r in enumerate(chunk):
-            res.final_hidden[r.coef, r.prompt] = h[j]
-
-
-def _sweep_llama(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np.ndarray,
-                 ids: list[list[int]], cands: list[list[int]], budget: int, keep_hidden: bool,
-                 progress: bool, cached: LayerInputs | None = None) -> SweepResult:
-    """Shared-prefix KV cache + layer split + packed (coefficient, prompt) rows + last position;
-    with ``cached``, the unsteered states at the first steered layer come from it."""
-    res = _empty_result(coefs, len(ids), cands, lm.hidden_size, keep_hidden)
-    stack = LlamaStack(lm)
-    n_layers = lm.num_layers
-    first = min(vectors)
-    vecs = {li: PerDevice(v.detach().float().cpu()) for li, v in vectors.items()}
-    p = common_prefix_length(ids)
-    suffix = [x[p:] for x in ids]
-
-    def slen(r: _Row) -> int:
-        return len(suffix[r.prompt])
-
-    # Coefficient groups whose prefix caches fit PREFIX_CACHE_BYTES together.
-    per_coef = 2 * (n_layers - first) * stack.kv_heads * stack.head_dim * max(p, 1)
-    per_coef *= torch.finfo(lm.dtype).bits // 8
-    group = max(1, min(coefs.size, PREFIX_CACHE_BYTES // per_coef))
-    groups = [list(range(i, min(i + group, coefs.size))) for i in range(0, coefs.size, group)]
-    order = sorted(range(len(ids)), key=lambda i: (len(suffix[i]), i))
-    lower_rows = [_Row(0, i) for i in order]
-    lower_chunks = _chunks(lower_rows, slen, budget) if first > 0 and cached is None else []
-    n_steps = len(lower_chunks) + sum(
-        len(_chunks(_suffix_rows(g, order), slen, budget)) + (1 if p else 0) for g in groups)
-    bar = _progress(n_steps, progress, "sweep")
-
-    def tick() -> None:
-        if bar is not None:
-            bar.update(1)
-
-    # Unsteered prefix below the first steered layer: once.
-    lower_kv: KV | None = None
-    h_prefix: torch.Tensor | None = None
-    if cached is not None:
-        assert cached.prefix_len == p
-        h_prefix = cached.prefix[first] if p else None
-    elif p:
-        h_prefix = stack.embed(torch.tensor(ids[0][:p]))
-        if first > 0:
-            lower_kv = KV()
-            h_prefix = stack.run(h_prefix, Runs([p], [1]), 0, range(first), keep_kv=lower_kv)
-    # Prompts' own tokens below the first steered layer: once per prompt.
-    lower: dict[int, torch.Tensor] = {}
-    zero = torch.zeros(len(ids), dtype=torch.long)
-    for chunk in lower_chunks:
-        runs = _runs(chunk, slen)
-        h = stack.embed(torch.tensor([t for r in chunk for t in suffix[r.prompt]]))
-        h = stack.run(h, runs, p, range(first), prefix=lower_kv, prefix_index=zero[: len(chunk)])
-        off = 0
-        for r in chunk:
-            lower[r.prompt] = h[off:off + slen(r)]
-            off += slen(r)
-        tick()
-    if cached is not None:
-        lower = cached.suffix[first]
-    elif first == 0:
-        lower = {i: stack.embed(torch.tensor(suffix[i])) for i in range(len(ids))}
+def _sweep_engine(family: Family, vectors: Mapping[int, torch.Tensor], coefs: np.ndarray,
+                  lower: LowerPass, cands: list[list[int]], budget: int, keep_hidden: bool,
+                  progress: bool) -> SweepResult:
+    """Per coefficient group: the prefix cache, then packed (prompt, coefficient) rows from the
+    lower pass's states up, read at the last position."""
+    prompts = lower.prompts
+    res = _empty_result(coefs, len(prompts), cands, family.lm.hidden_size, keep_hidden)
+    steered = SteeredPass.of(lower, vectors)
+    groups = _coefficient_groups(family, coefs.size, len(steered.layers), prompts.prefix_len)
+    plan = [pack_chunks([Row(i, c) for i in prompts.order for c in g], prompts.own_length, budget)
+            for g in groups]
+    bar = _progress(sum(len(chunks) + bool(prompts.prefix_len) for chunks in plan), progress,
+                    "sweep")
     coef_t = torch.tensor(coefs, dtype=torch.float32)
-    steered = range(first, n_layers)
-    for g in groups:
-        gcoef = coef_t[g]
-        prefix_kv: KV | None = None
-        if p:
-            assert h_prefix is not None
-            prefix_kv = KV()
-            h = h_prefix.repeat(len(g), 1)
-            stack.run(h, Runs([p], [len(g)]), 0, steered, vectors=vecs, coef_rows=gcoef,
-                      keep_kv=prefix_kv, kv_only_last=True)
-            tick()
+    for g, chunks in zip(groups, plan, strict=True):
+        prefix = steered.prefix_cache(coef_t[g])
+        if bar is not None and prompts.prefix_len:
+            bar.update(1)
         local = {c: j for j, c in enumerate(g)}
-        for chunk in _chunks(_suffix_rows(g, order), slen, budget):
-            runs = _runs(chunk, slen)
-            h = torch.cat([lower[r.prompt] for r in chunk])
-            pidx = torch.tensor([local[r.coef] for r in chunk], dtype=torch.long)
-            h = stack.run(h, runs, p, steered, prefix=prefix_kv, prefix_index=pidx, vectors=vecs,
-                          coef_rows=coef_t[[r.coef for r in chunk]], last_only=True)
-            h = h.to(lm.final_norm.weight.device)  # type: ignore[union-attr,arg-type]
-            normed = lm.final_norm(h)
-            logits = lm.lm_head(normed.to(lm.lm_head.weight.device))  # type: ignore[union-attr]
+        for chunk in chunks:
+            index = torch.tensor([local[r.coef] for r in chunk], dtype=torch.long)
+            h = steered.run_rows(chunk, coef_t[[r.coef for r in chunk]], prefix, index,
+                                 Output.LAST)
+            normed, logits = normed_and_logits(family, h)
             _store(res, chunk, logits, normed if keep_hidden else None, cands)
-            tick()
+            if bar is not None:
+                bar.update(1)
     if bar is not None:
         bar.close()
     return res
-
-
-def _suffix_rows(g: list[int], order: list[int]) -> list[_Row]:
-    """Rows of one coefficient group, grouped by suffix length (``order`` is sorted by it)."""
-    return [_Row(c, i) for i in order for c in g]
-
-
-# --------------------------------------------------------------------- cached layer inputs
-
-
-@dataclass
-class LayerInputs:
-    """Unsteered input of every decoder layer for one prompt set, as the fast path splits it:
-    ``prefix[l]`` ``(p, d)`` for the shared prefix and ``suffix[l][i]`` ``(len_i - p, d)`` for
-    prompt i's own tokens (``l = 0`` is the embedding). Lets many sweeps of the same prompts
-    with different steered layers start at their first steered layer (``sweep(lower=...)``)."""
-
-    ids: list[list[int]]
-    prefix_len: int
-    prefix: list[torch.Tensor]
-    suffix: list[dict[int, torch.Tensor]]
-
-
-def layer_inputs(lm: LoadedModel, prompts: Sequence[Sequence[int]], *,
-                 batch_size: int = 16) -> LayerInputs:
-    """One unsteered pass over ``prompts`` keeping every layer's input (the same chunks, prefix
-    cache and layer code as ``sweep``'s lower layers, one layer at a time). Llama-like only."""
-    ids = check_prompt_ids(lm, prompts)
-    reason = manual_support(lm, max(len(x) for x in ids))
-    if reason is not None:
-        raise ValueError(f"layer_inputs needs the Llama-like fast path: {reason}")
-    budget = token_budget(lm, batch_size)
-    stack = LlamaStack(lm)
-    n_layers = lm.num_layers
-    p = common_prefix_length(ids)
-    suffix_ids = [x[p:] for x in ids]
-
-    def slen(r: _Row) -> int:
-        return len(suffix_ids[r.prompt])
-
-    prefix: list[torch.Tensor] = []
-    suffix: list[dict[int, torch.Tensor]] = [{} for _ in range(n_layers)]
-    with torch.inference_mode():
-        kv = KV()
-        if p:
-            h = stack.embed(torch.tensor(ids[0][:p]))
-            for li in range(n_layers):
-                prefix.append(h)
-                if li < n_layers - 1:
-                    h = stack.run(h, Runs([p], [1]), 0, range(li, li + 1), keep_kv=kv)
-        order = sorted(range(len(ids)), key=lambda i: (len(suffix_ids[i]), i))
-        zero = torch.zeros(len(ids), dtype=torch.long)
-        for chunk in _chunks([_Row(0, i) for i in order], slen, budget):
-            runs = _runs(chunk, slen)
-            h = stack.embed(torch.tensor([t for r in chunk for t in suffix_ids[r.prompt]]))
-            for li in range(n_layers):
-                off = 0
-                for r in chunk:
-                    suffix[li][r.prompt] = h[off:off + slen(r)]
-                    off += slen(r)
-                if li < n_layers - 1:
-                    h = stack.run(h, runs, p, range(li, li + 1), prefix=kv if p else None,
-                                  prefix_index=zero[: len(chunk)])
-    return LayerInputs(ids, p, prefix, suffix)
 
 
 # --------------------------------------------------------------------------- cost model
@@ -519,10 +311,10 @@ def sweep_cost(lm: LoadedModel, first_layer: int, n_coefficients: int,
                prompts: Sequence[Sequence[int]]) -> float:
     """Multiply-adds of the projections and MLPs in one fast-path ``sweep`` whose first steered
     layer is ``first_layer``, following its structure: the shared prefix and every prompt's own
-    tokens once below ``first_layer``; per coefficient, the prefix and the own tokens through the
-    layers from ``first_layer`` up (the last layer and the unembedding at the last token only).
-    Attention scores (quadratic in length, small for short prompts) are left out. Used to
-    extrapolate measured sweep times to unmeasured candidates of other depths."""
+    tokens once through the lower pass (``lower_top``); per coefficient, the prefix and the own
+    tokens through the layers above it (the top layer and the unembedding at the last token
+    only). Attention scores (quadratic in length, small for short prompts) are left out. Used
+    to extrapolate measured sweep times to unmeasured candidates of other depths."""
     n_layers = lm.num_layers
     if not 0 <= first_layer < n_layers:
         raise ValueError(f"first_layer {first_layer} must be in [0, {n_layers})")
@@ -534,10 +326,11 @@ def sweep_cost(lm: LoadedModel, first_layer: int, n_coefficients: int,
     per_layer = [sum(m.weight.numel() for m in layer.modules() if isinstance(m, torch.nn.Linear))
                  for layer in lm.layers]
     head = lm.lm_head.weight.numel()  # type: ignore[union-attr,operator]
-    p = common_prefix_length(ids)
+    p = PromptSet.of(ids).prefix_len
     own = sum(len(x) - p for x in ids)
-    below = sum(per_layer[:first_layer])
-    above = sum(per_layer[first_layer:-1])
+    top = lower_top(first_layer, n_layers)
+    below = sum(per_layer[:top])
+    above = sum(per_layer[top:-1])
     lower = (p + own) * below
     upper = p * (above + per_layer[-1]) + own * above + len(ids) * (per_layer[-1] + head)
     return float(lower + n_coefficients * upper)

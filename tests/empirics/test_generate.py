@@ -11,9 +11,16 @@ import numpy as np
 import pytest
 import torch
 
+from empirics import decoding
 from empirics import generate as gen
-from empirics.generate import _choose, generate_loop, steered_generate
-from tests.empirics.test_sweep import _prompts, _vectors, tiny_gpt2, tiny_llama
+from empirics.engine import decode_attention, readout
+from empirics.engine.histories import Slots
+from empirics.engine.readout import choose as _choose
+from empirics.engine.readout import logsumexp_, streamed_greedy
+from empirics.generate import generate_loop, steered_generate
+from tests.empirics.tiny import prompts_with_prefix as _prompts
+from tests.empirics.tiny import tiny_gpt2, tiny_llama, tiny_qwen3
+from tests.empirics.tiny import unit_vectors as _vectors
 
 EOS = [5, 11]
 
@@ -67,7 +74,7 @@ def _equal_to_hf(lm: Any, vec: dict[int, torch.Tensor], coefs: list[float],
 def test_blocked_unembedding_equals_hf_generate(monkeypatch: pytest.MonkeyPatch) -> None:
     """Vocabulary blocks of 16 over the tiny vocabulary of 97 (six full blocks and a remainder
     of one): the same replies and log-probabilities as HF ``generate``."""
-    monkeypatch.setattr(gen, "UNEMBED_BLOCK", 16)
+    monkeypatch.setattr(readout, "UNEMBED_BLOCK", 16)
     lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
     coefs = [-2.0, 0.0, 2.5]
     _equal_to_hf(lm, vec, coefs, prompts)
@@ -75,11 +82,9 @@ def test_blocked_unembedding_equals_hf_generate(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize("block", [16, 97, 1024])
 def test_streamed_greedy_equals_full_logits(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
-    """``_greedy`` (vocabulary blocks, running max and log-sum-exp) against argmax and
+    """``streamed_greedy`` (vocabulary blocks, running max and log-sum-exp) against argmax and
     log_softmax of the full logits, with a tie across blocks that must go to the lower id."""
-    from types import SimpleNamespace
-
-    monkeypatch.setattr(gen, "UNEMBED_BLOCK", block)
+    monkeypatch.setattr(readout, "UNEMBED_BLOCK", block)
     lm = tiny_llama(0, layers=2)
     g = torch.Generator().manual_seed(0)
     top = torch.nn.functional.normalize(torch.randn(64, generator=g), dim=0) * 10
@@ -94,7 +99,7 @@ def test_streamed_greedy_equals_full_logits(monkeypatch: pytest.MonkeyPatch, blo
     h[:5] = 0.0                                          # every logit 0: all tie, id 0 wins
     with torch.inference_mode():
         logits = lm.lm_head(lm.final_norm(h))
-        tok, lp = gen._FastGen._greedy(SimpleNamespace(lm=lm), h)  # type: ignore[arg-type]
+        tok, lp = streamed_greedy(head_w, lm.final_norm(h))
     assert torch.equal(tok, logits.argmax(dim=-1))
     want = torch.log_softmax(logits, dim=-1).gather(1, tok.unsqueeze(1)).squeeze(1)
     torch.testing.assert_close(lp, want, rtol=0, atol=1e-5)
@@ -114,17 +119,17 @@ def test_decode_attention_equals_sdpa(heads: int, kv_heads: int) -> None:
     for j in range(r):
         valid[j, : j % 5] = False  # left alignment of shorter prompts
     mask = torch.zeros(r, 1, 1, n).masked_fill_(~valid.view(r, 1, 1, n), float("-inf"))
-    got = gen.decode_attention(q, keys[:, :, :n], values[:, :, :n], mask, hd**-0.5)
+    got = decode_attention(q, keys[:, :, :n], values[:, :, :n], mask, hd**-0.5)
     want = torch.nn.functional.scaled_dot_product_attention(
         q.unsqueeze(2), keys[:, :, :n], values[:, :, :n], attn_mask=valid.view(r, 1, 1, n),
         scale=hd**-0.5, enable_gqa=heads != kv_heads).reshape(r, heads * hd)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    half = gen.decode_attention(q.bfloat16(), keys[:, :, :n].bfloat16(),
+    half = decode_attention(q.bfloat16(), keys[:, :, :n].bfloat16(),
                                 values[:, :, :n].bfloat16(), mask.bfloat16(), hd**-0.5)
     torch.testing.assert_close(half.float(), want, rtol=0, atol=0.05)  # bf16 caches (GPU)
     if kv_heads not in (1, heads):  # the group layout matters: interleaved heads are wrong
         wrong = q.view(r, heads // kv_heads, kv_heads, hd).transpose(1, 2).reshape(r, heads, hd)
-        bad = gen.decode_attention(wrong, keys[:, :, :n], values[:, :, :n], mask, hd**-0.5)
+        bad = decode_attention(wrong, keys[:, :, :n], values[:, :, :n], mask, hd**-0.5)
         assert not torch.allclose(bad, want, atol=1e-3)
 
 
@@ -134,7 +139,7 @@ def test_in_place_logsumexp_and_scratch_choice() -> None:
     logits[1, :250] = float("-inf")          # most of a row impossible
     logits[2, 7] = 60.0                       # one dominant token
     want = torch.logsumexp(logits, dim=-1)
-    torch.testing.assert_close(gen._logsumexp_(logits.clone()), want, rtol=0, atol=1e-5)
+    torch.testing.assert_close(logsumexp_(logits.clone()), want, rtol=0, atol=1e-5)
     u = torch.rand(6, generator=g)
     for temperature, top_p, uni in [(0.0, 1.0, None), (1.0, 1.0, u), (0.7, 0.9, u)]:
         tok_a, lp_a = _choose(logits, temperature, top_p, uni)
@@ -160,13 +165,13 @@ def test_batched_loop_and_small_chunks_agree() -> None:
 def test_eos_ends_rows_and_finished_rows_leave_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12, 4, 4, 9])
     sizes: list[int] = []
-    step = gen._FastGen._decode_step
+    step = decoding.ChunkDecoder._step
 
-    def spy(self: Any, slots: Any, pos: torch.Tensor, *args: Any) -> torch.Tensor:
-        sizes.append(int(pos.shape[0]))
-        return step(self, slots, pos, *args)
+    def spy(self: Any, state: Any, *args: Any) -> torch.Tensor:
+        sizes.append(int(state.positions.shape[0]))
+        return step(self, state, *args)
 
-    monkeypatch.setattr(gen._FastGen, "_decode_step", spy)
+    monkeypatch.setattr(decoding.ChunkDecoder, "_step", spy)
     # Many EOS ids: most rows end early.
     eos = list(range(0, 97, 3))
     out = steered_generate(lm, vec, [-2.0, 0.0, 2.0], prompts, max_new_tokens=16, eos_token_ids=eos)
@@ -182,15 +187,15 @@ def test_eos_ends_rows_and_finished_rows_leave_the_batch(monkeypatch: pytest.Mon
 
 
 def _slot_counts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """(slots, rows) of every decoding step, recorded by a spy on ``_decode_step``."""
+    """(slots, rows) of every decoding step, recorded by a spy on the decoding step."""
     seen: list[tuple[int, int]] = []
-    step = gen._FastGen._decode_step
+    step = decoding.ChunkDecoder._step
 
-    def spy(self: Any, slots: Any, pos: torch.Tensor, *args: Any) -> torch.Tensor:
-        seen.append((int(slots.n), int(pos.shape[0])))
-        return step(self, slots, pos, *args)
+    def spy(self: Any, state: Any, *args: Any) -> torch.Tensor:
+        seen.append((int(state.slots.n), int(state.positions.shape[0])))
+        return step(self, state, *args)
 
-    monkeypatch.setattr(gen._FastGen, "_decode_step", spy)
+    monkeypatch.setattr(decoding.ChunkDecoder, "_step", spy)
     return seen
 
 
@@ -238,7 +243,7 @@ def test_a_broken_fork_is_caught(monkeypatch: pytest.MonkeyPatch, mutation: str)
     lm, vec, prompts = _case(*SHARING, scale=1.0)
     ref = generate_loop(lm, vec, CLOSE, prompts, max_new_tokens=12, batch_size=1,
                         eos_token_ids=EOS)
-    fork = gen._Slots.fork
+    fork = Slots.fork
 
     def broken(self: Any, keep: list[int], tok: list[int]) -> torch.Tensor:
         if mutation == "never-fork":
@@ -250,7 +255,7 @@ def test_a_broken_fork_is_caught(monkeypatch: pytest.MonkeyPatch, mutation: str)
         parents = fork(self, keep, tok)
         return torch.zeros_like(parents)
 
-    monkeypatch.setattr(gen._Slots, "fork", broken)
+    monkeypatch.setattr(Slots, "fork", broken)
     fast = steered_generate(lm, vec, CLOSE, prompts, max_new_tokens=12, eos_token_ids=EOS)
     assert fast.tokens != ref.tokens
 
@@ -305,7 +310,7 @@ def test_bad_inputs_are_named() -> None:
         steered_generate(lm, vec, [0.0], prompts, max_new_tokens=0)
     with pytest.raises(ValueError, match="empty"):
         steered_generate(lm, vec, [0.0], [[]])
-    with pytest.raises(ValueError, match="Llama-like"):
+    with pytest.raises(ValueError, match="engine's families"):
         steered_generate(tiny_gpt2(), {1: torch.zeros(64)}, [0.0], prompts)
 
 
@@ -323,6 +328,34 @@ def test_embedded_model_greedy_equals_hf_generate(lm: Any) -> None:
     assert fast.tokens == ref.tokens
     assert fast.texts == ref.texts
     assert len(set(map(tuple, fast.tokens))) > len(texts)  # steering changed some replies
+
+
+def test_qwen3_greedy_equals_hf_generate() -> None:
+    """Qwen3's adapter (q/k norms) in prefill and decoding, against HF ``generate``."""
+    lm = tiny_qwen3(seed=4)
+    vec = {k: v * 3.0 for k, v in _vectors(64, [1, 2], seed=5).items()}
+    prompts = _prompts(5, [3, 7, 7, 1, 12], seed=6)
+    _equal_to_hf(lm, vec, [-2.0, 0.0, 2.5], prompts)
+
+
+def test_one_lower_pass_serves_the_sweep_and_generation() -> None:
+    """A lower pass with keys/values (``sweep_lower_pass(keep_kv=True)``) gives generation the
+    same replies as its own, and the sweep the same log-probs; one without them is refused."""
+    from empirics.sweep import sweep, sweep_lower_pass
+
+    lm, vec, prompts = _case(0, [1, 2], 5, [3, 7, 7, 1, 12])
+    lower = sweep_lower_pass(lm, 1, prompts, keep_kv=True)
+    assert lower is not None and lower.own_kv is not None
+    coefs = [-2.0, 0.0, 2.5]
+    own = steered_generate(lm, vec, coefs, prompts, max_new_tokens=8, eos_token_ids=EOS)
+    shared = steered_generate(lm, vec, coefs, prompts, max_new_tokens=8, eos_token_ids=EOS,
+                              lower=lower)
+    assert shared.tokens == own.tokens
+    cands = [[1, 2]] * len(prompts)
+    np.testing.assert_allclose(sweep(lm, vec, coefs, prompts, cands, lower=lower).logprobs,
+                               sweep(lm, vec, coefs, prompts, cands).logprobs, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="keys/values"):
+        steered_generate(lm, vec, coefs, prompts, lower=sweep_lower_pass(lm, 1, prompts))
 
 
 def test_chunk_rows_spreads_rows_evenly() -> None:

@@ -10,10 +10,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirics import jvp
-from empirics.forward import common_prefix_length
-from empirics.jvp import delta_jvp
-from tests.empirics.test_sweep import _prompts, _vectors, tiny_llama
+from empirics.engine import common_prefix_length
+from empirics.jvp import delta2_jvp, delta_jvp, packed_jvp
+from empirics.sweep import sweep
+from tests.empirics.tiny import prompts_with_prefix as _prompts
+from tests.empirics.tiny import tiny_gpt2, tiny_llama, tiny_qwen3
+from tests.empirics.tiny import unit_vectors as _vectors
 
 TINY = tiny_llama(layers=4)
 # Per example: which parts of the fast path it ran (shared prefix, layers below the steering,
@@ -48,12 +50,20 @@ def test_packed_reference_was_exercised() -> None:
     assert min(EXERCISED["prefix"], EXERCISED["lower"], EXERCISED["mixed"]) >= 5, EXERCISED
 
 
+def _packed_delta(lm: object, vecs: dict[int, torch.Tensor], ids: list[list[int]],
+                  budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from empirics.jvp import final_state_readout
+
+    got = packed_jvp(lm, vecs, ids, final_state_readout(lm), last_only=True, budget=budget)  # type: ignore[arg-type]
+    return torch.stack(got.values), torch.stack(got.first)
+
+
 def test_chunks_split_by_budget() -> None:
     """Many chunks (a budget of 8 tokens) give the same Δ as one."""
     vecs = _vectors(64, [1, 2])
     ids = _prompts(3, [4, 6, 2, 6, 5, 3])
-    h1, d1 = jvp._delta_packed(TINY, vecs, ids, budget=8)
-    h2, d2 = jvp._delta_packed(TINY, vecs, ids, budget=10_000)
+    h1, d1 = _packed_delta(TINY, vecs, ids, budget=8)
+    h2, d2 = _packed_delta(TINY, vecs, ids, budget=10_000)
     # Other GEMM shapes round differently in fp32 (measured up to 2.5e-6 on |h| ~ 1 with 2 threads).
     torch.testing.assert_close(d1, d2, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(h1, h2, rtol=1e-4, atol=1e-5)
@@ -62,20 +72,90 @@ def test_chunks_split_by_budget() -> None:
 def test_unsteered_prefix_mutation_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fast path that runs the shared prefix at r = 0 without tangent (forgetting that the
     steering moves the prefix's keys/values too) differs from the reference."""
+    from empirics.engine.steered import SteeredPass
+
     vecs = _vectors(64, [1, 2])
     ids = _prompts(5, [3, 4, 4])
     _, d_ref = delta_jvp(TINY, vecs, ids, method="reference")
-    honest = jvp._steered_prefix_kv
-    monkeypatch.setattr(jvp, "_steered_prefix_kv",
-                        lambda stack, h, steered, v, r: honest(stack, h, steered, v,
-                                                               torch.zeros_like(r.detach())))
+    honest = SteeredPass.prefix_cache
+    monkeypatch.setattr(SteeredPass, "prefix_cache",
+                        lambda self, c: honest(self, torch.zeros_like(c.detach())))
     _, d_bad = delta_jvp(TINY, vecs, ids)
     assert _max_rel(d_bad, d_ref) > 1e-2
 
 
-def test_generic_architecture_takes_the_reference_path() -> None:
-    from tests.empirics.test_sweep import tiny_gpt2
+@settings(max_examples=12, deadline=None)
+@given(shared=st.integers(0, 6), lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+       layers=st.sets(st.integers(0, 3), min_size=1, max_size=3), seed=st.integers(0, 2**16))
+def test_delta2_packed_equals_nested_reference(shared: int, lengths: list[int], layers: set[int],
+                                               seed: int) -> None:
+    """Δ₂ by packed nested forward mode equals nested ``torch.func.jvp`` per prompt through the
+    Hugging Face model; its Δ and h0 equal the first-order path's."""
+    vecs = _vectors(64, sorted(layers), seed=seed)
+    ids = _prompts(shared, lengths, seed=seed + 1)
+    h_ref, d_ref, d2_ref = delta2_jvp(TINY, vecs, ids, method="reference")
+    h, d, d2 = delta2_jvp(TINY, vecs, ids)
+    assert _max_rel(d2, d2_ref) < 1e-4
+    assert _max_rel(d, d_ref) < 1e-4
+    h1, d1 = delta_jvp(TINY, vecs, ids)
+    torch.testing.assert_close(d, d1, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h, h1, rtol=0, atol=1e-5)
 
+
+def test_delta2_equals_second_differences_of_the_sweep() -> None:
+    """Δ and Δ₂ equal central first and second differences of the sweep's final hidden states
+    (float64 model; the sweep stores float32, whose rounding over step² limits the check to a
+    few per cent at step 0.1); a sign error in Δ₂ would not."""
+    lm = tiny_llama(layers=4)
+    lm.model.double()
+    vecs = {k: v.double() for k, v in _vectors(64, [1, 2]).items()}
+    ids = _prompts(4, [3, 5, 2, 6])
+    step = 0.1
+    res = sweep(lm, vecs, [-step, 0.0, step], ids, [[1]] * len(ids), keep_hidden=True)
+    assert res.final_hidden is not None
+    lo, mid, hi = (torch.tensor(x, dtype=torch.float64) for x in res.final_hidden)
+    h, d, d2 = delta2_jvp(lm, vecs, ids)
+    assert _max_rel(d.double(), (hi - lo) / (2 * step)) < 1e-3
+    fd2 = (hi - 2 * mid + lo) / step**2
+    assert _max_rel(d2.double(), fd2) < 0.05
+    assert _max_rel(-d2.double(), fd2) > 1.0
+
+
+def test_cached_delta2_reuses_its_file(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cached_delta2_jvp`` returns ``delta2_jvp``'s arrays and, on a second call, the cached
+    file (nothing recomputed); Δ's own cache entry is separate."""
+    from pathlib import Path
+
+    from empirics import jvp
+    from empirics.cache import ChunkCache
+
+    cache = ChunkCache(Path(str(tmp_path)))
+    vecs = _vectors(64, [1, 2])
+    ids = _prompts(3, [2, 4, 5])
+    h, d, d2 = jvp.cached_delta2_jvp(TINY, vecs, ids, cache, "t", False)
+    want = delta2_jvp(TINY, vecs, ids)
+    for got, ref in zip((h, d, d2), want, strict=True):
+        np.testing.assert_allclose(got, ref.numpy(), rtol=0, atol=1e-6)
+    def recompute(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("recomputed")
+
+    monkeypatch.setattr(jvp, "_derivatives", recompute)
+    again = jvp.cached_delta2_jvp(TINY, vecs, ids, cache, "t", False)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (h, d, d2), strict=True))
+    with pytest.raises(RuntimeError, match="recomputed"):
+        jvp.cached_delta_jvp(TINY, vecs, ids, cache, "t", False)
+
+
+def test_qwen3_delta_and_delta2_equal_reference() -> None:
+    lm = tiny_qwen3()
+    vecs = _vectors(64, [1, 2])
+    ids = _prompts(4, [3, 6, 2])
+    h_ref, d_ref, d2_ref = delta2_jvp(lm, vecs, ids, method="reference")
+    h, d, d2 = delta2_jvp(lm, vecs, ids)
+    assert _max_rel(d, d_ref) < 1e-4 and _max_rel(d2, d2_ref) < 1e-4
+
+
+def test_generic_architecture_takes_the_reference_path() -> None:
     lm = tiny_gpt2()
     vecs = _vectors(64, [1, 2])
     ids = _prompts(2, [3, 5])

@@ -12,12 +12,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirics import formulas, plan, plan_report
-from empirics.jvp import delta_jvp
+from empirics import formulas, plan
+from empirics.jvp import delta2_jvp, delta_jvp
 from empirics.models import LoadedModel
+from empirics.plan import predictions as plan_predict
+from empirics.plan import report as plan_report
+from empirics.plan import response as plan_response
+from empirics.plan import runner as plan_run
+from empirics.plan import verify as plan_verify
 from empirics.reading_vectors import random_directions
 from empirics.tasks import ScoredPrompt
-from tests.empirics.test_sweep import tiny_llama
+from tests.empirics.tiny import tiny_llama
 
 
 def _prompts(n: int, seed: int, *, behavior: bool) -> list[ScoredPrompt]:
@@ -79,7 +84,7 @@ def test_reverse_mode_shifts_equal_jvp_for_windows() -> None:
 def _terms(lm: LoadedModel, vec: dict[int, torch.Tensor], cand: plan.Candidate,
            b: list[ScoredPrompt], h: list[ScoredPrompt], n_check: int = 0) -> plan.CandidateTerms:
     sb = plan.layer_shifts(lm, b, vec)
-    h0 = plan.unsteered_hidden(lm, vec, h)
+    h0 = plan_response.unsteered_hidden(lm, vec, h)
     return plan.candidate_terms(lm, cand, vec, b, h, sb, h0, n_check)
 
 
@@ -89,7 +94,7 @@ def test_gain_slope_matches_finite_difference_of_gain_curve() -> None:
     b, h = _prompts(4, 2, behavior=True), _prompts(4, 3, behavior=False)
     t = _terms(lm, vec, plan.Candidate((0, 1)), b, h, n_check=2)
     eps = 1e-5
-    fd = (plan.gain_curves(t, np.array([eps]))[:, 0] - plan.gain_curves(t, np.array([-eps]))[:, 0]) / (2 * eps)
+    fd = (plan_predict.gain_curves(t, np.array([eps]))[:, 0] - plan_predict.gain_curves(t, np.array([-eps]))[:, 0]) / (2 * eps)
     np.testing.assert_allclose(t.slope, fd, rtol=1e-5, atol=1e-8)
     # JVP vs reverse mode (exact) and vs central differences at s·h = 0.05 (O(h²): the tiny
     # model is very nonlinear at that scale)
@@ -103,7 +108,7 @@ def test_gain_slope_matches_finite_difference_of_gain_curve() -> None:
     np.testing.assert_array_equal(t0.c2_response, t.c2_response)
     # the softmax loss curve starts at 0 with slope −c1 and curvature −c2_response
     r = np.array([-1e-3, 0.0, 1e-3])
-    loss = plan.softmax_loss_curves(t, r)
+    loss = plan_predict.softmax_loss_curves(t, r)
     np.testing.assert_allclose(loss[:, 1], 0.0, atol=1e-15)
     np.testing.assert_allclose((loss[:, 2] - loss[:, 0]) / 2e-3, -t.c1, rtol=1e-4, atol=1e-9)
     np.testing.assert_allclose((loss[:, 2] + loss[:, 0]) / 2e-6, -t.c2_response, rtol=1e-3,
@@ -113,21 +118,21 @@ def test_gain_slope_matches_finite_difference_of_gain_curve() -> None:
 def test_optimum_of_known_quadratic() -> None:
     r = np.linspace(0, 10, 100001)
     # U = 2r − κ(ℓ₂ r²) with gain exactly linear: r* = g/(2κℓ₂) = 2/(2·1·0.5) = 2, U* = 2
-    rs, us = plan._optimum(2 * r, 0.0, 0.5, 1.0, r)
+    rs, us = plan_predict.optimum_on_grid(2 * r, 0.0, 0.5, 1.0, r)
     assert rs == pytest.approx(2.0, abs=1e-3) and us == pytest.approx(2.0, abs=1e-6)
     # a first-order helpfulness gain c1 adds to the slope: (2 + 1)/(2·0.5) = 3
-    assert plan._optimum(2 * r, 1.0, 0.5, 1.0, r)[0] == pytest.approx(3.0, abs=1e-3)
+    assert plan_predict.optimum_on_grid(2 * r, 1.0, 0.5, 1.0, r)[0] == pytest.approx(3.0, abs=1e-3)
     # no gain: r* = 0
-    assert plan._optimum(-r, 0.0, 0.5, 1.0, r) == (0.0, 0.0)
+    assert plan_predict.optimum_on_grid(-r, 0.0, 0.5, 1.0, r) == (0.0, 0.0)
 
 
 def test_verification_set_spreads() -> None:
     preds = list(range(20))
-    chosen = plan.verification_set(preds, 3)  # type: ignore[arg-type]
+    chosen = plan_verify.verification_set(preds, 3)  # type: ignore[arg-type]
     assert chosen[:3] == [0, 1, 2] and len(chosen) == 6 and chosen[-1] == 19
     assert len(set(chosen)) == 6
     with pytest.raises(ValueError, match="K"):
-        plan.verification_set(preds, 0)  # type: ignore[arg-type]
+        plan_verify.verification_set(preds, 0)  # type: ignore[arg-type]
 
 
 def test_plan_and_verify_end_to_end_tiny(tmp_path: Path) -> None:
@@ -142,7 +147,7 @@ def test_plan_and_verify_end_to_end_tiny(tmp_path: Path) -> None:
     s = plan.PlanSettings(behaviors=("bias",), n_behavior=4, n_help=4, n_check=1, verify=2,
                           n_boot=50, progress=False)
     cands = plan.candidates(6, widths=(1, 2, 3), per_width=3)
-    sb, h0 = plan.layer_shifts(lm, b, vec), plan.unsteered_hidden(lm, vec, h)
+    sb, h0 = plan.layer_shifts(lm, b, vec), plan_response.unsteered_hidden(lm, vec, h)
     preds = [plan.predict(c, plan.candidate_terms(lm, c, vec, b, h, sb, h0, 1), 1.0, n_boot=50)
              for c in cands]
     with pytest.raises(ValueError, match="loss form"):
@@ -161,7 +166,7 @@ def test_plan_and_verify_end_to_end_tiny(tmp_path: Path) -> None:
     assert [p.rank for p in ranked] == list(range(1, len(cands) + 1))
     assert all(ranked[i].utility.value >= ranked[i + 1].utility.value for i in range(len(ranked) - 1))
     bp = plan.BehaviorPlan("bias", ranked, 0.0, 1.0, 0.5, 0.5, 0.25, 4, 4, dict(vec))
-    plan.verify_behavior(lm, bp, vec, b, h, s, len(cands))
+    plan_run.verify_behavior(lm, bp, vec, b, h, s, len(cands))
     assert len(bp.measured) == 4 and bp.agreement is not None and bp.cost_ratio is not None
     # sweeping all: the measured sweeps extrapolated by each candidate's multiply-adds
     assert bp.sweep_all_seconds is not None and bp.sweep_all_seconds > 0
@@ -243,21 +248,11 @@ def test_response_coefficients_match_exact_quadratic_logit_path(k: int, seed: in
 
 def _derivatives_ad(lm: LoadedModel, vectors: dict[int, torch.Tensor],
                     ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(h'(0), h''(0)) of the final-norm output at the last position: h' by a forward-mode JVP
-    at 0, h'' by central differences of JVPs at ±1e-4 (forward-over-forward AD has no rule for
-    silu's backward): an independent route (the HF forward, AD) to the planner's differences
-    of sweep values."""
-    from empirics.jvp import _final_state_fn, eager_attention
-
-    f = _final_state_fn(lm, vectors, torch.tensor([ids]))
-    one = torch.ones((), dtype=lm.dtype)
-
-    def d1(r: float) -> np.ndarray:
-        with eager_attention(lm), torch.no_grad():
-            return torch.func.jvp(f, (torch.tensor(r, dtype=lm.dtype),), (one,))[1].double().numpy()
-
-    eps = 1e-4
-    return d1(0.0), (d1(eps) - d1(-eps)) / (2 * eps)
+    """(h'(0), h''(0)) of the final-norm output at the last position by nested forward-mode
+    JVPs through the Hugging Face forward (``jvp.delta2_jvp(method="reference")``): an
+    independent route to the planner's differences of sweep values."""
+    _, d1, d2 = delta2_jvp(lm, vectors, [ids], method="reference")
+    return d1[0].double().numpy(), d2[0].double().numpy()
 
 
 def test_second_response_matches_ad() -> None:
@@ -268,9 +263,9 @@ def test_second_response_matches_ad() -> None:
     vec = {k: v.double() for k, v in random_directions(range(4), lm.hidden_size, 7).items()}
     prompts = _prompts(3, 11, behavior=False)
     sub = {layer: vec[layer] for layer in (1, 2)}
-    h0 = plan.unsteered_hidden(lm, vec, prompts)
+    h0 = plan_response.unsteered_hidden(lm, vec, prompts)
     # The sweep keeps hidden states in float32: h = 0.1 balances rounding/h² and O(h²) error.
-    resp = plan.second_response(lm, sub, prompts, 0.1, h0, batch_size=4)
+    resp = plan_response.second_response(lm, sub, prompts, 0.1, h0, batch_size=4)
     for i, p in enumerate(prompts):
         h1, h2 = _derivatives_ad(lm, sub, list(p.input_ids))
         top = np.abs(h2).max()
@@ -281,20 +276,20 @@ def test_second_response_matches_ad() -> None:
         assert not np.allclose(resp.delta[i], h2, rtol=1e-2)
     # the cached layer inputs (one unsteered pass, each candidate from its first steered layer
     # up) give the same differences as running every layer
-    lower = plan.help_inputs(lm, prompts, batch_size=4)
+    lower = plan_response.help_inputs(lm, prompts, batch_size=4)
     assert lower is not None
-    h0c = plan.unsteered_hidden(lm, vec, prompts, lower=lower)
+    h0c = plan_response.unsteered_hidden(lm, vec, prompts, lower=lower)
     np.testing.assert_allclose(h0c, h0, rtol=0, atol=1e-6)
-    cached = plan.second_response(lm, sub, prompts, 0.1, h0c, batch_size=4, lower=lower)
+    cached = plan_response.second_response(lm, sub, prompts, 0.1, h0c, batch_size=4, lower=lower)
     np.testing.assert_allclose(cached.delta, resp.delta, rtol=0, atol=1e-5)
     np.testing.assert_allclose(cached.delta2, resp.delta2, rtol=0, atol=1e-3 * np.abs(resp.delta2).max())
     # mutation: a cache of other prompts is refused, not silently used
     with pytest.raises(ValueError, match="other prompts"):
-        plan.second_response(lm, sub, prompts[:2], 0.1, h0[:2], lower=lower)
+        plan_response.second_response(lm, sub, prompts[:2], 0.1, h0[:2], lower=lower)
     with pytest.raises(ValueError, match="step"):
-        plan.second_response(lm, sub, prompts, 0.0, h0)
+        plan_response.second_response(lm, sub, prompts, 0.0, h0)
     with pytest.raises(ValueError, match="h0 has shape"):
-        plan.second_response(lm, sub, prompts, 1e-3, h0[:2])
+        plan_response.second_response(lm, sub, prompts, 1e-3, h0[:2])
 
 
 def test_response_step_scales_with_shift_spread() -> None:
@@ -304,11 +299,11 @@ def test_response_step_scales_with_shift_spread() -> None:
     sb = plan.layer_shifts(lm, b, vec)
     norms = [np.linalg.norm(lm.unembedding_rows(list(p.candidate_ids)).numpy(), axis=1) for p in b]
     cand = plan.Candidate((0, 1))
-    s = np.mean([plan.shift_scale(sb.window(i, cand), n) for i, n in enumerate(norms)])
-    assert plan.response_step(sb, cand, norms) == pytest.approx(plan.RESPONSE_STEP / s)
+    s = np.mean([plan_response.shift_scale(sb.window(i, cand), n) for i, n in enumerate(norms)])
+    assert plan_response.response_step(sb, cand, norms) == pytest.approx(plan_response.RESPONSE_STEP / s)
     zero = plan.LayerShifts(sb.layers, sb.z, [g * 0 for g in sb.G])
     with pytest.raises(ValueError, match="zero shift scale"):
-        plan.response_step(zero, cand, norms)
+        plan_response.response_step(zero, cand, norms)
 
 
 def test_lambdified_formulas_follow_a_changed_theory(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,9 @@ from empirics.sequence import (
     sequence_deltas,
     sequence_predictions,
 )
-from tests.empirics.test_sweep import _prompts, _vectors, tiny_llama
+from tests.empirics.tiny import prompts_with_prefix as _prompts
+from tests.empirics.tiny import tiny_llama
+from tests.empirics.tiny import unit_vectors as _vectors
 
 
 def _setup() -> tuple:

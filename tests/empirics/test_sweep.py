@@ -10,65 +10,23 @@ import numpy as np
 import pytest
 import torch
 
-from empirics.forward import common_prefix_length, manual_support
-from empirics.models import LoadedModel, find_decoder_layers, find_final_norm
+from empirics.engine import common_prefix_length, fast_path_reason
+from empirics.models import LoadedModel
 from empirics.sweep import (
-    LayerInputs,
-    SweepResult,
     layer_inputs,
     sweep,
     sweep_cost,
     sweep_loop,
+    sweep_lower_pass,
     sweep_reference,
 )
+from tests.empirics.tiny import TOL_P, tiny_gpt2, tiny_llama, tiny_qwen3, wrap
+from tests.empirics.tiny import max_dp as _max_dp
+from tests.empirics.tiny import prompts_with_prefix as _prompts
+from tests.empirics.tiny import unit_vectors as _vectors
 
-TOL_P = 1e-5
-
-
-def _wrap(model: Any) -> LoadedModel:
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return LoadedModel(model=model, tokenizer=None, name="tiny", layers=find_decoder_layers(model),
-                       final_norm=find_final_norm(model), lm_head=model.get_output_embeddings(),
-                       uses_chat_template=False)
-
-
-def tiny_llama(seed: int = 0, layers: int = 4, **extra: Any) -> LoadedModel:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    kw: dict[str, Any] = {"max_position_embeddings": 256, **extra}
-    cfg = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=layers,
-                      num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2,
-                      tie_word_embeddings=False, **kw)
-    return _wrap(LlamaForCausalLM(cfg))
-
-
-def tiny_gpt2(seed: int = 0) -> LoadedModel:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=97, n_embd=64, n_layer=4, n_head=4, n_positions=128,
-                     initializer_range=0.2)
-    return _wrap(GPT2LMHeadModel(cfg))
-
-
-def _vectors(d: int, layers: list[int], seed: int = 1) -> dict[int, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {li: torch.nn.functional.normalize(torch.randn(d, generator=g), dim=0) for li in layers}
-
-
-def _prompts(shared: int, lengths: list[int], seed: int = 2, vocab: int = 97) -> list[list[int]]:
-    g = torch.Generator().manual_seed(seed)
-    head = torch.randint(0, vocab, (shared,), generator=g).tolist()
-    return [head + torch.randint(0, vocab, (n,), generator=g).tolist() for n in lengths]
-
-
-def _max_dp(a: SweepResult, b: SweepResult) -> float:
-    assert a.logprobs.shape == b.logprobs.shape
-    assert np.array_equal(np.isnan(a.logprobs), np.isnan(b.logprobs))
-    return float(np.nanmax(np.abs(np.exp(a.logprobs) - np.exp(b.logprobs))))
+__all__ = ["_prompts", "_vectors", "_wrap", "tiny_gpt2", "tiny_llama"]  # other tests import these
+_wrap = wrap
 
 
 COEFS = [-4.0, -1.5, 0.0, 0.5, 3.0]
@@ -81,7 +39,7 @@ COEFS = [-4.0, -1.5, 0.0, 0.5, 3.0]
 )
 def test_fast_equals_reference_tiny_llama(shared: int, layers: list[int]) -> None:
     lm = tiny_llama()
-    assert manual_support(lm) is None
+    assert fast_path_reason(lm) is None
     prompts = _prompts(shared, [3, 5, 3, 8, 1, 5, 4])
     cands = [[1, 2, 3], [4], [5, 6], [7, 8, 9], [10], [11, 12], [13, 14]]  # ragged: NaN padding
     vecs = _vectors(64, layers)
@@ -99,14 +57,15 @@ def test_fast_equals_reference_tiny_llama(shared: int, layers: list[int]) -> Non
 
 @pytest.mark.parametrize("shared", [7, 0], ids=["prefix", "no-prefix"])
 def test_cached_layer_inputs_equal_uncached_and_reference(shared: int) -> None:
-    """``sweep(lower=layer_inputs(...))`` (the layers below the first steered one from one
-    cached unsteered pass) equals the sweep that runs them and the straightforward loop, for
-    every first steered layer; a cache one layer off (a mutation) does not."""
+    """``sweep(lower=layer_inputs(...))`` (every layer's unsteered input from one pass) equals
+    the sweep that runs its own lower pass and the straightforward loop, for every first steered
+    layer; a pass one layer off (a mutation) does not."""
     lm = tiny_llama(layers=5)
     prompts = _prompts(shared, [3, 5, 3, 8, 1, 5, 4])
     cands = [[1, 2, 3], [4], [5, 6], [7, 8, 9], [10], [11, 12], [13, 14]]
     cache = layer_inputs(lm, prompts, batch_size=1)
-    assert len(cache.suffix) == 5 and cache.prefix_len == common_prefix_length(prompts)
+    assert cache.kept == [0, 1, 2, 3, 4]
+    assert cache.prompts.prefix_len == common_prefix_length(prompts)
     scale = [-20.0, -2.0, 0.0, 5.0, 30.0]
     for layers in ([0, 1], [1, 2], [2], [3, 4], [4]):
         vecs = _vectors(64, layers)
@@ -120,10 +79,11 @@ def test_cached_layer_inputs_equal_uncached_and_reference(shared: int) -> None:
         np.testing.assert_allclose(fast.final_hidden, ref.final_hidden, atol=1e-4)
         assert _max_dp(fast, ref) <= TOL_P
         if layers[0] > 0:
-            # mutation: the inputs of the layer below the first steered one
-            off = LayerInputs(cache.ids, cache.prefix_len,
-                              [cache.prefix[0], *cache.prefix[:-1]] if shared else [],
-                              [cache.suffix[0], *cache.suffix[:-1]])
+            # mutation: each kept input replaced by the one of the layer below
+            off = cache.at(4)
+            off.own_states = {k: cache.own_states[max(k - 1, 0)] for k in cache.own_states}
+            off.prefix_states = {k: cache.prefix_states[max(k - 1, 0)]
+                                 for k in cache.prefix_states}
             wrong = sweep(lm, vecs, scale, prompts, cands, batch_size=1, keep_hidden=True,
                           lower=off)
             assert wrong.final_hidden is not None
@@ -134,17 +94,95 @@ def test_cached_layer_inputs_equal_uncached_and_reference(shared: int) -> None:
         layer_inputs(tiny_gpt2(), prompts)
 
 
+def test_lower_pass_is_reused_across_sweeps_and_prompt_sets() -> None:
+    """One lower pass serves every sweep of its prompts (e.g. each coefficient chunk); passes
+    of other prompt sets with the same prefix supply the prompts they share (``known``), and
+    the result is the same as computing it (bit for bit with MKL when every GEMM has >= 16
+    rows; other BLAS libraries may round a row differently in another chunk)."""
+    lm = tiny_llama(layers=4)
+    prompts = _prompts(6, [20, 24, 17, 30, 22, 19])
+    cands = [[1, 2]] * 6
+    vecs = _vectors(64, [1, 2])
+    a = sweep_lower_pass(lm, 1, prompts[:4], batch_size=1)
+    b = sweep_lower_pass(lm, 1, prompts[3:], batch_size=1)
+    assert a is not None and b is not None and a.top == 2
+    union = sweep_lower_pass(lm, 1, prompts, batch_size=1, known=[a, b])
+    fresh = sweep_lower_pass(lm, 1, prompts, batch_size=1)
+    assert union is not None and fresh is not None
+    for mine, theirs in zip(union.own_states[2], fresh.own_states[2], strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-6)
+    assert union.own_states[2][0] is a.own_states[2][0]  # reused, not recomputed
+    whole = sweep(lm, vecs, COEFS, prompts, cands, keep_hidden=True)
+    for part in (COEFS[:2], COEFS[2:]):
+        got = sweep(lm, vecs, part, prompts, cands, keep_hidden=True, lower=union)
+        sl = slice(COEFS.index(part[0]), COEFS.index(part[-1]) + 1)
+        np.testing.assert_allclose(got.logprobs, whole.logprobs[sl], rtol=0, atol=1e-6)
+    # a pass of prompts with another prefix is not reused
+    other = sweep_lower_pass(lm, 1, _prompts(4, [20, 21], seed=9), batch_size=1)
+    assert other is not None
+    again = sweep_lower_pass(lm, 1, prompts, known=[other])
+    assert again is not None
+    theirs = {id(t) for t in other.own_states[2]}
+    assert all(id(t) not in theirs for t in again.own_states[2])
+    with pytest.raises(ValueError, match="needs layer 3 or 4"):
+        sweep(lm, _vectors(64, [3]), COEFS, prompts, cands, lower=union)
+
+
+def test_entry_steering_mutation_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first steered layer runs in the lower pass; forgetting its shift on entry to the
+    steered pass (a mutation) changes the sweep."""
+    from empirics.engine.steered import SteeredPass
+
+    lm = tiny_llama()
+    prompts = _prompts(4, [3, 6, 2])
+    vecs = _vectors(64, [1])
+    ref = sweep_reference(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
+    assert _max_dp(sweep(lm, vecs, COEFS, prompts, [[1, 2]] * 3), ref) <= TOL_P
+    monkeypatch.setattr(SteeredPass, "enter", lambda self, h, c: h)
+    assert _max_dp(sweep(lm, vecs, COEFS, prompts, [[1, 2]] * 3), ref) > 1e-3
+
+
+@pytest.mark.parametrize("layers", [[1, 2], [0], [3]])
+def test_qwen3_engine_equals_reference(layers: list[int]) -> None:
+    """Qwen3's adapter (q/k norms) against the Hugging Face forward with hooks."""
+    lm = tiny_qwen3()
+    assert fast_path_reason(lm) is None
+    prompts = _prompts(5, [3, 6, 2, 6])
+    cands = [[1, 2, 3], [4], [5, 6], [7]]
+    vecs = _vectors(64, layers)
+    scale = [10 * c for c in COEFS]
+    ref = sweep_reference(lm, vecs, scale, prompts, cands, keep_hidden=True)
+    fast = sweep(lm, vecs, scale, prompts, cands, batch_size=1, keep_hidden=True)
+    assert _max_dp(fast, ref) <= TOL_P
+    assert fast.final_hidden is not None and ref.final_hidden is not None
+    np.testing.assert_allclose(fast.final_hidden, ref.final_hidden, atol=1e-4)
+
+
+def test_qwen3_without_its_norms_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Llama steps on a Qwen3 (q/k norms skipped: a mutation of the adapter) differ."""
+    from empirics.engine.families.qwen3 import Qwen3Family
+
+    lm = tiny_qwen3()
+    prompts = _prompts(5, [3, 6, 2])
+    vecs = _vectors(64, [1])
+    ref = sweep_reference(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
+    monkeypatch.setattr(Qwen3Family, "queries", lambda self, attn, x:
+                        attn.q_proj(x).view(-1, self.heads, self.head_dim))
+    assert _max_dp(sweep(lm, vecs, COEFS, prompts, [[1, 2]] * 3), ref) > 1e-3
+
+
 def test_sweep_cost_counts_the_fast_path_structure() -> None:
-    """The multiply-adds of one sweep, by hand for a tiny Llama: lower layers once, the rest
-    per coefficient, last layer and unembedding at the last token."""
+    """The multiply-adds of one sweep, by hand for a tiny Llama: the lower pass (through the
+    first steered layer, unless it is the top one) once, the rest per coefficient, the top
+    layer and the unembedding at the last token."""
     lm = tiny_llama(layers=4)
     d, f, kv, vocab = 64, 96, 2 * 16, 97  # hidden, MLP, key/value width (2 heads × 16), vocab
     layer = 2 * d * d + 2 * d * kv + 3 * d * f
     prompts = _prompts(3, [2, 5])           # prefix 3, own tokens 2 + 5
     own, p, n = 7, 3, 2
-    for first, coefs in ((0, 1), (1, 3), (3, 2)):
-        lower = (p + own) * first * layer
-        upper = p * (4 - first) * layer + own * (3 - first) * layer + n * (layer + vocab * d)
+    for first, top, coefs in ((0, 1, 1), (1, 2, 3), (3, 3, 2)):
+        lower = (p + own) * top * layer
+        upper = p * (4 - top) * layer + own * (3 - top) * layer + n * (layer + vocab * d)
         assert sweep_cost(lm, first, coefs, prompts) == lower + coefs * upper
     # deeper first layers are cheaper; more coefficients cost more
     assert sweep_cost(lm, 3, 5, prompts) < sweep_cost(lm, 0, 5, prompts) < sweep_cost(lm, 0, 6, prompts)
@@ -175,7 +213,7 @@ def test_default_batch_size_single_prompt() -> None:
 
 def test_gpt2_falls_back_and_matches() -> None:
     lm = tiny_gpt2()
-    assert manual_support(lm) is not None
+    assert fast_path_reason(lm) is not None
     prompts = _prompts(6, [2, 4, 2, 7])
     cands = [[1, 2], [3], [4, 5], [6]]
     vecs = _vectors(64, [1, 2])
@@ -191,7 +229,7 @@ def test_dynamic_rope_falls_back() -> None:
     depend on how prompts are padded together): never split into prefix and suffix calls."""
     lm = tiny_llama(rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1e4},
                     max_position_embeddings=8)
-    assert "dynamic" in str(manual_support(lm))
+    assert "dynamic" in str(fast_path_reason(lm))
     fast = sweep(lm, _vectors(64, [1, 3]), COEFS, _prompts(5, [2, 4, 4]), [[1, 2]] * 3)
     assert np.isfinite(fast.logprobs).all()
 
@@ -206,7 +244,7 @@ def test_accelerate_dispatched_model_uses_manual_path() -> None:
     for layer in lm.layers:
         add_hook_to_module(layer, AlignDevicesHook(execution_device="cpu", io_same_device=True))
     dispatch_model(lm.model, device_map={"": "cpu"})
-    assert manual_support(lm) is None
+    assert fast_path_reason(lm) is None
     prompts = _prompts(5, [2, 4, 4])
     vecs = _vectors(64, [1, 3])
     ref = sweep_reference(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
@@ -223,24 +261,24 @@ def test_offloaded_model_falls_back() -> None:
     vecs = _vectors(64, [1, 3])
     ref = sweep_reference(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
     cpu_offload(lm.model, execution_device=torch.device("cpu"))
-    assert manual_support(lm) is not None
+    assert fast_path_reason(lm) is not None
     fast = sweep(lm, vecs, COEFS, prompts, [[1, 2]] * 3)
     assert _max_dp(fast, ref) <= TOL_P
 
 
 def test_layer_device_moves(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every layer's input is moved to that layer's device (the multi-GPU dispatch logic)."""
-    import empirics.forward as fw
+    from empirics.engine.families.llama import LlamaFamily
 
     lm = tiny_llama()
     seen: list[int] = []
-    orig = fw.LlamaStack.layer_device
+    orig = LlamaFamily.layer_device
 
     def spy(self: Any, layer: int) -> torch.device:
         seen.append(layer)
         return orig(self, layer)
 
-    monkeypatch.setattr(fw.LlamaStack, "layer_device", spy)
+    monkeypatch.setattr(LlamaFamily, "layer_device", spy)
     sweep(lm, _vectors(64, [2]), COEFS, _prompts(3, [2, 3]), [[1]] * 2)
     assert set(seen) == {0, 1, 2, 3}
 

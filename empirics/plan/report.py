@@ -3,15 +3,20 @@ across depth; the verification beside the predictions; the machine-readable summ
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import matplotlib
 
 from empirics.io import atomic_write_json, atomic_write_text
+from empirics.plan.predictions import Interval, Prediction
+from empirics.plan.runner import BehaviorPlan, PlanResult
+from empirics.plan.verify import Measured
+from empirics.plan_file import PlanPick
 from empirics.report import jsonable as to_jsonable
-
-if TYPE_CHECKING:  # types only: empirics.plan imports this module to write its report
-    from empirics.plan import BehaviorPlan, Interval, Measured, PlanResult, Prediction
 
 COLUMNS = ("behavior", "rank", "layers", "first", "last", "width", "gain_slope", "gain_slope_lo",
            "gain_slope_hi", "help_slope", "curvature", "curvature_lo", "curvature_hi",
@@ -82,8 +87,8 @@ def to_dict(result: PlanResult) -> dict[str, Any]:
     }
     for bp in result.behaviors:
         d: dict[str, Any] = {
-            "pick": {"layers": list(bp.pick.candidate.layers), "name": bp.pick.candidate.name,
-                     "r_star": bp.pick.r_star, "valid": bp.pick.valid, "note": bp.pick.note},
+            "pick": PlanPick(bp.pick.candidate.layers, bp.pick.candidate.name, bp.pick.r_star,
+                             bp.pick.valid, bp.pick.note).to_json(),
             "ranked": [prediction_row(bp.behavior, p, None) for p in bp.ranked],
             "timing": {"reading_vectors_s": bp.vector_seconds, "planning_s": bp.plan_seconds,
                        "shifts_s": bp.shift_seconds, "terms_s": bp.terms_seconds,
@@ -134,66 +139,70 @@ def markdown(result: PlanResult) -> str:
              f"`{s.curvature}` curvature and the `{s.loss}` loss. 95% bootstrap CIs over "
              "prompts.", ""]
     for bp in result.behaviors:
-        p = bp.pick
-        lines += [f"## {bp.behavior}", "",
-                  f"**Pick: layers {p.candidate.name}, r = {_g(p.r_star)}** "
-                  f"(predicted U = {_ivs(p.utility)}; {p.note}).", "",
-                  "| rank | layers | gain slope | help c1 | ℓ₂ (actual Δ + response) | ℓ₂ (actual Δ) "
-                  "| ℓ₂ (random dir.) | efficiency | r* | valid | U* | FD step h |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for q in bp.ranked:
-            lines.append(f"| {q.rank} | {q.candidate.name} | {_ivs(q.gain_slope)} | "
-                         f"{_g(q.help_slope.value)} | {_ivs(q.curvature_response)} | "
-                         f"{_ivs(q.curvature)} | {_ivs(q.curvature_random)} | "
-                         f"{_g(q.efficiency)} | {_g(q.r_star)} | {_g(q.valid)} | "
-                         f"{_ivs(q.utility)} | {_g(q.step)} |")
-        lines += ["", f"Timing: reading vectors {bp.vector_seconds:.1f} s (one hidden-state pass, "
-                  f"needed by sweeps too); planning {bp.plan_seconds:.1f} s (shifts "
-                  f"{bp.shift_seconds:.1f} s, per-candidate terms {bp.terms_seconds:.1f} s of "
-                  f"which ±h forwards {bp.response_seconds:.1f} s)."]
+        lines += _ranking(bp)
         if bp.agreement is not None:
-            a = bp.agreement
-            lines += ["", "### Verification against sweeps", "",
-                      "| rank | layers | pred. slope | meas. slope | pred. ℓ₂ (resp.) | ℓ₂ (actual) "
-                      "| ℓ₂ (random) | meas. ℓ₂ | pred. r* | meas. r* | pred. U* | meas. U* |",
-                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-            for q, m in zip(bp.verified, bp.measured, strict=True):
-                edge = " (grid edge)" if m.at_edge else ""
-                lines.append(f"| {q.rank} | {q.candidate.name} | {_g(q.gain_slope.value)} | "
-                             f"{_ivs(m.gain_slope)} | {_g(q.curvature_response.value)} | "
-                             f"{_g(q.curvature.value)} | {_g(q.curvature_random.value)} | "
-                             f"{_ivs(m.curvature)} "
-                             f"| {_g(q.r_star)} | {_g(m.r_star)}{edge} | {_g(q.utility.value)} | "
-                             f"{_ivs(m.utility)} |")
-            lines += ["", f"- Spearman(pred. U*, meas. U*) = {_ivs(a.spearman_u)} (bootstrap over "
-                      "candidates); by curvature form: response "
-                      f"{_g(a.spearman_u_forms.response)}, random {_g(a.spearman_u_forms.random)}, "
-                      f"actual {_g(a.spearman_u_forms.actual)}; softmax loss "
-                      f"{_g(a.spearman_u_softmax)}",
-                      f"- Spearman(pred. slope, meas. slope) = {_ivs(a.spearman_slope)}",
-                      f"- pick {a.pick}: measured U* {_g(a.pick_utility)}; best measured {a.best}: "
-                      f"{_g(a.best_utility)}; ratio {_g(a.pick_vs_best)}",
-                      f"- median predicted/measured: slope {_g(a.slope_ratio)}, curvature "
-                      f"{_g(a.curvature_ratio)} (response {_g(a.curvature_ratios.response)}, "
-                      f"random {_g(a.curvature_ratios.random)}, actual "
-                      f"{_g(a.curvature_ratios.actual)})",
-                      f"- sweeping one candidate {_g(bp.sweep_seconds_per_candidate)} s (mean "
-                      f"of the verified); all {len(result.candidates)} extrapolated by each "
-                      f"candidate's multiply-adds (depth, grid; worst error on the verified "
-                      f"sweeps {_g(bp.sweep_cost_fit)}) {_g(bp.sweep_all_seconds)} s; "
-                      f"planning/sweeping-all = {_g(bp.cost_ratio)} (mean time × "
-                      f"{len(result.candidates)}: {_g(bp.sweep_all_seconds_mean)} s, "
-                      f"{_g(bp.cost_ratio_mean)}); in process CPU seconds (less sensitive to "
-                      f"other load on the machine) {_g(bp.cost_ratio_cpu)}"]
+            lines += _verification(bp, len(result.candidates))
         lines.append("")
     lines += ["```"] + [summary_line(bp) for bp in result.behaviors if bp.agreement] + ["```", ""]
     return "\n".join(lines)
 
 
-def csv_text(result: PlanResult) -> str:
-    import csv
-    import io
+def _ranking(bp: BehaviorPlan) -> list[str]:
+    p = bp.pick
+    lines = [f"## {bp.behavior}", "",
+             f"**Pick: layers {p.candidate.name}, r = {_g(p.r_star)}** "
+             f"(predicted U = {_ivs(p.utility)}; {p.note}).", "",
+             "| rank | layers | gain slope | help c1 | ℓ₂ (actual Δ + response) | ℓ₂ (actual Δ) "
+             "| ℓ₂ (random dir.) | efficiency | r* | valid | U* | FD step h |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for q in bp.ranked:
+        lines.append(f"| {q.rank} | {q.candidate.name} | {_ivs(q.gain_slope)} | "
+                     f"{_g(q.help_slope.value)} | {_ivs(q.curvature_response)} | "
+                     f"{_ivs(q.curvature)} | {_ivs(q.curvature_random)} | "
+                     f"{_g(q.efficiency)} | {_g(q.r_star)} | {_g(q.valid)} | "
+                     f"{_ivs(q.utility)} | {_g(q.step)} |")
+    return lines + ["", f"Timing: reading vectors {bp.vector_seconds:.1f} s (one hidden-state "
+                    f"pass, needed by sweeps too); planning {bp.plan_seconds:.1f} s (shifts "
+                    f"{bp.shift_seconds:.1f} s, per-candidate terms {bp.terms_seconds:.1f} s of "
+                    f"which ±h forwards {bp.response_seconds:.1f} s)."]
 
+
+def _verification(bp: BehaviorPlan, n_candidates: int) -> list[str]:
+    a = bp.agreement
+    assert a is not None
+    lines = ["", "### Verification against sweeps", "",
+             "| rank | layers | pred. slope | meas. slope | pred. ℓ₂ (resp.) | ℓ₂ (actual) "
+             "| ℓ₂ (random) | meas. ℓ₂ | pred. r* | meas. r* | pred. U* | meas. U* |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for q, m in zip(bp.verified, bp.measured, strict=True):
+        edge = " (grid edge)" if m.at_edge else ""
+        lines.append(f"| {q.rank} | {q.candidate.name} | {_g(q.gain_slope.value)} | "
+                     f"{_ivs(m.gain_slope)} | {_g(q.curvature_response.value)} | "
+                     f"{_g(q.curvature.value)} | {_g(q.curvature_random.value)} | "
+                     f"{_ivs(m.curvature)} "
+                     f"| {_g(q.r_star)} | {_g(m.r_star)}{edge} | {_g(q.utility.value)} | "
+                     f"{_ivs(m.utility)} |")
+    return lines + [
+        "", f"- Spearman(pred. U*, meas. U*) = {_ivs(a.spearman_u)} (bootstrap over "
+        "candidates); by curvature form: response "
+        f"{_g(a.spearman_u_forms.response)}, random {_g(a.spearman_u_forms.random)}, "
+        f"actual {_g(a.spearman_u_forms.actual)}; softmax loss {_g(a.spearman_u_softmax)}",
+        f"- Spearman(pred. slope, meas. slope) = {_ivs(a.spearman_slope)}",
+        f"- pick {a.pick}: measured U* {_g(a.pick_utility)}; best measured {a.best}: "
+        f"{_g(a.best_utility)}; ratio {_g(a.pick_vs_best)}",
+        f"- median predicted/measured: slope {_g(a.slope_ratio)}, curvature "
+        f"{_g(a.curvature_ratio)} (response {_g(a.curvature_ratios.response)}, "
+        f"random {_g(a.curvature_ratios.random)}, actual {_g(a.curvature_ratios.actual)})",
+        f"- sweeping one candidate {_g(bp.sweep_seconds_per_candidate)} s (mean of the "
+        f"verified); all {n_candidates} extrapolated by each candidate's multiply-adds (depth, "
+        f"grid; worst error on the verified sweeps {_g(bp.sweep_cost_fit)}) "
+        f"{_g(bp.sweep_all_seconds)} s; planning/sweeping-all = {_g(bp.cost_ratio)} (mean time × "
+        f"{n_candidates}: {_g(bp.sweep_all_seconds_mean)} s, {_g(bp.cost_ratio_mean)}); in "
+        f"process CPU seconds (less sensitive to other load on the machine) "
+        f"{_g(bp.cost_ratio_cpu)}"]
+
+
+def csv_text(result: PlanResult) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
     w.writeheader()
@@ -205,10 +214,8 @@ def csv_text(result: PlanResult) -> str:
 def plot(result: PlanResult, path: Path) -> None:
     """Predicted efficiency (g²/ℓ₂ = 4κU*) across depth: one panel per behavior, one series per
     window width, x = window centre; verified candidates ringed."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after choosing the non-interactive backend
 
     fig, axes = plt.subplots(1, len(result.behaviors), figsize=(5.5 * len(result.behaviors), 4),
                              squeeze=False)

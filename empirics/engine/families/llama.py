@@ -1,0 +1,177 @@
+"""Llama-like decoders (llama, mistral, qwen2): pre-norm attention with rotary embeddings
+(q/k/v/o Linear, grouped-query heads), residual, pre-norm gated MLP, residual; unscaled
+embeddings; logits = lm_head(norm(h)).
+
+We call the layers' own submodules (norms, projections, MLP, rotary embedding) rather than the
+layer's ``forward``, so nothing depends on the cache / keyword API that changes between
+transformers releases (``past_key_values`` in 5.17, ``cache`` in 5.24).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from empirics.engine.family import AttentionSpec, Family, Projected, Rope
+from empirics.models import LoadedModel
+
+_NORMS = ("input_layernorm", "post_attention_layernorm", "mlp")
+
+
+def rotate(x: torch.Tensor, rope: Rope) -> torch.Tensor:
+    """RoPE on ``(tokens, heads, head_dim)``: ``x * cos + rotate_half(x) * sin`` as Llama's
+    apply_rotary_pos_emb, without materialising ``rotate_half(x)`` (no cat, no neg)."""
+    cos, sin = rope
+    half = x.shape[-1] // 2
+    out = x * cos
+    out[..., :half] -= x[..., half:] * sin[..., :half]
+    out[..., half:] += x[..., :half] * sin[..., half:]
+    return out
+
+
+def gated_mlp(mlp: Any, x: torch.Tensor) -> torch.Tensor:
+    """Gated MLP ``down(act(gate(x)) * up(x))`` with the activation and product in place."""
+    if not all(hasattr(mlp, n) for n in ("gate_proj", "up_proj", "down_proj", "act_fn")):
+        return mlp(x)  # type: ignore[no-any-return]
+    g = mlp.gate_proj(x)
+    if isinstance(mlp.act_fn, nn.SiLU) or type(mlp.act_fn).__name__ == "SiLUActivation":
+        F.silu(g, inplace=True)
+    else:
+        g = mlp.act_fn(g)
+    g.mul_(mlp.up_proj(x))
+    return mlp.down_proj(g)  # type: ignore[no-any-return]
+
+
+def window_of(lm: LoadedModel, layer: int) -> int | None:
+    """Sliding-window size of ``layer``'s attention (``None``: full): the attention's own
+    ``sliding_window`` (qwen2, qwen3: per layer type), else the config's (mistral: every layer)."""
+    attn: Any = getattr(lm.layers[layer], "self_attn", None)
+    if hasattr(attn, "sliding_window"):
+        window = attn.sliding_window
+    else:
+        window = getattr(lm.model.config, "sliding_window", None)
+    return None if window is None else int(window)
+
+
+def _window_reason(lm: LoadedModel, max_len: int) -> str | None:
+    """Sliding-window layers are computed exactly only while no prompt is longer than the
+    window (the engine's attention is full causal)."""
+    for i in range(lm.num_layers):
+        window = window_of(lm, i)
+        if window is not None and max_len > window:
+            return (f"sliding-window attention (layer {i}, window {window}) with prompts of "
+                    f"{max_len} tokens")
+    return None
+
+
+class LlamaFamily(Family):
+    """llama, mistral, qwen2."""
+
+    model_types = frozenset({"llama", "mistral", "qwen2"})
+    #: Whether each head's queries and keys are normalised before the rotary embedding.
+    qk_norms = False
+
+    def __init__(self, lm: LoadedModel) -> None:
+        super().__init__(lm)
+        base: Any = lm.model.model
+        self.embed_tokens: nn.Module = base.embed_tokens
+        self.rotary: nn.Module = base.rotary_emb
+        attn0: Any = lm.layers[0].self_attn
+        self.head_dim = int(getattr(attn0, "head_dim", self.head_dim))
+        self.scale = float(getattr(attn0, "scaling", self.head_dim**-0.5))
+
+    @classmethod
+    def unsupported(cls, lm: LoadedModel, max_len: int) -> str | None:
+        base = getattr(lm.model, "model", None)
+        for attr in ("embed_tokens", "layers", "norm", "rotary_emb"):
+            if not isinstance(getattr(base, attr, None), nn.Module):
+                return f"model.model has no {attr}"
+        assert base is not None
+        if base.layers is not lm.layers or base.norm is not lm.final_norm:
+            return "decoder layers / final norm are not model.model.layers / model.model.norm"
+        if not isinstance(lm.lm_head, nn.Linear):
+            return "lm_head is not a Linear"
+        rope_type = str(getattr(base.rotary_emb, "rope_type", "default"))
+        if "dynamic" in rope_type:
+            # Dynamic RoPE rescales by the longest position in each call; we call it per part.
+            return f"dynamic RoPE scaling ({rope_type})"
+        for i, layer in enumerate(lm.layers):
+            reason = cls.layer_reason(i, layer)
+            if reason is not None:
+                return reason
+        return _window_reason(lm, max_len)
+
+    @classmethod
+    def layer_reason(cls, i: int, layer: nn.Module) -> str | None:
+        """Why decoder layer ``i`` is not of this family's form (``None``: it is)."""
+        attn = getattr(layer, "self_attn", None)
+        for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            if not isinstance(getattr(attn, name, None), nn.Linear):
+                return f"layer {i} self_attn has no Linear {name}"
+        present = [hasattr(attn, "q_norm"), hasattr(attn, "k_norm")]
+        if (not all(present)) if cls.qk_norms else any(present):
+            has = "lacks" if cls.qk_norms else "has"
+            return f"layer {i} self_attn {has} q_norm/k_norm (not of the {cls.__name__} form)"
+        for name in _NORMS:
+            if not isinstance(getattr(layer, name, None), nn.Module):
+                return f"layer {i} has no {name}"
+        return None
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        dev = next(self.embed_tokens.parameters()).device
+        return self.embed_tokens(ids.to(dev))  # type: ignore[no-any-return]
+
+    def rope(self, layer: int, positions: torch.Tensor, like: torch.Tensor) -> Rope:
+        cos, sin = self.rotary(like, positions.to(like.device).unsqueeze(0))
+        return Rope(cos[0].unsqueeze(1), sin[0].unsqueeze(1))
+
+    def attention_input(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        return self.lm.layers[layer].input_layernorm(h)  # type: ignore[operator,no-any-return]
+
+    def project(self, layer: int, x: torch.Tensor, rope: Rope | None,
+                query_rows: torch.Tensor | None) -> Projected:
+        assert rope is not None
+        attn: Any = self.lm.layers[layer].self_attn
+        k = rotate(self.keys(attn, x), rope)
+        v = attn.v_proj(x).view(-1, self.kv_heads, self.head_dim)
+        if query_rows is None:
+            q = rotate(self.queries(attn, x), rope)
+        else:
+            picked = Rope(rope.cos.index_select(0, query_rows), rope.sin.index_select(0, query_rows))
+            q = rotate(self.queries(attn, x.index_select(0, query_rows)), picked)
+        return Projected(q, k, v)
+
+    def queries(self, attn: Any, x: torch.Tensor) -> torch.Tensor:
+        """Queries ``(tokens, heads, head_dim)`` before the position encoding."""
+        return attn.q_proj(x).view(-1, self.heads, self.head_dim)  # type: ignore[no-any-return]
+
+    def keys(self, attn: Any, x: torch.Tensor) -> torch.Tensor:
+        """Keys ``(tokens, kv_heads, head_dim)`` before the position encoding."""
+        return attn.k_proj(x).view(-1, self.kv_heads, self.head_dim)  # type: ignore[no-any-return]
+
+    def attention_spec(self, layer: int) -> AttentionSpec:
+        return AttentionSpec(self.scale)
+
+    def finish(self, layer: int, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        block: Any = self.lm.layers[layer]
+        h.add_(block.self_attn.o_proj(attended))
+        return h.add_(gated_mlp(block.mlp, block.post_attention_layernorm(h)))
+
+    def final_norm(self, h: torch.Tensor) -> torch.Tensor:
+        lm = self.lm
+        h = h.to(lm.final_norm.weight.device)  # type: ignore[union-attr,arg-type]
+        return lm.final_norm(h).to(lm.lm_head.weight.device)  # type: ignore[no-any-return,union-attr,arg-type]
+
+    def unembed(self, normed: torch.Tensor) -> torch.Tensor:
+        return self.lm.lm_head(normed)  # type: ignore[no-any-return]
+
+    @property
+    def plain_unembedding(self) -> torch.Tensor | None:
+        head: Any = self.lm.lm_head
+        return None if getattr(head, "bias", None) is not None else head.weight  # type: ignore[no-any-return]
+
+
+FAMILY = LlamaFamily

@@ -1,0 +1,62 @@
+"""The benchmarks' limits are bounds: the least work (counted by hand on tiny shapes) at the
+fastest rate measured."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@contextmanager
+def _load(name: str) -> Iterator[Any]:
+    """``benchmarks/<name>.py`` loaded from its file (removed from ``sys.modules`` afterwards)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def test_sweep_limit_counts_the_least_work() -> None:
+    """By hand: 6 layers, first steered layer 2. Layers 0-2 once per token; layers 3-4 per
+    coefficient at every token; the top layer per coefficient: keys/values of every token and
+    the rest at the last token; the unembedding at the last token."""
+    with _load("sweep") as bench:
+        sh = bench.Shape(d=8, inter=16, layers=6, heads=2, kv_heads=1, head_dim=4, vocab=11)
+        kv = 2 * 2 * 8 * 4
+        assert sh.linear == 2 * (8 * 8 + 8 * 8 + 3 * 8 * 16) + kv
+        prompts = [[1, 2, 3, 4], [1, 2, 5]]          # prefix 2, own tokens 2 and 1
+        att = 4 * 2 * 4                              # per (query, key) pair
+
+        def layer(start: int, n: int) -> int:         # n tokens from position start, one layer
+            return n * sh.linear + att * sum(start + j + 1 for j in range(n))
+
+        once = 3 * (layer(0, 2) + layer(2, 2) + layer(2, 1))
+        middle = 2 * (layer(0, 2) + layer(2, 2) + layer(2, 1))
+        top = 2 * kv + (2 * kv + sh.linear - kv + att * 4) + (1 * kv + sh.linear - kv + att * 3)
+        unembed = 2 * 2 * 8 * 11
+        want = once + 3 * (middle + top + unembed)
+        assert bench.necessary_flops(sh, prompts, 2, 3) == want
+        # the last layer steered alone: everything below it once, the top layer per coefficient
+        below = 5 * (layer(0, 2) + layer(2, 2) + layer(2, 1))
+        assert bench.necessary_flops(sh, prompts, 5, 1) == below + top + unembed
+
+
+def test_meter_keeps_the_fastest_measurement() -> None:
+    with _load("rates") as rates:
+        values = iter([3.0, 5.0, 4.0])
+        meter = rates.Meter(lambda: next(values))
+        for _ in range(3):
+            meter.measure()
+        assert meter.best == 5.0 and meter.seen == [3.0, 5.0, 4.0]
+        assert "best of 3" in meter.describe(1.0, "x")
