@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from empirics.io import atomic_write
+
 ARCH = "controlvector"
 KEY_MODEL_HINT = f"{ARCH}.model_hint"
 KEY_LAYER_COUNT = f"{ARCH}.layer_count"
@@ -73,8 +75,6 @@ def _check(directions: Mapping[int, np.ndarray]) -> None:
 def export_gguf(cv: ControlVector, path: str | Path) -> Path:
     """Write ``cv`` as a control-vector GGUF (atomically); returns the path."""
     import gguf
-
-    from empirics.io import atomic_write
 
     directions = {int(k): _as_array(v) for k, v in cv.directions.items()}
     _check(directions)

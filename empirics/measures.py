@@ -115,16 +115,3 @@ def measure(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]) -> GroupMeasu
     if kinds == {"behavior"}:
         return behavior(logprobs, prompts)
     return helpfulness(logprobs, prompts)
-
-
-# ------------------------------------------------------------ for the planner, until it is switched
-def behavior_measures(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]
-                      ) -> dict[str, np.ndarray]:
-    """``behavior`` as a name → ``(N, C)`` dict (the planner's reader; to go at the merge)."""
-    return dict(behavior(logprobs, prompts).named())
-
-
-def helpfulness_measures(logprobs: np.ndarray, prompts: Sequence[ScoredPrompt]
-                         ) -> dict[str, np.ndarray]:
-    """``helpfulness`` as a name → ``(N, C)`` dict (the planner's reader; to go at the merge)."""
-    return dict(helpfulness(logprobs, prompts).named())

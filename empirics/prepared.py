@@ -13,7 +13,7 @@ from empirics import prompts
 from empirics.cache import ChunkCache, digest
 from empirics.data import require_benchmark
 from empirics.models import EMBEDDED_NAME, LoadedModel, load_model
-from empirics.plan import plan_pick
+from empirics.plan_file import plan_pick
 from empirics.reading_vectors import (
     ReadingVectors,
     last_token_hidden_states,

@@ -21,8 +21,6 @@ def plan_prompts(lm: LoadedModel, behavior: str, n: int, seed: int,
     project's data functions (the one place to switch the data source). Measurement prompts
     are disjoint from the contrast prompts (val/test splits; the other side of the StereoSet
     target split), as in ``validate``."""
-    from empirics import data, tasks
-
     root = resolve_source(None, data_dir)  # embedded data unless a directory is given
     rng = np.random.default_rng(seed)
 

@@ -104,8 +104,8 @@ def interval_of(samples: np.ndarray, value: float) -> Interval:
 
 
 def gain_curves(t: CandidateTerms, r: np.ndarray) -> np.ndarray:
-    """(Nb, R): B(r) − B_0 of the exact linear model, ``alignment.behavior(z + r g)``."""
-    return np.stack([formulas.behavior_values(z[None] + r[:, None] * g[None], m) - b
+    """(Nb, R): B(r) − B_0 of the exact linear model, ``formulas.behavior_response_curve`` (w = 0)."""
+    return np.stack([formulas.behavior_response_curve(z, g, np.where(m, 1.0, -1.0), r) - b
                      for z, g, m, b in zip(t.zb, t.gb, t.pos, t.B0, strict=True)])
 
 

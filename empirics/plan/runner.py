@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from empirics.measures import behavior_measures, helpfulness_measures
+from empirics import measures
 from empirics.models import LoadedModel
 from empirics.plan.data import plan_helpfulness, plan_prompts
 from empirics.plan.predictions import Prediction, predict, rank
@@ -156,8 +156,8 @@ def verify_behavior(lm: LoadedModel, bp: BehaviorPlan, vectors: Mapping[int, tor
         cpu.append(time.process_time() - c0)
         kb = max(len(q.candidate_ids) for q in prompts)
         kh = max(len(q.candidate_ids) for q in help_prompts)
-        b = behavior_measures(res.logprobs[:, :nb, :kb], prompts)["B"]
-        h = helpfulness_measures(res.logprobs[:, nb:, :kh], help_prompts)["p_correct"]
+        b = measures.behavior(res.logprobs[:, :nb, :kb], prompts).B
+        h = measures.helpfulness(res.logprobs[:, nb:, :kh], help_prompts).p_correct
         bp.measured.append(measure_candidate(pred, grid, b, h, s.kappa, win_b, win_h, dt,
                                              n_boot=s.n_boot, seed=s.seed))
         bp.verified.append(p)

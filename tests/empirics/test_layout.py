@@ -20,31 +20,16 @@ PKG = Path(empirics.__file__).parent
 DOCS = PKG.parent / "docs" / "architecture.md"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-REWRITE = "engine rewrite in progress"   # to be emptied when the engine and planner land
 
 #: Import cycles allowed for now: the planner and its report import each other (a function-level
 #: import one way, a TYPE_CHECKING one the other).
-KNOWN_CYCLES: dict[frozenset[str], str] = {frozenset({"plan", "plan_report"}): REWRITE}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 #: Modules (``name``) and functions (``name:qualname``) over the size limits.
-SIZE_EXCEPTIONS: dict[str, str] = {
-    "forward:LlamaStack.run": REWRITE,
-    "forward:LlamaStack._attention": REWRITE,
-    "generate": REWRITE,
-    "generate:generate_loop": REWRITE,
-    "generate:_FastGen._chunk": REWRITE,
-    "jvp:packed_jvp": REWRITE,
-    "plan": REWRITE,
-    "plan_report:markdown": REWRITE,
-    "reading_vectors:last_token_hidden_states": REWRITE,
-    "reading_vectors:reading_vectors": REWRITE,
-    "sweep": REWRITE,
-    "sweep:_sweep_llama": REWRITE,
-}
+SIZE_EXCEPTIONS: dict[str, str] = {}
 #: Modules that import ``empirics`` inside functions.
-INNER_IMPORT_EXCEPTIONS: dict[str, str] = {"plan": REWRITE, "control_vector": REWRITE}
+INNER_IMPORT_EXCEPTIONS: dict[str, str] = {}
 #: (importing module, imported module) pairs that take private names.
-PRIVATE_IMPORT_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("jvp", "sweep"): REWRITE, ("generate", "forward"): REWRITE}
+PRIVATE_IMPORT_EXCEPTIONS: dict[tuple[str, str], str] = {}
 #: Modules that compute (sweeps, passes, fits, theory): the output layer imports none of them.
 COMPUTATION = {"pipeline", "prepared", "directions", "analysis", "curves", "recommend",
                "formulas", "fits", "verdicts", "theory_link", "jvp", "sweep",

@@ -11,7 +11,6 @@ from empirics.measures import (
     BehaviorMeasures,
     HelpfulnessMeasures,
     behavior,
-    behavior_measures,
     helpfulness,
     measure,
 )
@@ -43,10 +42,7 @@ def test_behavior_matches_torch_softmax() -> None:
     p = torch.softmax(logits, -1)
     np.testing.assert_allclose(m.mass, (p[..., 5] + p[..., 7]).numpy().T, atol=1e-12)
     np.testing.assert_allclose(m.B_full, (p[..., 5] - p[..., 7]).numpy().T, atol=1e-12)
-    # the planner's name → array reader holds the same arrays
-    legacy = behavior_measures(lp, prompts)
-    assert list(legacy) == ["B", "B_full", "mass"]
-    np.testing.assert_array_equal(legacy["B"], m.B)
+    assert [name for name, _ in m.named()] == ["B", "B_full", "mass"]
 
 
 def test_helpfulness_with_padding() -> None:

@@ -69,12 +69,7 @@ FORMS: dict[str, Callable[[ast.expr], bool]] = {
 
 #: Hits left in modules under rewrite (the engine and the planner): (module, form) -> count.
 #: To be emptied at the merge; each hit goes through ``empirics.formulas``.
-KNOWN: Counter[tuple[str, str]] = Counter({
-    ("plan.py", "γλ = slope/(1 − B₀²)"): 1,
-    ("plan.py", "U = G − κL"): 3,
-    ("plan.py", "σ = 1/√d"): 1,
-    ("plan.py", "softmax(z + r g)"): 1,
-})
+KNOWN: Counter[tuple[str, str]] = Counter()
 
 
 def hits(source: str) -> Counter[str]:
