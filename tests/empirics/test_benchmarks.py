@@ -60,3 +60,13 @@ def test_meter_keeps_the_fastest_measurement() -> None:
             meter.measure()
         assert meter.best == 5.0 and meter.seen == [3.0, 5.0, 4.0]
         assert "best of 3" in meter.describe(1.0, "x")
+
+
+def test_families_benchmark_runs_both_paths_and_agrees() -> None:
+    """The per-family table: an adapter family on the fast path, one without on the generic
+    path, both equal to the Hugging Face loop."""
+    with _load("families") as bench:
+        line = bench.main(["--quick", "--families", "llama,gemma"])
+    fields = dict(kv.split("=") for kv in line.split(": ", 1)[1].split())
+    assert fields["n"] == "2" and fields["fast"] == "llama"
+    assert float(fields["max_abs_diff"]) <= 1e-5
