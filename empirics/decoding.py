@@ -60,6 +60,17 @@ def row_seed(seed: int, prompt: int, sample: int) -> int:
     return (int(seed) * 1_000_003 + prompt * 10_007 + sample) % (2**63 - 1)
 
 
+def row_uniforms(rows: Sequence[GenRow], sampling: Sampling) -> torch.Tensor | None:
+    """``(rows, max_new)`` uniforms of each row's draws, seeded by prompt and sample only
+    (``row_seed``); None when greedy. Both generation paths draw from these."""
+    if sampling.temperature == 0:
+        return None
+    return torch.stack([torch.rand(sampling.max_new, dtype=torch.float32,
+                                   generator=torch.Generator().manual_seed(
+                                       row_seed(sampling.seed, r.prompt, r.sample)))
+                        for r in rows])
+
+
 class RowBook:
     """The generated tokens of one chunk's rows and their stop checks."""
 
@@ -194,12 +205,7 @@ class ChunkDecoder:
         state = self.prefill()
         book = RowBook(len(self.rows), self.sampling, self.decode)
         s = self.sampling
-        uniforms = None
-        if s.temperature > 0:
-            uniforms = torch.stack([torch.rand(s.max_new, dtype=torch.float32,
-                                               generator=torch.Generator().manual_seed(
-                                                   row_seed(s.seed, r.prompt, r.sample)))
-                                    for r in self.rows])
+        uniforms = row_uniforms(self.rows, s)
         weight = self.family.plain_unembedding
         stream = s.temperature == 0 and weight is not None
         buffer = None if stream else torch.empty_like(state.logits)

@@ -239,6 +239,26 @@ def embedded_checkpoint(cache_dir: str | Path | None = None) -> Path:
     return cache
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json")
+
+
+def check_checkpoint_dir(path: Path) -> None:
+    """``ValueError`` naming what a local model folder lacks (before any work): a
+    ``save_pretrained`` folder holds config.json, weights and tokenizer files."""
+    fix = ("give a folder written by save_pretrained (config.json, *.safetensors, tokenizer "
+           "files) or a Hugging Face model id")
+    if not (path / "config.json").is_file():
+        raise ValueError(f"--model {path}: the folder has no config.json, so it holds no "
+                         f"Hugging Face checkpoint; {fix}")
+    if not any(any(path.glob(pattern)) for pattern in WEIGHT_PATTERNS):
+        raise ValueError(f"--model {path}: config.json but no weights (*.safetensors or "
+                         f"pytorch_model*.bin); {fix}")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(f"--model {path}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); "
+                         "save the tokenizer into the same folder (tokenizer.save_pretrained)")
+
+
 def load_model(
     name_or_path: str | None = None,
     device: str | None = None,
@@ -259,6 +279,8 @@ def load_model(
     else:
         source = name_or_path
         name = name_or_path
+        if Path(source).is_dir():
+            check_checkpoint_dir(Path(source))
     # Several GPUs: let accelerate dispatch the layers; steering moves vectors per layer.
     device_map: str | None = "auto" if device == "cuda" and torch.cuda.device_count() > 1 else None
     try:
@@ -271,6 +293,9 @@ def load_model(
             f"unknown model {name_or_path!r}: not a local directory with a checkpoint and not "
             f"a Hugging Face id available offline ({err})"
         ) from err
+    except ValueError as err:   # e.g. an encoder-only config: no causal-LM head to steer
+        raise ValueError(f"model {name_or_path!r} cannot be loaded as a causal language model "
+                         f"(decoder-only, next-token logits), which steering needs: {err}") from err
     if device_map is None:
         model = model.to(device)  # type: ignore[arg-type]
     model.eval()

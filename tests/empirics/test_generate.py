@@ -310,8 +310,10 @@ def test_bad_inputs_are_named() -> None:
         steered_generate(lm, vec, [0.0], prompts, max_new_tokens=0)
     with pytest.raises(ValueError, match="empty"):
         steered_generate(lm, vec, [0.0], [[]])
-    with pytest.raises(ValueError, match="engine's families"):
-        steered_generate(tiny_gpt2(), {1: torch.zeros(64)}, [0.0], prompts)
+    # A family without an adapter takes the generic path, which has no lower pass to reuse.
+    with pytest.raises(ValueError, match="lower .* needs the engine's fast path"):
+        steered_generate(tiny_gpt2(), {1: torch.zeros(64)}, [0.0], prompts,
+                         lower=object())  # type: ignore[arg-type]
 
 
 @pytest.mark.model

@@ -75,3 +75,40 @@ def max_dp(a: Any, b: Any) -> float:
     assert a.logprobs.shape == b.logprobs.shape
     assert np.array_equal(np.isnan(a.logprobs), np.isnan(b.logprobs))
     return float(np.nanmax(np.abs(np.exp(a.logprobs) - np.exp(b.logprobs))))
+
+
+def tiny_gguf_module() -> Any:
+    """``benchmarks/tiny_gguf.py`` (its per-family settings), loaded from its file."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "bench_tiny_gguf"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[2] / "benchmarks" / "tiny_gguf.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma",
+            "gemma2", "gemma3_text", "phi3", "olmo2", "granite", "gpt2", "gpt_neox")
+
+
+def tiny_family(family: str, seed: int = 0, layers: int = 4) -> LoadedModel:
+    """A random model of ``family`` (a transformers model_type) with the per-family settings of
+    the llama.cpp agreement check (MoE experts, sliding windows of 16 tokens, Granite's
+    multipliers), width 64, vocabulary 97, weights redrawn so every layer matters."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tg = tiny_gguf_module()
+    config = AutoConfig.for_model(family, vocab_size=97, bos_token_id=1, eos_token_id=2,
+                                  pad_token_id=0, **{**tg.BASE, "num_hidden_layers": layers,
+                                                     **tg.FAMILIES[family]})
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    tg.randomize(model, seed)
+    return wrap(model)

@@ -1,0 +1,68 @@
+"""Every family through the drivers against references, on tiny random models (fp32 CPU): the
+sweep vs the per-coefficient Hugging Face loop, Δ and Δ₂ by (nested) forward mode vs central
+differences of the model itself, and the control-vector export read back. Generation per
+family: tests/empirics/test_hooked_generate.py; the whole job: test_families_e2e.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from empirics.control_vector import ControlVector, export_gguf, import_gguf
+from empirics.jvp import delta2_jvp, delta_jvp
+from empirics.sweep import sweep, sweep_loop
+from tests.empirics.tiny import FAMILIES, max_dp, tiny_family
+from tests.empirics.tiny import prompts_with_prefix as _prompts
+from tests.empirics.tiny import unit_vectors as _vectors
+
+LAYERS = [1, 2]
+
+
+def _case(family: str) -> tuple[object, dict[int, torch.Tensor], list[list[int]]]:
+    lm = tiny_family(family)
+    return lm, {k: 2.0 * v for k, v in _vectors(64, LAYERS, seed=1).items()}, _prompts(
+        4, [3, 9, 6], seed=2)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_sweep_equals_the_hf_loop(family: str) -> None:
+    lm, vec, prompts = _case(family)
+    cands = [[5, 6, 7]] * len(prompts)
+    coefs = [-3.0, 0.0, 1.5]
+    got = sweep(lm, vec, coefs, prompts, cands)  # type: ignore[arg-type]
+    ref = sweep_loop(lm, vec, coefs, prompts, cands)  # type: ignore[arg-type]
+    assert max_dp(got, ref) <= 1e-5
+    other = sweep_loop(lm, vec, [c + 2.0 for c in coefs], prompts, cands)  # type: ignore[arg-type]
+    assert max_dp(other, ref) > 1e-4  # the comparison can fail
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_delta_and_delta2_equal_central_differences(family: str) -> None:
+    lm, vec, prompts = _case(family)
+    h0, d1 = delta_jvp(lm, vec, prompts)  # type: ignore[arg-type]
+    _, d1_fd = delta_jvp(lm, vec, prompts, method="fd")  # type: ignore[arg-type]
+    _, _, d2 = delta2_jvp(lm, vec, prompts)  # type: ignore[arg-type]
+    assert float((d1 - d1_fd).norm() / d1.norm()) <= 1e-3
+    # Second differences lose 1/step² of fp32 rounding, and a step that crosses a change of
+    # expert routing (MoE: piecewise in r) is no reference at all: per prompt, the better of
+    # two steps must agree.
+    errors = []
+    for step in (5e-2, 1e-2):
+        _, _, d2_fd = delta2_jvp(lm, vec, prompts, method="fd", fd_step=step)  # type: ignore[arg-type]
+        errors.append((d2 - d2_fd).norm(dim=1) / d2.norm(dim=1))
+    assert float(torch.stack(errors).min(0).values.max()) <= 5e-2
+    assert float(d1.norm()) > 0 and float(d2.norm()) > 0 and h0.shape == d1.shape
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_control_vector_export_reads_back(family: str, tmp_path: Path) -> None:
+    """The GGUF names the family (llama.cpp's model hint) and holds the steered layers."""
+    _, vec, _ = _case(family)
+    cv = ControlVector({li: v.numpy() for li, v in vec.items()}, model_hint=family)
+    back = import_gguf(export_gguf(cv, tmp_path / "v.gguf"))
+    assert sorted(back.directions) == LAYERS and back.model_hint == family
+    for li in LAYERS:
+        np.testing.assert_allclose(back.directions[li], vec[li].numpy(), atol=1e-6)
