@@ -111,14 +111,18 @@ class LoadedModel:
         return next(self.layers[layer].parameters()).device
 
     def unembedding_rows(self, token_ids: Sequence[int]) -> torch.Tensor:
-        """Rows ``u_a`` of the unembedding for ``token_ids``, as a (k, d) float32 CPU tensor."""
+        """Rows ``u_a`` of the unembedding for ``token_ids``, as a (k, d) float32 CPU tensor:
+        logit_a = ⟨u_a, h⟩ (+ bias), so a model that divides its logits (Granite's
+        ``logits_scaling``) has its rows divided too."""
         weight = self._weight
         vocab = int(weight.shape[0])
         for t in token_ids:
             if not 0 <= int(t) < vocab:
                 raise ValueError(f"token id {t} out of range [0, {vocab})")
         idx = torch.as_tensor(list(token_ids), dtype=torch.long, device=weight.device)
-        return weight.detach().index_select(0, idx).float().cpu()
+        rows = weight.detach().index_select(0, idx).float().cpu()
+        scaling = getattr(getattr(self.model, "config", None), "logits_scaling", None)
+        return rows / float(scaling) if scaling else rows
 
     def format_chat(self, user_message: str, assistant_prefix: str = "") -> str:
         """One user turn, ready for the assistant's reply (chat template, else Llama 2 [INST])."""

@@ -81,3 +81,53 @@ def test_bf16_sweep_and_generation_run(family: str) -> None:
     assert np.all(np.isfinite(got.logprobs)) and max_dp(got, ref) <= 5e-2
     out = steered_generate(lm, vec, [0.0, 2.0], prompts, max_new_tokens=4)  # type: ignore[arg-type]
     assert all(len(t) >= 1 for t in out.tokens)
+
+
+def test_gemma_takes_the_fast_path_and_its_embedding_scale_matters(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gemma's adapter: the fast path equals the loop; without the √d embedding scale it does
+    not (the mutation a missing scale would be)."""
+    from empirics.engine import fast_path_reason
+    from empirics.engine.families.gemma import GemmaFamily
+
+    lm, vec, prompts = _case("gemma")
+    assert fast_path_reason(lm) is None  # type: ignore[arg-type]
+    cands = [[5, 6, 7]] * len(prompts)
+    ref = sweep_loop(lm, vec, [-2.0, 0.0, 2.0], prompts, cands)  # type: ignore[arg-type]
+    monkeypatch.setattr(GemmaFamily, "embed", lambda self, ids: torch.nn.functional.embedding(
+        ids, self.embed_tokens.weight))
+    bad = sweep(lm, vec, [-2.0, 0.0, 2.0], prompts, cands)  # type: ignore[arg-type]
+    assert max_dp(bad, ref) > 1e-3
+
+
+@pytest.mark.parametrize("family", ["granite", "llama"])
+def test_unembedding_rows_give_the_models_logits(family: str) -> None:
+    """⟨u_a, h⟩ is the model's logit (Granite divides its logits by ``logits_scaling``, so the
+    theory's g = UΔ must too)."""
+    lm, _, prompts = _case(family)
+    ids = torch.tensor([prompts[0]])
+    out = lm.model(input_ids=ids, output_hidden_states=True)  # type: ignore[attr-defined]
+    h = out.hidden_states[-1][0, -1]   # the final-norm output at the last token
+    rows = lm.unembedding_rows([5, 6, 7])  # type: ignore[attr-defined]
+    torch.testing.assert_close(rows @ h, out.logits[0, -1, [5, 6, 7]], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("family", "adapter", "mutant"), [
+    ("olmo2", "Olmo2Family", "queries"),        # q_norm over the whole projection dropped
+    ("granite", "GraniteFamily", "finish"),     # the residual multiplier dropped
+    ("granite", "GraniteFamily", "unembed"),    # logits_scaling dropped
+])
+def test_adapter_features_are_needed(family: str, adapter: str, mutant: str,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each adapter feature the fast path relies on: without it the sweep leaves the loop."""
+    import importlib
+
+    from empirics.engine.families.llama import LlamaFamily
+
+    cls = getattr(importlib.import_module(f"empirics.engine.families.{family}"), adapter)
+    lm, vec, prompts = _case(family)
+    cands = [[5, 6, 7]] * len(prompts)
+    ref = sweep_loop(lm, vec, [-2.0, 0.0, 2.0], prompts, cands)  # type: ignore[arg-type]
+    assert max_dp(sweep(lm, vec, [-2.0, 0.0, 2.0], prompts, cands), ref) <= 1e-5  # type: ignore[arg-type]
+    monkeypatch.setattr(cls, mutant, getattr(LlamaFamily, mutant))
+    assert max_dp(sweep(lm, vec, [-2.0, 0.0, 2.0], prompts, cands), ref) > 1e-4  # type: ignore[arg-type]

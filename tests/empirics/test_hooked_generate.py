@@ -15,7 +15,7 @@ from empirics.decoding import GenRow, Sampling
 from empirics.engine import fast_path_reason
 from empirics.generate import generate_loop, steered_generate
 from empirics.hooked_generate import hooked_generate
-from tests.empirics.tiny import FAMILIES, tiny_family, tiny_llama
+from tests.empirics.tiny import FAMILIES, FAST, tiny_family, tiny_llama
 from tests.empirics.tiny import prompts_with_prefix as _prompts
 from tests.empirics.tiny import unit_vectors as _vectors
 
@@ -64,4 +64,4 @@ def test_greedy_generation_equals_hf_generate(family: str) -> None:
                             batch_size=1, eos_token_ids=EOS)
     assert shifted.tokens != got.tokens
     path = "fast" if fast_path_reason(lm) is None else "generic"
-    assert path == ("fast" if family in ("llama", "mistral", "qwen2", "qwen3") else "generic")
+    assert path == ("fast" if family in FAST else "generic")
