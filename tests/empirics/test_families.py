@@ -131,3 +131,16 @@ def test_adapter_features_are_needed(family: str, adapter: str, mutant: str,
     assert max_dp(sweep(lm, vec, [-2.0, 0.0, 2.0], prompts, cands), ref) <= 1e-5  # type: ignore[arg-type]
     monkeypatch.setattr(cls, mutant, getattr(LlamaFamily, mutant))
     assert max_dp(sweep(lm, vec, [-2.0, 0.0, 2.0], prompts, cands), ref) > 1e-4  # type: ignore[arg-type]
+
+
+def test_phi3_fused_projection_slices_are_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys read from the values' rows of the fused ``qkv_proj``: the sweep leaves the loop."""
+    from empirics.engine.families.phi3 import Phi3Family
+
+    lm, vec, prompts = _case("phi3")
+    cands = [[5, 6, 7]] * len(prompts)
+    ref = sweep_loop(lm, vec, [-2.0, 0.0, 2.0], prompts, cands)  # type: ignore[arg-type]
+    q, k = 4 * 16, 2 * 16
+    monkeypatch.setattr(Phi3Family, "keys", lambda self, attn, x: self._part(
+        attn, x, q + k, q + 2 * k).view(-1, self.kv_heads, self.head_dim))
+    assert max_dp(sweep(lm, vec, [-2.0, 0.0, 2.0], prompts, cands), ref) > 1e-4  # type: ignore[arg-type]

@@ -95,7 +95,7 @@ def tiny_gguf_module() -> Any:
 
 
 #: The families with an engine adapter (the fast path).
-FAST = ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo2", "granite")
+FAST = ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo2", "granite", "phi3")
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma",
             "gemma2", "gemma3_text", "phi3", "olmo2", "granite", "gpt2", "gpt_neox")
 
