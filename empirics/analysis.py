@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from empirics import verdicts
+from empirics.claims import Resampling
 from empirics.curves import FIT_BOOT, local_window, paper_fits, plotted_curves
 from empirics.directions import DirectionRun
 from empirics.estimates import PromptEstimates, estimate_prompts, iid_c2, pooled_sigma
@@ -21,7 +22,7 @@ from empirics.evidence import AlignmentCoefficients, Evidence, HelpfulnessCoeffi
 from empirics.fits import FitResult, fit_local_polynomial
 from empirics.formulas import random_sigma, theorem1_slope
 from empirics.intervals import Interval, mean_interval
-from empirics.jvp import cached_delta_jvp
+from empirics.jvp import cached_delta2_jvp
 from empirics.prepared import Prepared
 from empirics.recommend import measure_tradeoff, recommend
 from empirics.results import (
@@ -91,6 +92,7 @@ class JvpPrompts:
     rows: list[int]                      # indices into the direction's prompts
     h0: np.ndarray                       # (N, d) final hidden state at r = 0
     delta: np.ndarray                    # (N, d) Δ̂ = dh/dr at 0
+    delta2: np.ndarray                   # (N, d) Δ̂₂ = d²h/dr² at 0
     estimates: list[PromptEstimates]     # one per row
     target: list[PromptEstimates]        # the target group's, in row order
     helpfulness: list[PromptEstimates]   # every helpfulness group's, in row order
@@ -106,19 +108,21 @@ def jvp_rows(run: DirectionRun, k: int) -> list[int]:
 
 
 def jvp_prompts(p: Prepared, run: DirectionRun) -> JvpPrompts:
-    """Δ̂ by JVP (cached) and the estimates, with the sweep's r = 0 log-probs as the unsteered
+    """Δ̂ and Δ̂₂ by nested JVP (cached) and the estimates, with the sweep's r = 0 log-probs as the unsteered
     distribution (so predictions at r = 0 equal the measurement)."""
     target = TARGET_GROUP[run.name]
     hgroups = run.helpfulness_groups()
     order = jvp_rows(run, p.settings.theory_prompts)
-    h0, delta = cached_delta_jvp(p.lm, run.vectors, [list(run.prompts[i].input_ids) for i in order],
-                                 p.cache, run.name, p.settings.progress)
+    h0, delta, delta2 = cached_delta2_jvp(p.lm, run.vectors,
+                                          [list(run.prompts[i].input_ids) for i in order],
+                                          p.cache, run.name, p.settings.progress)
     lp0 = np.asarray(run.result.logprobs)[int(np.flatnonzero(run.grid == 0)[0])]
     estimates: list[PromptEstimates] = []
     for j, i in enumerate(order):
         k = len(run.prompts[i].candidate_ids)
         estimates += estimate_prompts(p.lm, [run.prompts[i]], h0[j:j + 1], delta[j:j + 1],
-                                      unsteered_logprobs=lp0[i:i + 1, :k])
+                                      unsteered_logprobs=lp0[i:i + 1, :k],
+                                      delta2=delta2[j:j + 1])
     places = [run.place(i) for i in order]            # (group, row in the group) per JVP row
     t_rows = [j for j, (g, _) in enumerate(places) if g == target]
     h_rows = [j for j, (g, _) in enumerate(places) if g in hgroups]
@@ -133,8 +137,8 @@ def jvp_prompts(p: Prepared, run: DirectionRun) -> JvpPrompts:
             "helpfulness): fit-free and measured curves use the same prompts" if every else
             f"Δ̂ by JVP on a subset ({len(est_t)} {target}, {len(est_h)} helpfulness); "
             "coefficients and fits compare on that subset")
-    return JvpPrompts(order, np.asarray(h0), np.asarray(delta), estimates, est_t, est_h,
-                      target_B, help_P, note)
+    return JvpPrompts(order, np.asarray(h0), np.asarray(delta), np.asarray(delta2), estimates,
+                      est_t, est_h, target_B, help_P, note)
 
 
 # ------------------------------------------------------------------------ coefficients at 0
@@ -223,24 +227,25 @@ def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> Beh
     window = local_window(grid)
     alignment, helpfulness = coefficients(jvp, grid, window, sigma,
                                           float(random_sigma(p.lm.hidden_size)), s.n_boot, s.seed)
-    fits, central = paper_fits(grid, jvp.target_B, jvp.help_P, window, min(s.n_boot, FIT_BOOT),
-                               s.seed)
+    fits = paper_fits(grid, jvp.target_B, jvp.help_P, window, min(s.n_boot, FIT_BOOT), s.seed)
     alignment_curves, helpfulness_curves = plotted_curves(grid, fits, predicted_b, predicted_h)
     control_group = CONTROL_GROUP.get(run.name)
     if control_group not in run.rows:
         control_group = None
-    trade = measure_tradeoff(target, run.behavior(target).B, control_group,
-                             None if control_group is None else run.behavior(control_group).B,
-                             run.pooled_helpfulness().p_correct, int(np.flatnonzero(grid == 0)[0]),
-                             s.recommend_on, s.kappa, s.n_boot, s.seed)
-    evidence = Evidence(run.name, grid, window, jvp.target_B, jvp.help_P, jvp.target,
-                        jvp.helpfulness, sigma, _shift_scale(jvp.helpfulness, sigma), alignment,
-                        helpfulness, central, linear_response(run, jvp, window),
+    control_B = None if control_group is None else run.behavior(control_group).B
+    help_all = np.asarray(run.pooled_helpfulness().p_correct)
+    trade = measure_tradeoff(target, run.behavior(target).B, control_group, control_B, help_all,
+                             int(np.flatnonzero(grid == 0)[0]), s.recommend_on, s.kappa,
+                             s.n_boot, s.seed)
+    evidence = Evidence(run.name, target, control_group, grid, window, jvp.target_B, jvp.help_P,
+                        jvp.target, jvp.helpfulness, sigma, _shift_scale(jvp.helpfulness, sigma),
+                        alignment, helpfulness, linear_response(run, jvp, window),
                         trade.specificity, trade.tradeoff, run.behavior(target).B.mean(0),
-                        trade.gain_boot, trade.loss_boot)
+                        run.behavior(target).B, help_all, control_B)
     rec = recommend(evidence, s.kappa, s.epsilon)
     return BehaviorResults(
         run.name, target, grid, curves.groups, curves.helpfulness, curves.helpfulness_groups,
         curves.control, jvp.note, jvp.estimates, sigma, alignment_curves, helpfulness_curves,
         alignment.rows(), helpfulness.rows(), fits, evidence.linear_response, trade.specificity,
-        trade.tradeoff, rec, verdicts.judge(evidence, rec))
+        trade.tradeoff, rec,
+        verdicts.judge(evidence, s.kappa, Resampling(max(s.n_boot, 20), seed=s.seed)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from empirics.estimates import PromptEstimates
-from empirics.results import Coefficients, FitSummary, LinearResponse, Specificity, Tradeoff
+from empirics.results import Coefficients, LinearResponse, Specificity, Tradeoff
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class Evidence:
     """Everything one behavior's verdicts and recommendation decide from."""
 
     behavior: str
+    target_group: str
+    control_group: str | None           # the control prompts' group (harmless), if measured
     grid: np.ndarray                    # (C,), contains 0
     window: float                       # half-width of the local fits
     target_B: np.ndarray                # (N_t, C) measured B of the target prompts with a JVP
@@ -64,10 +66,10 @@ class Evidence:
     shift_scale: float                  # RMS over helpfulness prompts of s = λ̂σ̂β̂ (pooled σ̂)
     alignment: AlignmentCoefficients
     helpfulness: HelpfulnessCoefficients
-    central_fit: FitSummary | None      # tanh on |r| ≤ window
     linear_response: LinearResponse | None
     specificity: Specificity | None
     tradeoff: Tradeoff
     target_mean_B: np.ndarray           # (C,) mean B over every measured target prompt
-    gain_boot: np.ndarray               # (n_boot, C) bootstrap curves of the gain used
-    loss_boot: np.ndarray               # (n_boot, C) and of the loss
+    all_target_B: np.ndarray            # (N, C) B of every measured target prompt
+    all_help_P: np.ndarray              # (N, C) P(correct) of every helpfulness prompt
+    control_B: np.ndarray | None        # (N, C) B of every control prompt

@@ -13,18 +13,16 @@ import numpy as np
 
 from empirics import formulas
 from empirics.evidence import Evidence
-from empirics.intervals import Interval, bootstrap_means, difference_interval, mean_interval
+from empirics.intervals import Interval, difference_interval, mean_interval
 from empirics.results import Recommendation, Specificity, Tradeoff
 
 
 @dataclass(frozen=True)
 class MeasuredTradeoff:
-    """The tradeoff on the measured curves, with the bootstrap curves its verdict reads."""
+    """The tradeoff on the measured curves."""
 
     specificity: Specificity | None
     tradeoff: Tradeoff
-    gain_boot: np.ndarray          # (n_boot, C)
-    loss_boot: np.ndarray          # (n_boot, C)
 
 
 def measure_tradeoff(target: str, target_B: np.ndarray, control: str | None,
@@ -36,7 +34,6 @@ def measure_tradeoff(target: str, target_B: np.ndarray, control: str | None,
     "specific"``, the gain used."""
     gain_t = target_B - target_B[:, [zero]]
     spec: Specificity | None = None
-    gain_c: np.ndarray | None = None
     if control is not None and control_B is not None:
         gain_c = control_B - control_B[:, [zero]]
         spec = Specificity(target, control, mean_interval(gain_t, n_boot, seed=seed),
@@ -49,10 +46,7 @@ def measure_tradeoff(target: str, target_B: np.ndarray, control: str | None,
     loss = mean_interval(loss_per, n_boot, seed=seed + 1)
     utility = formulas.utility(gain.value, loss.value, kappa)
     trade = Tradeoff("specific" if use_specific else "target", gain, loss, utility, kappa)
-    gain_boot = bootstrap_means(gain_t, n_boot, seed)
-    if use_specific and gain_c is not None:
-        gain_boot = gain_boot - bootstrap_means(gain_c, n_boot, seed + 1)
-    return MeasuredTradeoff(spec, trade, gain_boot, bootstrap_means(loss_per, n_boot, seed + 1))
+    return MeasuredTradeoff(spec, trade)
 
 
 @dataclass(frozen=True)

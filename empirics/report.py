@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from empirics import generation_report
+from empirics.claims import ClaimVerdict, Kind
 from empirics.control_vector import export_run_vectors
 from empirics.estimates import CSV_FIELDS
 from empirics.intervals import Interval
@@ -30,6 +31,10 @@ REPORT_VERSION = 2
 SKIP_FIELDS = {"fn", "U", "estimates", "sweeps", "exports"}
 
 
+def _kind(k: Kind) -> str:
+    return k.value
+
+
 def _interval(iv: Interval[Any]) -> dict[str, object]:
     """report.json v2's forms: a curve (C,) with ``mean``, level and prompt count; a number
     with ``value``."""
@@ -40,7 +45,7 @@ def _interval(iv: Interval[Any]) -> dict[str, object]:
 
 def jsonable(x: Any) -> Any:
     """``io.jsonable`` without the fields that are not JSON (``SKIP_FIELDS``)."""
-    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval})
+    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval, Kind: _kind})
 
 
 def to_json(results: Results, control_vectors: list[ControlVectorFile] | None = None
@@ -49,7 +54,8 @@ def to_json(results: Results, control_vectors: list[ControlVectorFile] | None = 
     out = jsonable(results)
     out["control_vectors"] = jsonable(control_vectors or [])
     out["report_version"] = REPORT_VERSION
-    out["verdicts"] = [jsonable(v) for b in results.behaviors for v in b.verdicts]
+    out["verdicts"] = [{"behavior": b.behavior, "label": v.label, **jsonable(v)}
+                       for b in results.behaviors for v in b.verdicts]
     return dict(out)
 
 
@@ -101,12 +107,38 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def verdict_table(results: Results) -> list[str]:
-    lines = ["| behavior | claim | verdict | evidence | rule |", "|---|---|---|---|---|"]
+def agreement_text(v: ClaimVerdict) -> str:
+    """The per-prompt agreement in words ("" where the rule does not pair prompts)."""
+    a = v.agreement
+    if a is None:
+        return ""
+    return (f"scale {a.scale}, correlation {a.correlation}, ratio of means {a.ratio_of_means}, "
+            f"{a.within_band:.0%} of {a.n} prompts within the band")
+
+
+def evidence_text(v: ClaimVerdict) -> str:
+    """The decision statistic with its band, then the numbers shown beside it."""
+    band = "" if v.band is None else f" (band {v.band})"
+    return "; ".join([f"statistic {v.statistic}{band}",
+                      *(f"{n.label}: {n.value}" for n in v.numbers)])
+
+
+def console_line(behavior: str, v: ClaimVerdict) -> str:
+    """One verdict on one line for the console summary."""
+    label = v.label.upper() if v.holds is not None else v.label
+    return f"  - {behavior}: {v.name} [{v.subject}]: {label} ({v.summary[:110]})"
+
+
+def verdict_table(results: Results, kind: Kind) -> list[str]:
+    """One table of the verdicts of ``kind``: consistency checks and claims are kept apart."""
+    lines = ["| behavior | rule | subject | verdict | prediction vs measurement | per-prompt "
+             "agreement | summary | how it is decided |", "|---|---|---|---|---|---|---|---|"]
     for b in results.behaviors:
-        for v in b.verdicts:
-            lines.append(f"| {b.behavior} | {v.name} | **{_cell(v.label)}** | {_cell(v.summary)} "
-                         f"| {_cell(v.rule)} |")
+        for v in (v for v in b.verdicts if v.kind is kind):
+            lines.append(f"| {b.behavior} | {v.name} | {_cell(v.subject)} | **{v.label}** | "
+                         f"{_cell(evidence_text(v))} | "
+                         f"{_cell(agreement_text(v))} | {_cell(v.summary)} | "
+                         f"{_cell(v.rule)} |")
     return lines
 
 
@@ -179,7 +211,10 @@ def markdown(results: Results, figures: list[str],
         lines += [f"Layers from the steering plan [{pl.path}]({pl.path}): {pl.behavior} pick "
                   f"{pl.name}{r_star} (docs/planner.md).", ""]
     if results.behaviors:
-        lines += ["## Verdicts", "", *verdict_table(results)]
+        lines += ["## Consistency checks (the implementation, not the theory)", "",
+                  *verdict_table(results, Kind.CONSISTENCY), "",
+                  "## Claims (the theory against the model; rules and calibration: "
+                  "docs/claims.md)", "", *verdict_table(results, Kind.CLAIM)]
     for b in results.behaviors:
         lines += _behavior_md(b, s.kappa, s.epsilon)
     if results.generation is not None:

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from empirics.claims import ClaimVerdict
 from empirics.estimates import PromptEstimates
 from empirics.fits import FitResult
 from empirics.formulas import Optimum
@@ -143,20 +144,6 @@ class Recommendation:
     note: str
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """One claim's verdict: ``holds`` True / False / None (undecidable), its stated rule, a
-    one-line summary and the numbers behind it (``evidence``: JSON-able, rendered only)."""
-
-    name: str
-    behavior: str
-    holds: bool | None
-    label: str                     # "holds" | "fails" | "undecided" | a recommendation
-    rule: str
-    summary: str
-    evidence: dict[str, object] = field(default_factory=dict)
-
-
 @dataclass
 class BehaviorResults:
     """Everything measured and predicted for one steering direction (one behavior)."""
@@ -180,7 +167,7 @@ class BehaviorResults:
     specificity: Specificity | None
     tradeoff: Tradeoff
     recommendation: Recommendation
-    verdicts: list[Verdict]
+    verdicts: list[ClaimVerdict]        # consistency checks, then claims (empirics.verdicts)
 
 
 @dataclass(frozen=True)

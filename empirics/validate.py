@@ -20,6 +20,7 @@ from dataclasses import replace
 import torch
 
 from empirics import pipeline, prepared, report
+from empirics.claims import Kind
 from empirics.settings import (
     BEHAVIORS,
     DEFAULT_COUNTS,
@@ -207,12 +208,13 @@ def run_ours(argv: Sequence[str] | None = None) -> int:
         print(f"  {out / name}")
     print(f"  ({results.chunks_reused} cached chunks reused, {results.chunks_computed} computed)")
     print(f"  {out}/*.png ({len(written['figures'])} figures), {out}/reading_vectors/")
-    if results.behaviors:
-        print("Verdicts:")
-    for b in results.behaviors:
-        for v in b.verdicts:
-            print(f"  - {b.behavior}: {v.name}: {v.label.upper() if v.holds is not None else v.label}"
-                  f" ({v.summary[:110]})")
+    for kind, title in ((Kind.CONSISTENCY, "Consistency checks (the implementation):"),
+                        (Kind.CLAIM, "Claims (the theory against the model):")):
+        if results.behaviors:
+            print(title)
+        for b in results.behaviors:
+            for v in (v for v in b.verdicts if v.kind is kind):
+                print(report.console_line(b.behavior, v))
     for b in results.behaviors:
         print(f"Recommended coefficient ({b.behavior}, κ={settings.kappa:g}): "
               f"{b.recommendation.r:g} ({b.recommendation.method})")

@@ -86,8 +86,10 @@ class _Vectors:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def install(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
-    """Route the pipeline's sweep and JVP to the synthetic world."""
+def install(monkeypatch: pytest.MonkeyPatch, world: World, jvp_factors: tuple[float, float] = (1, 1)
+            ) -> None:
+    """Route the pipeline's sweep and JVP to the synthetic world; ``jvp_factors`` scale the
+    Δ and Δ₂ the JVP returns (a wrong JVP, for tests that must see a verdict fail)."""
     index = {p.input_ids: i for i, p in enumerate(world.prompts)}
     u = world.lm.lm_head.weight.detach().double().numpy()
 
@@ -106,12 +108,13 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
         return SweepResult(np.asarray(grid, float), lp, fh if keep_hidden else None)
 
     def fake_jvp(lm: Any, vectors: Any, ids: Any, cache: Any, tag: str,
-                 progress: bool) -> tuple[np.ndarray, np.ndarray]:
-        rows = [index[tuple(x)] for x in ids]
-        return world.h0[rows], world.delta[rows]
+                 progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = [index[tuple(x)] for x in ids]   # h = h0 + rΔ + r²W: Δ₂ = 2W
+        f1, f2 = jvp_factors
+        return world.h0[rows], f1 * world.delta[rows], f2 * 2 * world.curve[rows]
 
     monkeypatch.setattr(directions, "chunked_sweep", fake_sweep)
-    monkeypatch.setattr(analysis, "cached_delta_jvp", fake_jvp)
+    monkeypatch.setattr(analysis, "cached_delta2_jvp", fake_jvp)
 
 
 def prepared(world: World, tmp: Path, **settings: Any) -> Prepared:
@@ -128,7 +131,8 @@ def prepared(world: World, tmp: Path, **settings: Any) -> Prepared:
                     ChunkCache(tmp / ".cache"), "hash")
 
 
-def run(monkeypatch: pytest.MonkeyPatch, tmp: Path, bend: float = 0.0, **settings: Any) -> Results:
+def run(monkeypatch: pytest.MonkeyPatch, tmp: Path, bend: float = 0.0,
+        jvp_factors: tuple[float, float] = (1, 1), **settings: Any) -> Results:
     world = make_world(bend=bend)
-    install(monkeypatch, world)
+    install(monkeypatch, world, jvp_factors)
     return pipeline.run(prepared(world, tmp, **settings))

@@ -17,8 +17,9 @@ from empirics.results import BehaviorResults
 from tests.empirics import synthetic
 
 
-def _verdict(b: BehaviorResults, name: str) -> bool | None:
-    return next(v.holds for v in b.verdicts if v.name == name)
+def _verdict(b: BehaviorResults, name: str, subject: str = "B") -> bool | None:
+    """The verdict ``name`` on the subject starting with ``subject`` (B or P(correct))."""
+    return next(v.holds for v in b.verdicts if v.name == name and v.subject.startswith(subject))
 
 
 def _coef(rows: list, label_start: str):  # type: ignore[no-untyped-def]
@@ -40,9 +41,13 @@ def test_exact_linear_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     measured = _coef(b.helpfulness_coefficients, "measured")
     actual = _coef(b.helpfulness_coefficients, "Thm 2 actual")
     assert actual.c1.value == pytest.approx(measured.c1.value, rel=0.1, abs=1e-4)
-    assert _verdict(b, "theorem1_slope") is True
-    assert _verdict(b, "theorem1_bound") is True
-    assert _verdict(b, "theorem2_first_order") is True
+    # consistency: the JVP's slope is the sweep's; Theorem 2R's curvature with w = UΔ̂₂ and the
+    # parameter-free tanh hold on an exact world
+    for subject in ("B", "P(correct)"):
+        assert _verdict(b, "first_order_consistency", subject) is True
+        assert _verdict(b, "curvature_2r", subject) is True
+    assert _verdict(b, "theorem1_curve") is True
+    assert [v.kind.value for v in b.verdicts][:4] == ["consistency"] * 2 + ["claim"] * 2
     assert b.linear_response is not None and b.linear_response.linear_range == 4.0
 
 
@@ -59,17 +64,24 @@ def test_report_renders_results(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     out = report.write(res, tmp_path)
     text = (tmp_path / "report.json").read_text()
     json.loads(text)   # written with allow_nan=False
-    assert out["verdicts"] and {v["name"] for v in out["verdicts"]} >= {
-        "theorem1_slope", "theorem1_tanh_fit", "theorem1_bound", "theorem2_first_order",
-        "theorem2_curvature", "efficient_regime", "specific_gain", "recommendation"}
+    assert out["verdicts"] and {v["name"] for v in out["verdicts"]} == {
+        "first_order_consistency", "curvature_2r", "theorem1_departure", "theorem1_curve",
+        "efficient_regime"}
+    assert {v["kind"] for v in out["verdicts"]} == {"consistency", "claim"}
+    assert all(v["label"] in ("holds", "fails", "undecided") for v in out["verdicts"])
     md = (tmp_path / "report.md").read_text()
-    assert md.startswith("# Steering tradeoff report") and "| harmfulness | theorem1_slope |" in md
+    assert md.startswith("# Steering tradeoff report")
+    checks, claims = md.index("## Consistency checks"), md.index("## Claims")
+    assert checks < md.index("| harmfulness | first_order_consistency |") < claims
+    assert claims < md.index("| harmfulness | curvature_2r |")
+    assert "scale 1" in md and "correlation" in md    # the per-prompt agreement is shown
     df = pd.read_csv(tmp_path / "sweep.csv")
     # 10 behavior prompts × 3 measures + 8 helpfulness prompts × 4 measures, per coefficient
     assert len(df) == (10 * 3 + 8 * 4) * len(synthetic.GRID)
     assert set(df["measure"]) >= {"B", "p_correct"}
     est = pd.read_csv(tmp_path / "estimates.csv")
-    assert len(est) == 18
+    assert len(est) == 18 and est["c2_2r"].notna().all()
+    assert est["w_a_minus_w_b"].notna().sum() == 10   # the two-outcome prompts
     for png in ("alignment_harmfulness.png", "helpfulness_harmfulness.png", "tradeoff.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
     # the output layer wrote the control vector and lists it
@@ -126,7 +138,46 @@ def test_bound_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     b = synthetic.run(monkeypatch, tmp_path).behaviors[0]
     bound = next(c for c in b.alignment_curves if c.label.startswith("Thm 1"))
     np.testing.assert_allclose(bound.y, b.groups["harmful"].curves.B.value + 0.5, atol=1e-9)
-    assert _verdict(b, "theorem1_bound") is False   # a wrong theorem is caught
+    assert _verdict(b, "theorem1_curve") is False   # a wrong theorem is caught
+
+
+def test_bent_world_claims_follow_the_truth(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """h = h0 + rΔ + r²W: Theorem 2R (with Δ₂ = 2W) and the departure hold; the
+    parameter-free tanh is left on |r| ≤ 1 and fails. A JVP that drops Δ₂ never holds; one
+    that doubles Δ or Δ₂ fails."""
+    b = synthetic.run(monkeypatch, tmp_path / "a", bend=10.0).behaviors[0]
+    assert _verdict(b, "curvature_2r", "B") is True
+    assert _verdict(b, "curvature_2r", "P(correct)") is True
+    assert _verdict(b, "theorem1_departure") is True
+    assert _verdict(b, "theorem1_curve") is False
+    est = [e for e in b.estimates if e.kind == "behavior"]
+    assert all(e.c2_2r is not None and e.w_a_minus_w_b is not None for e in est)
+    dropped = synthetic.run(monkeypatch, tmp_path / "b", bend=10.0,
+                            jvp_factors=(1, 0)).behaviors[0]
+    # without the path term the prediction does not track the prompts: never "holds" (its
+    # scale straddles the band here, as in the calibration's "w dropped")
+    assert _verdict(dropped, "curvature_2r", "B") is None
+    assert _verdict(dropped, "curvature_2r", "P(correct)") is None
+    doubled_w = synthetic.run(monkeypatch, tmp_path / "c", bend=10.0,
+                              jvp_factors=(1, 2)).behaviors[0]
+    for subject in ("B", "P(correct)"):
+        assert _verdict(doubled_w, "curvature_2r", subject) is False
+    assert _verdict(doubled_w, "theorem1_departure") is False
+    doubled = synthetic.run(monkeypatch, tmp_path / "d", jvp_factors=(2, 1)).behaviors[0]
+    assert _verdict(doubled, "first_order_consistency", "B") is False
+    assert _verdict(doubled, "first_order_consistency", "P(correct)") is False
+
+
+def test_curvature_2r_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Theorem 2R's coefficients come from theory: doubling its c2 makes the claim fail."""
+    for module, subject in ((theory.alignment, "B"), (theory.helpfulness, "P(correct)")):
+        real = module.response_coefficients
+        with monkeypatch.context() as m:
+            m.setattr(module, "response_coefficients",
+                      lambda *a, real=real: (real(*a)[0], 2 * np.asarray(real(*a)[1])))
+            b = synthetic.run(m, tmp_path / subject, bend=10.0).behaviors[0]
+        assert _verdict(b, "curvature_2r", subject) is False
 
 
 def test_theorem2_forms_follow_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -168,8 +168,9 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert [b["behavior"] for b in report["behaviors"]] == ["harmfulness", "bias"]
     assert report["verdicts"] and all(v["label"] for v in report["verdicts"])
     names = {v["name"] for v in report["verdicts"]}
-    assert {"theorem1_slope", "theorem1_bound", "theorem2_curvature", "specific_gain",
-            "recommendation"} <= names
+    assert {"first_order_consistency", "curvature_2r", "theorem1_departure", "theorem1_curve",
+            "efficient_regime"} == names
+    assert {v["kind"] for v in report["verdicts"]} == {"consistency", "claim"}
     harm = report["behaviors"][0]
     assert harm["specificity"] is not None and harm["recommendation"]["r"] is not None
     assert {f["label"] for f in harm["fits"]} >= {"alignment tanh, paper's range",
@@ -181,7 +182,8 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert set(df["direction"]) == {"harmfulness", "bias", "control"}
     assert len(df) > 100
     est = pd.read_csv(out / "estimates.csv")
-    assert {"gamma_lam", "delta_norm", "P0", "alpha_hat"} <= set(est.columns) and len(est) > 0
+    assert {"gamma_lam", "delta_norm", "P0", "alpha_hat", "c2_2r", "w_a_minus_w_b"} <= set(
+        est.columns) and len(est) > 0 and est["c2_2r"].notna().all()
     for png in ("alignment_harmfulness.png", "helpfulness_bias.png", "tradeoff.png",
                 "linear_response_bias.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
@@ -195,7 +197,7 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     log = capsys.readouterr().err
     chunk_lines = [ln for ln in log.splitlines() if "] chunk " in ln]
     assert chunk_lines and all(ln.endswith("reused from cache") for ln in chunk_lines)
-    assert "Δ reused from cache" in log
+    assert "Δ, Δ₂ reused from cache" in log
     again = json.loads((out / "report.json").read_text())
     assert again["chunks_reused"] == computed and again["chunks_computed"] == 0
     assert again["behaviors"] == report["behaviors"] or all(
