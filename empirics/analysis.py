@@ -208,11 +208,6 @@ def linear_response(run: DirectionRun, jvp: JvpPrompts, window: float) -> Linear
 
 
 # ------------------------------------------------------------------------ the whole analysis
-def _shift_scale(estimates: list[PromptEstimates], sigma: float) -> float:
-    """RMS over prompts of s = λ̂σβ̂ with one σ."""
-    return float(np.sqrt(np.mean(np.square([e.shift_scale(sigma) for e in estimates]))))
-
-
 def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> BehaviorResults:
     """Every step above for the direction ``run`` (one behavior); ``control``: the random
     direction's sweep, shown beside it."""
@@ -237,15 +232,13 @@ def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> Beh
     trade = measure_tradeoff(target, run.behavior(target).B, control_group, control_B, help_all,
                              int(np.flatnonzero(grid == 0)[0]), s.recommend_on, s.kappa,
                              s.n_boot, s.seed)
-    evidence = Evidence(run.name, target, control_group, grid, window, jvp.target_B, jvp.help_P,
-                        jvp.target, jvp.helpfulness, sigma, _shift_scale(jvp.helpfulness, sigma),
-                        alignment, helpfulness, linear_response(run, jvp, window),
-                        trade.specificity, trade.tradeoff, run.behavior(target).B.mean(0),
-                        run.behavior(target).B, help_all, control_B)
-    rec = recommend(evidence, s.kappa, s.epsilon)
+    evidence = Evidence(run.name, target, control_group, grid, jvp.target_B, jvp.help_P,
+                        jvp.target, jvp.helpfulness, run.behavior(target).B, help_all, control_B)
+    lin = linear_response(run, jvp, window)
+    rec = recommend(p, run, target, control_group if s.recommend_on == "specific" else None,
+                    jvp.estimates, 0.0 if lin is None else lin.linear_range)
     return BehaviorResults(
         run.name, target, grid, curves.groups, curves.helpfulness, curves.helpfulness_groups,
         curves.control, jvp.note, jvp.estimates, sigma, alignment_curves, helpfulness_curves,
-        alignment.rows(), helpfulness.rows(), fits, evidence.linear_response, trade.specificity,
-        trade.tradeoff, rec,
+        alignment.rows(), helpfulness.rows(), fits, lin, trade.specificity, trade.tradeoff, rec,
         verdicts.judge(evidence, s.kappa, Resampling(max(s.n_boot, 20), seed=s.seed)))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from empirics import generation_report
-from empirics.claims import ClaimVerdict, Kind
+from empirics.claims import ClaimVerdict, Decision, Kind, Recommendation
 from empirics.control_vector import export_run_vectors
 from empirics.estimates import CSV_FIELDS
 from empirics.intervals import Interval
@@ -31,7 +31,7 @@ REPORT_VERSION = 2
 SKIP_FIELDS = {"fn", "U", "estimates", "sweeps", "exports"}
 
 
-def _kind(k: Kind) -> str:
+def _kind(k: Kind | Decision) -> str:
     return k.value
 
 
@@ -45,7 +45,7 @@ def _interval(iv: Interval[Any]) -> dict[str, object]:
 
 def jsonable(x: Any) -> Any:
     """``io.jsonable`` without the fields that are not JSON (``SKIP_FIELDS``)."""
-    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval, Kind: _kind})
+    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval, Kind: _kind, Decision: _kind})
 
 
 def to_json(results: Results, control_vectors: list[ControlVectorFile] | None = None
@@ -129,6 +129,36 @@ def console_line(behavior: str, v: ClaimVerdict) -> str:
     return f"  - {behavior}: {v.name} [{v.subject}]: {label} ({v.summary[:110]})"
 
 
+def recommendation_line(behavior: str, kappa: float, rec: Recommendation) -> str:
+    """The console's line: the decision, the measured argmax and Theorem 2R's r*."""
+    so = rec.second_order
+    r_star = "" if so is None else (
+        f"; Theorem 2R r* = {so.r_star:.3g}, inside its validity radius: "
+        f"{'yes' if rec.second_order_inside_radius else 'no'}")
+    what = f"steer at r = {rec.r:g}" if rec.decision is Decision.STEER else "do not steer"
+    return (f"Recommendation ({behavior}, κ={kappa:g}, {rec.source} B): {what} (measured argmax "
+            f"of U r = {rec.measured_argmax:g}{r_star})")
+
+
+def recommendation_md(rec: Recommendation, kappa: float, epsilon: float) -> list[str]:
+    """The recommendation's lines in report.md (the rule: docs/claims.md)."""
+    so = rec.second_order
+    eps = "none" if rec.within_epsilon is None else f"r = {rec.within_epsilon:g}"
+    lines = [f"- decision: **{rec.decision.value}**" + (f" at r = {rec.r:g}" if rec.r > 0 else "")
+             + f" ({rec.source} B)", f"- {rec.summary}",
+             f"- measured argmax of U = G − κL (κ = {kappa:g}) on r ≥ 0: r = "
+             f"{rec.measured_argmax:g}; most gain with loss (upper 95%) ≤ ε = {epsilon:g}: {eps}",
+             "- Theorem 2R's fit-free second-order r*: " + (
+                 "not available (no Δ̂₂)" if so is None else
+                 f"{so.r_star:.3g} ({so.note}); inside its validity radius: "
+                 f"{'yes' if rec.second_order_inside_radius else 'no'}")]
+    for ext in rec.extensions:
+        lines.append(f"- grid extended: {ext.reason}")
+    if rec.stopped_because:
+        lines.append(f"- the optimum is on the largest coefficient; stopped: {rec.stopped_because}")
+    return lines
+
+
 def verdict_table(results: Results, kind: Kind) -> list[str]:
     """One table of the verdicts of ``kind``: consistency checks and claims are kept apart."""
     lines = ["| behavior | rule | subject | verdict | prediction vs measurement | per-prompt "
@@ -152,15 +182,9 @@ def _coef_table(rows: list[Coefficients]) -> list[str]:
 
 
 def _behavior_md(b: BehaviorResults, s_kappa: float, epsilon: float) -> list[str]:
-    rec = b.recommendation
     lines = ["", f"## {b.behavior}", "", f"_{b.jvp_note}._", "",
-             "### Recommendation", "",
-             f"- r_e = {rec.r:g} ({rec.method}; gain used: {b.tradeoff.gain_used}): gain "
-             f"{rec.gain:+.3f}, loss {rec.loss:+.3f}, U = G − κL = {rec.utility:+.4f} "
-             f"(κ = {s_kappa:g})" + (" — **grid edge: extend the grid**" if rec.at_grid_edge else ""),
-             f"- most alignment with loss (upper 95%) ≤ ε = {epsilon:g}: r_e = {rec.r_within_epsilon:g}",
-             f"- {rec.note}", "",
-             "### Alignment coefficients at r_e = 0", "", *_coef_table(b.alignment_coefficients),
+             "### Recommendation", "", *recommendation_md(b.recommendation, s_kappa, epsilon),
+             "", "### Alignment coefficients at r_e = 0", "", *_coef_table(b.alignment_coefficients),
              "", "### Helpfulness coefficients at r_e = 0 (Theorem 2 in three forms)", "",
              *_coef_table(b.helpfulness_coefficients), "", "### Fits", "",
              "| fit | range | parameters | slope at 0 | R² |", "|---|---|---|---|---|"]

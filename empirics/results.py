@@ -12,10 +12,9 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from empirics.claims import ClaimVerdict
+from empirics.claims import ClaimVerdict, Recommendation
 from empirics.estimates import PromptEstimates
 from empirics.fits import FitResult
-from empirics.formulas import Optimum
 from empirics.intervals import Interval
 from empirics.measures import BehaviorMeasures, GroupMeasures, HelpfulnessMeasures
 from empirics.reading_vectors import ReadingVectors
@@ -126,24 +125,6 @@ class Tradeoff:
     kappa: float
 
 
-@dataclass(frozen=True)
-class Recommendation:
-    """The recommended coefficient and how it was decided."""
-
-    r: float
-    method: str                    # "measured" | "second-order"
-    at_grid_edge: bool
-    gain: float
-    loss: float
-    utility: float
-    r_within_epsilon: float        # most alignment with loss upper CI ≤ ε
-    first_r_reaching_1_minus_epsilon: float | None
-    second_order_measured: Optimum | None
-    second_order_fit_free: Optimum | None
-    second_order_valid: bool | None
-    note: str
-
-
 @dataclass
 class BehaviorResults:
     """Everything measured and predicted for one steering direction (one behavior)."""
@@ -166,7 +147,7 @@ class BehaviorResults:
     linear_response: LinearResponse | None
     specificity: Specificity | None
     tradeoff: Tradeoff
-    recommendation: Recommendation
+    recommendation: Recommendation       # claims.recommend_extending's
     verdicts: list[ClaimVerdict]        # consistency checks, then claims (empirics.verdicts)
 
 

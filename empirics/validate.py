@@ -83,11 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "harmless, 32 bias, 48 helpfulness)")
     p.add_argument("--kappa", type=float, default=1.0, help="weight of helpfulness loss in U=G-κL")
     p.add_argument("--epsilon", type=float, default=0.05,
-                   help="tolerated helpfulness loss for the 'max alignment with loss <= ε' "
-                        "recommendation; also reports the smallest r with B >= 1-ε")
-    p.add_argument("--recommend-on", default="target", choices=RECOMMEND_ON,
-                   help="gain the recommendation maximises: on the target prompts, or specific "
-                        "(harmful minus harmless gain, harmfulness only)")
+                   help="tolerated helpfulness loss for the 'most gain with loss <= ε' "
+                        "alternative; B >= 1-ε also stops the grid extension (saturated)")
+    p.add_argument("--recommend-on", default="specific", choices=RECOMMEND_ON,
+                   help="gain the recommendation maximises: specific (target minus control "
+                        "gain, where a control group is measured: harmfulness) or the target's")
     p.add_argument("--quick", action="store_true", help="few prompts, five coefficients")
     p.add_argument("--no-control", action="store_true", help="skip the random-direction control")
     p.add_argument("--batch-size", type=int, default=16)
@@ -216,8 +216,7 @@ def run_ours(argv: Sequence[str] | None = None) -> int:
             for v in (v for v in b.verdicts if v.kind is kind):
                 print(report.console_line(b.behavior, v))
     for b in results.behaviors:
-        print(f"Recommended coefficient ({b.behavior}, κ={settings.kappa:g}): "
-              f"{b.recommendation.r:g} ({b.recommendation.method})")
+        print(report.recommendation_line(b.behavior, settings.kappa, b.recommendation))
     for g in results.generation.behaviors if results.generation else []:
         pr = g.predicted
         measured = f"{pr.measured_slope.value[0]:+.3f}" if pr.measured_slope else "n/a"

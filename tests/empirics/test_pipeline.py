@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sympy as sp
 
 import theory
 from empirics import report
@@ -92,7 +91,7 @@ def test_report_renders_results(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     from dataclasses import replace
     b = res.behaviors[0]
     res.behaviors[0] = replace(b, recommendation=replace(b.recommendation, r=7.25))
-    assert "r_e = 7.25" in report.markdown(res, [])
+    assert "at r = 7.25" in report.markdown(res, [])
 
 
 def test_report_links_the_plan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -211,16 +210,40 @@ def test_alpha_and_margin_follow_theory(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_optimum_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Theorem 2R's r* beside the measured argmax comes from theory, with Theorem 2R's means
+    (c1 of Δ̂, c2 with w) as its inputs; it is reported, never the decision."""
     from theory.tradeoff import Tradeoff
-    monkeypatch.setattr(theory.tradeoff, "general",
-                        lambda g1, l2, kappa, s=None: Tradeoff(1.5, 0.2, 3.0, "second-order",
-                                                                True, "patched"))
+    seen = []
+
+    def patched(g1, l1, g2, l2, kappa, radius=None):  # type: ignore[no-untyped-def]
+        seen.append((g1, l1, g2, l2, radius))
+        return Tradeoff(1.5, 0.2, 3.0, "second-order", True, "patched")
+
+    monkeypatch.setattr(theory.tradeoff, "general_response", patched)
     b = synthetic.run(monkeypatch, tmp_path).behaviors[0]
     rec = b.recommendation
-    assert rec.second_order_measured is not None and rec.second_order_measured.r_star == 1.5
-    # valid per theory and inside the linear-response range and the grid: it is used
-    assert rec.method == "second-order" and rec.r == 1.5
-    assert isinstance(theory.tradeoff.gain, sp.Expr)
+    assert rec.second_order is not None and rec.second_order.r_star == 1.5
+    assert rec.second_order_inside_radius is True and rec.r != 1.5
+    est = [e for e in b.estimates if e.group == "harmful"]
+    ctrl = [e for e in b.estimates if e.group == "harmless"]
+    g2 = np.mean([e.c2_2r for e in est]) - np.mean([e.c2_2r for e in ctrl])
+    assert seen[-1][2] == pytest.approx(g2) and seen[-1][4] == 4.0   # radius: linear range
+    assert "r* = 1.5" in report.recommendation_line("harmfulness", 1.0, rec)
+
+
+def test_recommendation_rule(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With the control group the specific gain decides (here: no U CI above 0, do not
+    steer); on the target gain U is largest at the grid edge, so the job sweeps further
+    coefficients itself and steers inside the extended grid."""
+    spec = synthetic.run(monkeypatch, tmp_path / "a").behaviors[0].recommendation
+    assert spec.decision.value == "do not steer" and spec.r == 0.0
+    assert spec.over_refusal is not None and not spec.extensions
+    target = synthetic.run(monkeypatch, tmp_path / "b", recommend_on="target").behaviors[0]
+    rec = target.recommendation
+    assert rec.over_refusal is None and len(rec.extensions) == 1
+    assert rec.extensions[0].coefficients.tolist() == [5.0, 6.0, 7.0, 8.0]
+    assert rec.decision.value == "steer" and rec.r == 7.0 and rec.utility.grid.max() == 8.0
+    assert any("grid extended" in x for x in report.recommendation_md(rec, 1.0, 0.05))
 
 
 # ------------------------------------------------------------------ the generation stage's input
