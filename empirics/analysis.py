@@ -32,6 +32,7 @@ from empirics.results import (
     GroupCurves,
     HelpfulnessCurves,
     LinearResponse,
+    RandomSweeps,
 )
 from empirics.settings import CONTROL_GROUP, TARGET_GROUP
 from empirics.theory_link import (
@@ -208,7 +209,8 @@ def linear_response(run: DirectionRun, jvp: JvpPrompts, window: float) -> Linear
 
 
 # ------------------------------------------------------------------------ the whole analysis
-def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> BehaviorResults:
+def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None,
+            random: RandomSweeps | None = None) -> BehaviorResults:
     """Every step above for the direction ``run`` (one behavior); ``control``: the random
     direction's sweep, shown beside it."""
     s, grid, target = p.settings, run.grid, TARGET_GROUP[run.name]
@@ -233,7 +235,8 @@ def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> Beh
                              int(np.flatnonzero(grid == 0)[0]), s.recommend_on, s.kappa,
                              s.n_boot, s.seed)
     evidence = Evidence(run.name, target, control_group, grid, jvp.target_B, jvp.help_P,
-                        jvp.target, jvp.helpfulness, run.behavior(target).B, help_all, control_B)
+                        jvp.target, jvp.helpfulness, run.behavior(target).B, help_all, control_B,
+                        random, p.lm.hidden_size)
     lin = linear_response(run, jvp, window)
     rec = recommend(p, run, target, control_group if s.recommend_on == "specific" else None,
                     jvp.estimates, 0.0 if lin is None else lin.linear_range)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from empirics.estimates import PromptEstimates
-from empirics.results import Coefficients
+from empirics.results import Coefficients, RandomSweeps
 
 
 @dataclass(frozen=True)
@@ -64,3 +64,5 @@ class Evidence:
     all_target_B: np.ndarray            # (N, C) B of every measured target prompt
     all_help_P: np.ndarray              # (N, C) P(correct) of every helpfulness prompt
     control_B: np.ndarray | None        # (N, C) B of every control prompt
+    random: RandomSweeps | None = None  # k random directions over the helpfulness prompts
+    hidden_size: int = 0                # d (σ = 1/√d of a random direction)

@@ -20,6 +20,7 @@ from empirics.generation_stage import (
 )
 from empirics.models import LoadedModel
 from empirics.prepared import BehaviorSetup, Prepared
+from empirics.random_sweeps import random_sweeps
 from empirics.results import (
     BehaviorResults,
     DirectionSweep,
@@ -79,7 +80,8 @@ def sweep_directions(p: Prepared) -> tuple[dict[str, DirectionRun], DirectionRun
 def analyse_all(p: Prepared, runs: dict[str, DirectionRun], control: DirectionRun | None
                 ) -> list[BehaviorResults]:
     t0 = time.time()
-    behaviors = [analyse(p, runs[b.name], control) for b in p.behaviors]
+    random = random_sweeps(p, p.settings.random_directions)
+    behaviors = [analyse(p, runs[b.name], control, random) for b in p.behaviors]
     print(f"theory link, fits and verdicts done ({time.time() - t0:.0f} s)", file=sys.stderr)
     return behaviors
 

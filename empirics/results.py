@@ -125,6 +125,17 @@ class Tradeoff:
     kappa: float
 
 
+@dataclass(frozen=True)
+class RandomSweeps:
+    """``values`` ``(k, N, 5)`` P(correct) of the helpfulness prompts ``item_ids`` on ``grid``
+    (0, ±h, ±2h); ``lam`` ``(N,)`` the RMS over directions of ‖Δ̂‖ at the final state."""
+
+    grid: np.ndarray
+    values: np.ndarray
+    lam: np.ndarray
+    item_ids: list[str]
+
+
 @dataclass
 class BehaviorResults:
     """Everything measured and predicted for one steering direction (one behavior)."""

@@ -101,6 +101,7 @@ class Settings:
     epsilon: float = 0.05
     quick: bool = False
     control: bool = True
+    random_directions: int = 8       # k seeded random directions for Theorem 2's forms (0: none)
     batch_size: int = 16
     n_boot: int = 1000
     theory_prompts: int = 0          # prompts per pool with a JVP; 0 = every measured prompt

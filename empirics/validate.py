@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "gain, where a control group is measured: harmfulness) or the target's")
     p.add_argument("--quick", action="store_true", help="few prompts, five coefficients")
     p.add_argument("--no-control", action="store_true", help="skip the random-direction control")
+    p.add_argument("--random-directions", type=int, default=8,
+                   help="k seeded random directions swept at 0, ±h, ±2h over the helpfulness "
+                        "prompts for Theorem 2's i.i.d./random-direction forms (0: none)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--n-boot", type=int, help="bootstrap resamples (default 1000; 200 with --quick)")
     p.add_argument("--theory-prompts", type=int, default=0,
@@ -141,9 +144,10 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
         if a.threads < 1:
             raise ValueError(f"--threads {a.threads} must be >= 1")
         torch.set_num_threads(a.threads)
-    if a.batch_size < 1 or n_boot < 10 or a.theory_prompts < 0 or a.theory_prompts == 1:
+    if (a.batch_size < 1 or n_boot < 10 or a.theory_prompts < 0 or a.theory_prompts == 1
+            or a.random_directions < 0):
         raise ValueError("--batch-size must be >= 1, --n-boot >= 10, --theory-prompts 0 (all) "
-                         "or >= 2")
+                         "or >= 2, --random-directions >= 0")
     counts = QUICK_COUNTS if a.quick else DEFAULT_COUNTS
     if a.n_prompts is not None:
         counts = PromptCounts.every(a.n_prompts)
@@ -153,7 +157,7 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
         mmlu_subjects=subjects, few_shot=a.few_shot, harm_format=a.harm_format,
         data_dir=a.data_dir, data=a.data, out=a.out, seed=a.seed, device=a.device, dtype=a.dtype,
         method=a.method, n_prompts=a.n_prompts, kappa=a.kappa, epsilon=a.epsilon, quick=a.quick,
-        control=not a.no_control, batch_size=a.batch_size, n_boot=n_boot,
+        control=not a.no_control, random_directions=a.random_directions, batch_size=a.batch_size, n_boot=n_boot,
         theory_prompts=a.theory_prompts, recommend_on=a.recommend_on,
         progress=not a.no_progress, counts=counts, measure=a.measure,
         generation=generation_settings(a, n_boot))

@@ -6,7 +6,9 @@ prompt (c1 of the actual Δ̂) vs the sweep's slope at 0, for B of the target pr
 P(correct). Claims (the theory against the model): ``curvature_2r`` (Theorem 2R's r²
 coefficient with w = UΔ̂₂, for B and for P(correct)), ``theorem1_departure`` and
 ``theorem1_curve`` (Theorem 1 on the two-outcome target prompts) and ``efficient_regime``
-(with the control group's B when there is one: the specific gain). Inputs are per-prompt
+(with the control group's B when there is one: the specific gain), and, with k seeded random
+directions swept (``random_sweeps``), Theorem 2's i.i.d. and random-direction forms and
+Theorem 2′ (``theorem2_random_forms``, ``theorem2_prime``). Inputs are per-prompt
 matrices, prompts × coefficients ``(N, C)``; no verdict rests on a fitted curve.
 """
 
@@ -20,12 +22,15 @@ from empirics import formulas
 from empirics.claims import (
     ClaimVerdict,
     Curves,
+    DirectionSweeps,
     Kind,
     Resampling,
     curvature_2r,
     departure,
     efficient_regime,
     first_order_consistency,
+    random_direction_form,
+    spread_bound,
     tanh_curve,
 )
 from empirics.claims.cases import TANH_RADIUS
@@ -33,6 +38,7 @@ from empirics.claims.theorem1 import DEPARTURE_THRESHOLD
 from empirics.claims.verdict import undecided
 from empirics.estimates import PromptEstimates
 from empirics.evidence import Evidence
+from empirics.results import RandomSweeps
 
 
 def _values(estimates: Sequence[PromptEstimates], field: str) -> np.ndarray | None:
@@ -85,5 +91,38 @@ def judge(e: Evidence, kappa: float, rs: Resampling) -> list[ClaimVerdict]:
                if control is not None else f"gain ({e.target_group}) vs P(correct)")
     out.append(efficient_regime(subject, Curves(e.grid, e.all_target_B),
                                 Curves(e.grid, e.all_help_P), kappa, control, resampling=rs))
+    if e.random is not None:
+        out += random_forms(h_subject, e.random, e.help_estimates, e.hidden_size, rs)
     return out
 
+
+
+def random_forms(subject: str, sweeps: RandomSweeps, estimates: Sequence[PromptEstimates],
+                 hidden_size: int, rs: Resampling) -> list[ClaimVerdict]:
+    """Theorem 2's i.i.d. form (σ = 1/√d, s = λσβ̂ with λ the random directions' RMS ‖Δ̂‖),
+    its random-direction form (the real answer geometry U) and Theorem 2′'s spread bound, each
+    against the k random directions' sweeps on the prompts with an estimate."""
+    by_id = {e.item_id: e for e in estimates if e.correct is not None}
+    rows = [i for i, item in enumerate(sweeps.item_ids) if item in by_id]
+    if len(rows) < 2:
+        why = "fewer than 2 helpfulness prompts with both a random sweep and an estimate"
+        return [undecided(n, Kind.CLAIM, subject, "", why)
+                for n in ("theorem2_random_forms", "theorem2_random_forms", "theorem2_prime")]
+    est = [by_id[sweeps.item_ids[i]] for i in rows]
+    lam = sweeps.lam[rows]
+    sigma = float(formulas.random_sigma(hidden_size))
+    s = np.array([formulas.shift_scale(x, sigma, e.beta_hat) for x, e in zip(lam, est, strict=True)],
+                 dtype=float)
+    iid = np.array([formulas.iid_c2(e.P0 or 0.0, e.alpha_hat or 0.0, float(x))
+                    for e, x in zip(est, s, strict=True)])
+    geo = [formulas.random_direction_c2(e.p, e.correct or 0, e.U, float(x))
+           for e, x in zip(est, lam, strict=True)]
+    bound = np.stack([formulas.spread_bound(e.p, e.correct or 0, float(x), sweeps.grid)
+                      for e, x in zip(est, s, strict=True)])
+    dirs = DirectionSweeps(sweeps.grid, sweeps.values[:, rows])
+    return [random_direction_form(subject, "i.i.d.", dirs, iid, resampling=rs),
+            undecided("theorem2_random_forms", Kind.CLAIM, f"{subject} (random direction form)",
+                      "", "‖Δ̂‖ = 0 on some prompt") if any(g is None for g in geo) else
+            random_direction_form(subject, "random direction", dirs, np.asarray(geo, float),
+                                  resampling=rs),
+            spread_bound(subject, dirs, bound)]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from empirics import analysis, directions, pipeline
+from empirics import analysis, directions, pipeline, random_sweeps
 from empirics.cache import ChunkCache
 from empirics.prepared import BehaviorSetup, Prepared
 from empirics.results import ReadingVectorInfo, Results
@@ -22,6 +22,7 @@ from empirics.tasks import ScoredPrompt
 
 D, VOCAB = 8, 6
 GRID = [-4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0]
+RANDOM_NORM = 0.5   # ‖Δ‖ of a random unit steering direction in the synthetic world
 
 
 class FakeLM:
@@ -52,8 +53,11 @@ class World:
     delta: np.ndarray
     curve: np.ndarray
 
-    def hidden(self, idx: int, r: float) -> np.ndarray:
+    def hidden(self, idx: int, r: float, delta: np.ndarray | None = None) -> np.ndarray:
+        """h0 + rΔ + r²W; ``delta``: another direction's Δ (no curvature: a random one)."""
         h0, d, w = (x[idx].astype(np.float64) for x in (self.h0, self.delta, self.curve))
+        if delta is not None:
+            return h0 + r * delta
         return h0 + r * d + r**2 * w
 
 
@@ -93,6 +97,12 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World, jvp_factors: tuple[fl
     index = {p.input_ids: i for i, p in enumerate(world.prompts)}
     u = world.lm.lm_head.weight.detach().double().numpy()
 
+    def random_delta(vectors: Any) -> np.ndarray | None:
+        """A seeded random unit direction (not the reading vector) moves h by RANDOM_NORM·v."""
+        if vectors is _Vectors.vectors:
+            return None
+        return RANDOM_NORM * next(iter(vectors.values())).double().numpy()
+
     def fake_sweep(lm: Any, vectors: Any, grid: Any, items: Any, cache: Any, tag: str,
                    batch: int, keep_hidden: bool, progress: bool) -> SweepResult:
         k = max(len(p.candidate_ids) for p in items)
@@ -100,7 +110,7 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World, jvp_factors: tuple[fl
         fh = np.zeros((len(grid), len(items), D), np.float32)
         for c, r in enumerate(grid):
             for j, p in enumerate(items):
-                h = world.hidden(index[p.input_ids], r).astype(np.float64)
+                h = world.hidden(index[p.input_ids], r, random_delta(vectors))
                 logits = u @ h
                 full = logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
                 lp[c, j, :len(p.candidate_ids)] = full[list(p.candidate_ids)]
@@ -113,7 +123,15 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World, jvp_factors: tuple[fl
         f1, f2 = jvp_factors
         return world.h0[rows], f1 * world.delta[rows], f2 * 2 * world.curve[rows]
 
+    def fake_random_jvp(lm: Any, vectors: Any, ids: Any, cache: Any, tag: str,
+                        progress: bool) -> tuple[np.ndarray, np.ndarray]:
+        rows = [index[tuple(x)] for x in ids]
+        d = random_delta(vectors)
+        assert d is not None
+        return world.h0[rows], np.tile(d, (len(rows), 1)).astype(np.float32)
+
     monkeypatch.setattr(directions, "chunked_sweep", fake_sweep)
+    monkeypatch.setattr(random_sweeps, "cached_delta_jvp", fake_random_jvp)
     monkeypatch.setattr(analysis, "cached_delta2_jvp", fake_jvp)
 
 

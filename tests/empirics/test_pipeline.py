@@ -65,7 +65,7 @@ def test_report_renders_results(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     json.loads(text)   # written with allow_nan=False
     assert out["verdicts"] and {v["name"] for v in out["verdicts"]} == {
         "first_order_consistency", "curvature_2r", "theorem1_departure", "theorem1_curve",
-        "efficient_regime"}
+        "efficient_regime", "theorem2_random_forms", "theorem2_prime"}
     assert {v["kind"] for v in out["verdicts"]} == {"consistency", "claim"}
     assert all(v["label"] in ("holds", "fails", "undecided") for v in out["verdicts"])
     md = (tmp_path / "report.md").read_text()
@@ -229,6 +229,30 @@ def test_optimum_follows_theory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     g2 = np.mean([e.c2_2r for e in est]) - np.mean([e.c2_2r for e in ctrl])
     assert seen[-1][2] == pytest.approx(g2) and seen[-1][4] == 4.0   # radius: linear range
     assert "r* = 1.5" in report.recommendation_line("harmfulness", 1.0, rec)
+
+
+def test_random_direction_forms(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """k = 8 seeded random directions swept at 0, ±h, ±2h: Theorem 2's forms are not failed by
+    the truth (k = 8 leaves them mostly undecided: docs/claims.md) and Theorem 2′ holds; a
+    sign-flipped random-direction form and a bound at half its value fail."""
+    from dataclasses import replace
+
+    b = synthetic.run(monkeypatch, tmp_path / "a").behaviors[0]
+    forms = [v for v in b.verdicts if v.name == "theorem2_random_forms"]
+    assert [v.subject.split("(")[-1] for v in forms] == ["i.i.d. form)", "random direction form)"]
+    assert all(v.holds is not False for v in forms)
+    assert _verdict(b, "theorem2_prime", "P(correct)") is True
+    assert "directions: 8" in report.evidence_text(forms[1])
+    rd, sb = theory.helpfulness.random_direction_second_order, theory.helpfulness.theorem2_prime
+    with monkeypatch.context() as m:
+        m.setattr(theory.helpfulness, "random_direction_second_order", lambda *a: -rd(*a))
+        m.setattr(theory.helpfulness, "theorem2_prime",
+                  lambda *a: replace(sb(*a), bound=0.5 * np.asarray(sb(*a).bound)))
+        wrong = synthetic.run(m, tmp_path / "b").behaviors[0]
+    assert [v.holds for v in wrong.verdicts if v.name == "theorem2_random_forms"][1] is False
+    assert _verdict(wrong, "theorem2_prime", "P(correct)") is False
+    none = synthetic.run(monkeypatch, tmp_path / "c", random_directions=0).behaviors[0]
+    assert not [v for v in none.verdicts if v.name.startswith("theorem2")]
 
 
 def test_recommendation_rule(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert report["verdicts"] and all(v["label"] for v in report["verdicts"])
     names = {v["name"] for v in report["verdicts"]}
     assert {"first_order_consistency", "curvature_2r", "theorem1_departure", "theorem1_curve",
-            "efficient_regime"} == names
+            "efficient_regime", "theorem2_random_forms", "theorem2_prime"} == names
     assert {v["kind"] for v in report["verdicts"]} == {"consistency", "claim"}
     harm = report["behaviors"][0]
     assert harm["specificity"] is not None and harm["recommendation"]["r"] is not None
