@@ -45,13 +45,11 @@ from empirics.theory_link import (
 # ------------------------------------------------------------------------ measured curves
 @dataclass(frozen=True)
 class MeasuredCurves:
-    """Prompt-mean curves with intervals: behavior groups, helpfulness pooled and per group,
-    and the random-direction control on the same groups."""
+    """Prompt-mean curves with intervals: behavior groups, helpfulness pooled and per group."""
 
     groups: dict[str, GroupCurves[BehaviorCurves]]
     helpfulness: GroupCurves[HelpfulnessCurves]
     helpfulness_groups: dict[str, GroupCurves[HelpfulnessCurves]]
-    control: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None
 
 
 def _behavior_curves(run: DirectionRun, group: str, n_boot: int, seed: int
@@ -66,22 +64,16 @@ def _helpfulness_curves(run: DirectionRun, group: str, n_boot: int, seed: int
         lambda v: mean_interval(v, n_boot, seed=seed)))
 
 
-def measured_curves(run: DirectionRun, control: DirectionRun | None, n_boot: int, seed: int
-                    ) -> MeasuredCurves:
+def measured_curves(run: DirectionRun, n_boot: int, seed: int) -> MeasuredCurves:
     """Every group's mean curves with intervals (the same prompt resamples, ``seed``, for each
-    group and measure); the control only on this behavior's groups."""
+    group and measure)."""
     hgroups = run.helpfulness_groups()
     groups = {g: _behavior_curves(run, g, n_boot, seed) for g in run.behavior_groups()}
     per_group = {g: _helpfulness_curves(run, g, n_boot, seed) for g in hgroups}
     pooled = GroupCurves("pooled", "helpfulness", sum(len(run.rows[g]) for g in hgroups),
                          run.pooled_helpfulness().map(
                              lambda v: mean_interval(v, n_boot, seed=seed)))
-    ctrl: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None = None
-    if control is not None:
-        ctrl = {g: (_behavior_curves(control, g, n_boot, seed) if g in control.behavior_groups()
-                    else _helpfulness_curves(control, g, n_boot, seed))
-                for g in control.rows if g in run.rows}
-    return MeasuredCurves(groups, pooled, per_group, ctrl)
+    return MeasuredCurves(groups, pooled, per_group)
 
 
 # ------------------------------------------------------------------------ Δ by JVP, estimates
@@ -209,12 +201,12 @@ def linear_response(run: DirectionRun, jvp: JvpPrompts, window: float) -> Linear
 
 
 # ------------------------------------------------------------------------ the whole analysis
-def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None,
-            random: RandomSweeps | None = None) -> BehaviorResults:
-    """Every step above for the direction ``run`` (one behavior); ``control``: the random
-    direction's sweep, shown beside it."""
+def analyse(p: Prepared, run: DirectionRun, random: RandomSweeps | None = None
+            ) -> BehaviorResults:
+    """Every step above for the direction ``run`` (one behavior); ``random``: the k random
+    directions' sweeps of the helpfulness prompts (Theorem 2's forms), shared by behaviors."""
     s, grid, target = p.settings, run.grid, TARGET_GROUP[run.name]
-    curves = measured_curves(run, control, s.n_boot, s.seed)
+    curves = measured_curves(run, s.n_boot, s.seed)
     jvp = jvp_prompts(p, run)
     with warnings.catch_warnings():  # ill-conditioned predictions on coarse grids are expected
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -242,6 +234,6 @@ def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None,
                     jvp.estimates, 0.0 if lin is None else lin.linear_range)
     return BehaviorResults(
         run.name, target, grid, curves.groups, curves.helpfulness, curves.helpfulness_groups,
-        curves.control, jvp.note, jvp.estimates, sigma, alignment_curves, helpfulness_curves,
+        jvp.note, jvp.estimates, sigma, alignment_curves, helpfulness_curves,
         alignment.rows(), helpfulness.rows(), fits, lin, trade.specificity, trade.tradeoff, rec,
         verdicts.judge(evidence, s.kappa, Resampling(max(s.n_boot, 20), seed=s.seed)))

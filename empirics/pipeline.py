@@ -26,6 +26,7 @@ from empirics.results import (
     DirectionSweep,
     GenerationResults,
     ModelInfo,
+    RandomSweeps,
     Results,
     VectorExport,
 )
@@ -41,9 +42,10 @@ def run(p: Prepared) -> Results:
     behaviors: list[BehaviorResults] = []
     sweeps: list[DirectionSweep] = []
     if s.measures_tokens:
-        runs, control = sweep_directions(p)
-        behaviors = analyse_all(p, runs, control)
-        sweeps = [r.sweep for r in runs.values()] + ([control.sweep] if control else [])
+        runs = sweep_directions(p)
+        random = random_sweeps(p, s.random_directions)
+        behaviors = analyse_all(p, runs, random)
+        sweeps = [r.sweep for r in runs.values()] + (random.sweeps if random else [])
     generation = generation_stage(p, runs) if s.measures_generation else None
     lm, prov = p.lm, p.source.provenance
     model = ModelInfo(lm.name, lm.num_layers, lm.hidden_size,
@@ -56,9 +58,9 @@ def run(p: Prepared) -> Results:
                    p.cache.reused, p.cache.computed, prov, exports, generation, plan=p.plan_link)
 
 
-def sweep_directions(p: Prepared) -> tuple[dict[str, DirectionRun], DirectionRun | None]:
+def sweep_directions(p: Prepared) -> dict[str, DirectionRun]:
     """Each behavior's reading vector over its prompts and the helpfulness prompts (with the
-    final hidden states, for Proposition 1), and the random control over every prompt."""
+    final hidden states, for Proposition 1)."""
     t0 = time.time()
     s = p.settings
     runs: dict[str, DirectionRun] = {}
@@ -67,21 +69,14 @@ def sweep_directions(p: Prepared) -> tuple[dict[str, DirectionRun], DirectionRun
               file=sys.stderr)
         runs[b.name] = sweep_direction(p, b.name, b.vectors.vectors,
                                        b.prompts + p.helpfulness_prompts, keep_hidden=True)
-    control: DirectionRun | None = None
-    if p.control is not None:
-        print("Sweeping the random-direction control", file=sys.stderr)
-        everything = [q for b in p.behaviors for q in b.prompts]
-        control = sweep_direction(p, "control", p.control, everything + p.helpfulness_prompts,
-                                  keep_hidden=False)
     print(f"sweeps done ({time.time() - t0:.0f} s)", file=sys.stderr)
-    return runs, control
+    return runs
 
 
-def analyse_all(p: Prepared, runs: dict[str, DirectionRun], control: DirectionRun | None
+def analyse_all(p: Prepared, runs: dict[str, DirectionRun], random: RandomSweeps | None
                 ) -> list[BehaviorResults]:
     t0 = time.time()
-    random = random_sweeps(p, p.settings.random_directions)
-    behaviors = [analyse(p, runs[b.name], control, random) for b in p.behaviors]
+    behaviors = [analyse(p, runs[b.name], random) for b in p.behaviors]
     print(f"theory link, fits and verdicts done ({time.time() - t0:.0f} s)", file=sys.stderr)
     return behaviors
 

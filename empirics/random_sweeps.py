@@ -39,11 +39,12 @@ def random_sweeps(p: Prepared, k: int) -> RandomSweeps | None:
     print(f"Sweeping {k} random directions at r = {', '.join(f'{x:g}' for x in grid)}",
           file=sys.stderr)
     ids = [list(q.input_ids) for q in prompts]
-    values, norms, order = [], [], []
+    values, norms, order, sweeps = [], [], [], []
     for j in range(k):
         vec = random_directions(p.layers, p.lm.hidden_size, p.settings.seed + SEED_OFFSET + j)
         run = sweep_direction(p, f"random{j}", vec, prompts, keep_hidden=False,
                               grid=[float(x) for x in grid])
+        sweeps.append(run.sweep)
         values.append(np.asarray(run.pooled_helpfulness().p_correct))   # rows: group order
         order = [run.prompts[i].item_id for g in run.helpfulness_groups() for i in run.rows[g]]
         _, delta = cached_delta_jvp(p.lm, vec, ids, p.cache, f"random{j}", p.settings.progress)
@@ -51,4 +52,4 @@ def random_sweeps(p: Prepared, k: int) -> RandomSweeps | None:
                          np.linalg.norm(np.asarray(delta, dtype=float), axis=1), strict=True))
         norms.append([lam_j[i] for i in order])
     lam = np.sqrt(np.mean(np.square(norms), axis=0))
-    return RandomSweeps(grid, np.stack(values), lam, order)
+    return RandomSweeps(grid, np.stack(values), lam, order, sweeps)

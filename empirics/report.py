@@ -22,7 +22,6 @@ from empirics.estimates import CSV_FIELDS
 from empirics.intervals import Interval
 from empirics.io import atomic_write_json, atomic_write_text
 from empirics.io import jsonable as io_jsonable
-from empirics.measures import BehaviorMeasures, HelpfulnessMeasures
 from empirics.plots import Series, curve_plot, tradeoff_plot
 from empirics.results import BehaviorResults, Coefficients, ControlVectorFile, Results
 
@@ -266,9 +265,6 @@ def figures(results: Results, out: Path) -> list[str]:
     for b in results.behaviors:
         x = b.grid
         series = [_series(f"{g} (measured)", x, gc.curves.B) for g, gc in b.groups.items()]
-        for g, gc in (b.control or {}).items():
-            if isinstance(gc.curves, BehaviorMeasures):
-                series.append(_series(f"{g}: random direction", x, gc.curves.B, ":", None))
         series += [Series(c.label, c.grid, c.y, style=c.style) for c in b.alignment_curves]
         name = f"alignment_{b.behavior}.png"
         curve_plot(out / name, f"{b.behavior}: B vs r_e — {model}\n{b.jvp_note}", "r_e",
@@ -278,10 +274,6 @@ def figures(results: Results, out: Path) -> list[str]:
         series = [_series("P(correct), normalised over options", x, h.p_correct),
                   _series("P(correct), full vocabulary", x, h.p_correct_full),
                   Series("accuracy", x, h.accuracy.value, style="-.")]
-        for g, gc in (b.control or {}).items():
-            if isinstance(gc.curves, HelpfulnessMeasures):
-                series.append(_series(f"{g}: random direction", x, gc.curves.p_correct, ":",
-                                      None))
         series += [Series(c.label, c.grid, c.y, style=c.style) for c in b.helpfulness_curves]
         name = f"helpfulness_{b.behavior}.png"
         curve_plot(out / name, f"helpfulness under {b.behavior} steering — {model}", "r_e",

@@ -134,6 +134,7 @@ class RandomSweeps:
     values: np.ndarray
     lam: np.ndarray
     item_ids: list[str]
+    sweeps: list[DirectionSweep]        # the k directions' sweeps (sweep.csv: random0 …)
 
 
 @dataclass
@@ -146,7 +147,6 @@ class BehaviorResults:
     groups: dict[str, GroupCurves[BehaviorCurves]]
     helpfulness: GroupCurves[HelpfulnessCurves]
     helpfulness_groups: dict[str, GroupCurves[HelpfulnessCurves]]
-    control: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None
     jvp_note: str
     estimates: list[PromptEstimates]
     sigma_pooled: float

@@ -100,7 +100,6 @@ class Settings:
     kappa: float = 1.0
     epsilon: float = 0.05
     quick: bool = False
-    control: bool = True
     random_directions: int = 8       # k seeded random directions for Theorem 2's forms (0: none)
     batch_size: int = 16
     n_boot: int = 1000

@@ -89,7 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gain the recommendation maximises: specific (target minus control "
                         "gain, where a control group is measured: harmfulness) or the target's")
     p.add_argument("--quick", action="store_true", help="few prompts, five coefficients")
-    p.add_argument("--no-control", action="store_true", help="skip the random-direction control")
     p.add_argument("--random-directions", type=int, default=8,
                    help="k seeded random directions swept at 0, ±h, ±2h over the helpfulness "
                         "prompts for Theorem 2's i.i.d./random-direction forms (0: none)")
@@ -157,7 +156,7 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
         mmlu_subjects=subjects, few_shot=a.few_shot, harm_format=a.harm_format,
         data_dir=a.data_dir, data=a.data, out=a.out, seed=a.seed, device=a.device, dtype=a.dtype,
         method=a.method, n_prompts=a.n_prompts, kappa=a.kappa, epsilon=a.epsilon, quick=a.quick,
-        control=not a.no_control, random_directions=a.random_directions, batch_size=a.batch_size, n_boot=n_boot,
+        random_directions=a.random_directions, batch_size=a.batch_size, n_boot=n_boot,
         theory_prompts=a.theory_prompts, recommend_on=a.recommend_on,
         progress=not a.no_progress, counts=counts, measure=a.measure,
         generation=generation_settings(a, n_boot))

@@ -137,7 +137,7 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World, jvp_factors: tuple[fl
 
 def prepared(world: World, tmp: Path, **settings: Any) -> Prepared:
     s = Settings(grid=list(GRID), behaviors=["harmfulness"], n_boot=60, progress=False,
-                 control=False, **settings)
+                 **settings)
     harm = [p for p in world.prompts if p.kind == "behavior"]
     helpful = [p for p in world.prompts if p.kind == "helpfulness"]
     info = ReadingVectorInfo("harmfulness", "pca", "--method", {"pca": 0.9}, {1: 0.9},
@@ -145,7 +145,7 @@ def prepared(world: World, tmp: Path, **settings: Any) -> Prepared:
     vectors: Any = _Vectors()
     lm: Any = world.lm
     return Prepared(s, lm, [1], DataSource("dir", tmp), tmp,
-                    [BehaviorSetup("harmfulness", harm, vectors, info)], helpful, None,
+                    [BehaviorSetup("harmfulness", harm, vectors, info)], helpful,
                     ChunkCache(tmp / ".cache"), "hash")
 
 

@@ -75,8 +75,10 @@ def test_report_renders_results(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert claims < md.index("| harmfulness | curvature_2r |")
     assert "scale 1" in md and "correlation" in md    # the per-prompt agreement is shown
     df = pd.read_csv(tmp_path / "sweep.csv")
-    # 10 behavior prompts × 3 measures + 8 helpfulness prompts × 4 measures, per coefficient
-    assert len(df) == (10 * 3 + 8 * 4) * len(synthetic.GRID)
+    # 10 behavior prompts × 3 measures + 8 helpfulness prompts × 4 measures, per coefficient;
+    # and each of the 8 random directions: 8 helpfulness prompts × 4 measures at 0, ±h, ±2h
+    assert len(df) == (10 * 3 + 8 * 4) * len(synthetic.GRID) + 8 * 8 * 4 * 5
+    assert set(df["direction"]) == {"harmfulness", *(f"random{j}" for j in range(8))}
     assert set(df["measure"]) >= {"B", "p_correct"}
     est = pd.read_csv(tmp_path / "estimates.csv")
     assert len(est) == 18 and est["c2_2r"].notna().all()
@@ -280,7 +282,7 @@ def test_generation_reads_the_token_sweep(monkeypatch: pytest.MonkeyPatch, tmp_p
     world = synthetic.make_world()
     synthetic.install(monkeypatch, world)
     prep = synthetic.prepared(world, tmp_path)
-    runs, _ = pipeline.sweep_directions(prep)
+    runs = pipeline.sweep_directions(prep)
     run = runs["harmfulness"]
     setup = prep.behavior("harmfulness")
     items = [q for q in setup.prompts if q.group == "harmful"][1:4]

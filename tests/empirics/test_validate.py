@@ -179,7 +179,7 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert report["chunks_computed"] >= 3 and report["chunks_reused"] == 0
     df = pd.read_csv(out / "sweep.csv")
     assert set(df.columns) == {"direction", "group", "item_id", "coefficient", "measure", "value"}
-    assert set(df["direction"]) == {"harmfulness", "bias", "control"}
+    assert set(df["direction"]) == {"harmfulness", "bias", *(f"random{j}" for j in range(8))}
     assert len(df) > 100
     est = pd.read_csv(out / "estimates.csv")
     assert {"gamma_lam", "delta_norm", "P0", "alpha_hat", "c2_2r", "w_a_minus_w_b"} <= set(
@@ -211,7 +211,7 @@ def test_measure_generation_and_both_end_to_end(tmp_path: Path) -> None:
     figure; generation alone writes no sweep files; both (in the same directory: reading vectors
     and replies come from the cache) writes both sections."""
     out = tmp_path / "gen"
-    small = ["--quick", "--behaviors", "bias", "--no-progress", "--no-control", "--gen-prompts",
+    small = ["--quick", "--behaviors", "bias", "--no-progress", "--random-directions", "0", "--gen-prompts",
              "2", "--gen-samples", "2", "--gen-tokens", "4", "--n-boot", "20"]
     assert validate.main([*small, "--measure", "generation", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
