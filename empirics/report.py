@@ -8,6 +8,7 @@ serialises, draws and writes them. The JSON schema is documented in docs/empiric
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import math
 from pathlib import Path
@@ -30,7 +31,7 @@ REPORT_VERSION = 2
 SKIP_FIELDS = {"fn", "U", "estimates", "sweeps", "exports"}
 
 
-def _kind(k: Kind | Decision) -> str:
+def _enum_value(k: enum.Enum) -> object:
     return k.value
 
 
@@ -44,7 +45,7 @@ def _interval(iv: Interval[Any]) -> dict[str, object]:
 
 def jsonable(x: Any) -> Any:
     """``io.jsonable`` without the fields that are not JSON (``SKIP_FIELDS``)."""
-    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval, Kind: _kind, Decision: _kind})
+    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval, enum.Enum: _enum_value})
 
 
 def to_json(results: Results, control_vectors: list[ControlVectorFile] | None = None

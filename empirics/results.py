@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from empirics.claims import ClaimVerdict, Recommendation
+from empirics.claims import ClaimVerdict, ProxyBehavior, Recommendation
 from empirics.estimates import PromptEstimates
 from empirics.fits import FitResult
 from empirics.intervals import Interval
@@ -232,6 +232,8 @@ class BehaviorGeneration:
     predicted: SequencePredictions
     examples: list[Example]
     seconds: float
+    sequence: ClaimVerdict | None = None       # claims.sequence_curve: predicted vs measured
+    proxy: ProxyBehavior | None = None         # claims.proxy_vs_behavior (next-token B measured)
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,10 @@ def run_ours(argv: Sequence[str] | None = None) -> int:
         print(f"Generated text ({g.behavior}, {g.judge}): B_gen {g.b_gen.value[0]:+.2f} at r_e = "
               f"{g.coefficients[0]:g} .. {g.b_gen.value[-1]:+.2f} at {g.coefficients[-1]:g}; slope "
               f"at 0 fit-free {pr.slope.value[0]:+.3f} vs measured {measured}")
+        if g.sequence is not None:
+            print(report.console_line(g.behavior, g.sequence))
+        if g.proxy is not None:
+            print(f"  - {g.behavior}: proxy_vs_behavior: {g.proxy.summary}")
     return 0
 
 
