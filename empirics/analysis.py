@@ -171,7 +171,9 @@ def coefficients(jvp: JvpPrompts, grid: np.ndarray, window: float, sigma_pooled:
         Coefficients("Theorem 1 γ̂λ̂(1−B₀²)", "fit-free",
                      mean([theorem1_slope(e.B0 or 0.0, e.gamma_lam or 0.0) for e in est_t]), None),
         Coefficients("linear model, actual Δ̂", "fit-free", mean([e.c1_actual for e in est_t]),
-                     mean([e.c2_actual for e in est_t]), missing))
+                     mean([e.c2_actual for e in est_t]), missing),
+        Coefficients("Theorem 2R, actual Δ̂ and Δ̂₂ (w = UΔ̂₂)", "fit-free",
+                     mean([e.c1_actual for e in est_t]), mean([e.c2_2r for e in est_t]), missing))
     helpfulness = HelpfulnessCoefficients(
         _measured(grid, jvp.help_P, window, n_boot, seed),
         Coefficients(f"Thm 2 i.i.d. (pooled σ̂ = {sigma_pooled:.3g}, RMS β̂)", "fit-free", zero,
@@ -181,7 +183,9 @@ def coefficients(jvp: JvpPrompts, grid: np.ndarray, window: float, sigma_pooled:
         Coefficients("Thm 2 random direction, real geometry U", "fit-free", zero,
                      mean([e.c2_random for e in est_h]), "‖Δ̂‖ = 0 on some prompt"),
         Coefficients("Thm 2 actual Δ̂ (μ = g, Σ = 0)", "fit-free", mean([e.c1_actual for e in est_h]),
-                     mean([e.c2_actual for e in est_h]), missing))
+                     mean([e.c2_actual for e in est_h]), missing),
+        Coefficients("Theorem 2R, actual Δ̂ and Δ̂₂ (w = UΔ̂₂)", "fit-free",
+                     mean([e.c1_actual for e in est_h]), mean([e.c2_2r for e in est_h]), missing))
     return alignment, helpfulness
 
 

@@ -22,10 +22,11 @@ class AlignmentCoefficients:
     measured: Coefficients
     theorem1: Coefficients
     actual: Coefficients
+    response_2r: Coefficients          # Theorem 2R: c2 with the path term w = UΔ̂₂
 
     def rows(self) -> list[Coefficients]:
         """In the report's table order."""
-        return [self.measured, self.theorem1, self.actual]
+        return [self.measured, self.theorem1, self.actual, self.response_2r]
 
 
 @dataclass(frozen=True)
@@ -38,15 +39,12 @@ class HelpfulnessCoefficients:
     iid_random: Coefficients
     random_geometry: Coefficients
     actual: Coefficients
+    response_2r: Coefficients          # Theorem 2R: c2 with the path term w = UΔ̂₂
 
     def rows(self) -> list[Coefficients]:
         """In the report's table order."""
         return [self.measured, self.iid_pooled, self.iid_random, self.random_geometry,
-                self.actual]
-
-    def fit_free_c2(self) -> list[Coefficients]:
-        """The forms with a fit-free curvature."""
-        return [self.iid_pooled, self.iid_random, self.random_geometry, self.actual]
+                self.actual, self.response_2r]
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,12 @@ def test_exact_linear_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         assert _verdict(b, "first_order_consistency", subject) is True
         assert _verdict(b, "curvature_2r", subject) is True
     assert _verdict(b, "theorem1_curve") is True
+    # the coefficient tables carry Theorem 2R's row: the mean of the per-prompt c2_2r
+    for rows, kind in ((b.alignment_coefficients, "behavior"),
+                       (b.helpfulness_coefficients, "helpfulness")):
+        c2 = _coef(rows, "Theorem 2R").c2.value
+        group = [e.c2_2r for e in b.estimates if e.kind == kind and e.group != "harmless"]
+        assert c2 == pytest.approx(np.mean(group))
     assert [v.kind.value for v in b.verdicts][:4] == ["consistency"] * 2 + ["claim"] * 2
     assert b.linear_response is not None and b.linear_response.linear_range == 4.0
 

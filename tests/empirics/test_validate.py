@@ -211,8 +211,8 @@ def test_measure_generation_and_both_end_to_end(tmp_path: Path) -> None:
     figure; generation alone writes no sweep files; both (in the same directory: reading vectors
     and replies come from the cache) writes both sections."""
     out = tmp_path / "gen"
-    small = ["--quick", "--behaviors", "bias", "--no-progress", "--random-directions", "0", "--gen-prompts",
-             "2", "--gen-samples", "2", "--gen-tokens", "4", "--n-boot", "20"]
+    small = ["--quick", "--behaviors", "bias", "--no-progress", "--random-directions", "0",
+             "--gen-prompts", "2", "--gen-samples", "2", "--gen-tokens", "4", "--n-boot", "20"]
     assert validate.main([*small, "--measure", "generation", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     gen = report["generation"]
@@ -220,13 +220,15 @@ def test_measure_generation_and_both_end_to_end(tmp_path: Path) -> None:
     assert gen["settings"]["max_new_tokens"] == 4 and report["behaviors"] == []
     assert len(gen["behaviors"][0]["coefficients"]) == 3
     md = (out / "report.md").read_text()
-    assert "## Behavior of generated text" in md and "## Verdicts" not in md
+    assert "## Behavior of generated text" in md and "## Claims" not in md
     assert (out / "generation_bias.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "sweep.csv").exists()
     assert validate.main([*small, "--measure", "both", "--out", str(out)]) == 0
     again = json.loads((out / "report.json").read_text())
     assert again["generation"]["behaviors"][0]["b_gen"] == gen["behaviors"][0]["b_gen"]
     md = (out / "report.md").read_text()
-    assert "## Verdicts" in md and "## Behavior of generated text" in md
-    assert md.index("## Verdicts") < md.index("## Behavior of generated text")
+    assert "## Claims" in md and "## Behavior of generated text" in md
+    assert md.index("## Consistency checks") < md.index("## Claims")
+    assert md.index("## Claims") < md.index("## Behavior of generated text")
+    assert "sequence_curve" in md and "Proxy vs behavior" in md
     assert (out / "sweep.csv").is_file() and again["behaviors"][0]["behavior"] == "bias"
