@@ -24,7 +24,7 @@ from empirics.formulas import random_sigma, theorem1_slope
 from empirics.intervals import Interval, mean_interval
 from empirics.jvp import cached_delta2_jvp
 from empirics.prepared import Prepared
-from empirics.recommend import measure_tradeoff, recommend
+from empirics.recommend import control_for, measure_tradeoff, recommend
 from empirics.results import (
     BehaviorCurves,
     BehaviorResults,
@@ -234,8 +234,8 @@ def analyse(p: Prepared, run: DirectionRun, random: RandomSweeps | None = None
                         jvp.target, jvp.helpfulness, run.behavior(target).B, help_all, control_B,
                         random, p.lm.hidden_size)
     lin = linear_response(run, jvp, window)
-    rec = recommend(p, run, target, control_group if s.recommend_on == "specific" else None,
-                    jvp.estimates, 0.0 if lin is None else lin.linear_range)
+    rec = recommend(p, run, target, control_for(run, s.recommend_on), jvp.estimates,
+                    0.0 if lin is None else lin.linear_range)
     return BehaviorResults(
         run.name, target, grid, curves.groups, curves.helpfulness, curves.helpfulness_groups,
         jvp.note, jvp.estimates, sigma, alignment_curves, helpfulness_curves,

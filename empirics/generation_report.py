@@ -28,6 +28,11 @@ def _behavior(b: BehaviorGeneration, figure: str | None) -> list[str]:
     meas = _ci(p.measured_slope, 0) if p.measured_slope is not None else "n/a"
     lines += ["", f"Slope dB/dr_e at 0: fit-free {_ci(p.slope, 0)} ({p.used} prompts with >= 2 "
               f"decided samples) vs measured (central difference of B_gen) {meas}.", ""]
+    if b.recommendation is not None:
+        rec = b.recommendation
+        lines += [f"Recommendation on the generated behavior (it replaces the next-token one): "
+                  f"**{rec.decision.value}**" + (f" at r = {rec.r:g}" if rec.r > 0 else "")
+                  + f" — {rec.summary}", ""]
     if b.sequence is not None:
         lines += [f"Claim `sequence_curve` (docs/claims.md): **{b.sequence.label}** — "
                   f"{b.sequence.summary}", ""]

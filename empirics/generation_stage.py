@@ -143,7 +143,7 @@ def run_behavior(lm: LoadedModel, job: GenerationInput, grid: Sequence[float],
     return BehaviorGeneration(job.behavior, judge.name, np.asarray(coefs), m.b_gen, m.undecided,
                               m.b_greedy, m.greedy_undecided,
                               token_b_at(coefs, job.token_b, gs.n_boot, gs.seed), pred, examples,
-                              time.time() - t0, seq, proxy)
+                              time.time() - t0, seq, proxy, np.asarray(m.per_prompt, dtype=float))
 
 
 def generation_claims(job: GenerationInput, coefficients: Sequence[float], scores0: np.ndarray,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
+from empirics import recommend
 from empirics.analysis import analyse
 from empirics.directions import DirectionRun, sweep_direction
 from empirics.generation_stage import (
@@ -47,11 +49,19 @@ def run(p: Prepared) -> Results:
         behaviors = analyse_all(p, runs, random)
         sweeps = [r.sweep for r in runs.values()] + (random.sweeps if random else [])
     generation = generation_stage(p, runs) if s.measures_generation else None
+    if generation is not None:   # with both measured the recommendation rests on B_gen
+        generation.behaviors[:] = [
+            replace(g, recommendation=recommend.generated(
+                p, runs[g.behavior], g, recommend.control_for(runs[g.behavior], s.recommend_on)))
+            if g.behavior in runs else g for g in generation.behaviors]
+    chosen = {g.behavior: g.recommendation.r for g in (generation.behaviors if generation else [])
+              if g.recommendation is not None}
     lm, prov = p.lm, p.source.provenance
     model = ModelInfo(lm.name, lm.num_layers, lm.hidden_size,
                       str(lm.dtype).replace("torch.", ""), str(lm.device))
     exports = [VectorExport(b.behavior, p.behavior(b.behavior).vectors,
-                            p.behavior(b.behavior).info.path, b.recommendation.r, model_type(lm))
+                            p.behavior(b.behavior).info.path,
+                            chosen.get(b.behavior, b.recommendation.r), model_type(lm))
                for b in behaviors]
     return Results(s, model, p.layers, prov.location, prov.source, str(p.out), p.run_hash,
                    [b.info for b in p.behaviors], behaviors, sweeps, round(time.time() - t0, 1),

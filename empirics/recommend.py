@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,7 +31,8 @@ from empirics.directions import DirectionRun, sweep_direction
 from empirics.estimates import PromptEstimates
 from empirics.intervals import Interval, difference_interval, mean_interval
 from empirics.prepared import Prepared
-from empirics.results import Specificity, Tradeoff
+from empirics.results import BehaviorGeneration, Specificity, Tradeoff
+from empirics.settings import CONTROL_GROUP
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,47 @@ def second_order(estimates: Sequence[PromptEstimates], target: str, control: str
     if t is None or h is None or (control is not None and c is None):
         return None
     return second_order_inputs(t, h, c, max(radius, float(np.finfo(float).tiny)))
+
+
+def control_for(run: DirectionRun, recommend_on: str) -> str | None:
+    """The control group whose gain is subtracted (the specific gain), where one is measured
+    and ``recommend_on`` is "specific"."""
+    group = CONTROL_GROUP.get(run.name)
+    return group if recommend_on == "specific" and group in run.rows else None
+
+
+def generated(p: Prepared, run: DirectionRun, gen: BehaviorGeneration,
+              control: str | None) -> Recommendation | None:
+    """The recommendation on the generated behavior (``source="generated"``): B_gen per prompt
+    at the generation coefficients, P(correct) and — no control prompts are generated — the
+    control group's next-token B from ``run`` at the same coefficients. Generated text is not
+    extended beyond its coefficients. None with fewer than 2 prompts decided everywhere."""
+    if gen.per_prompt is None:
+        return None
+    values = np.asarray(gen.per_prompt, dtype=float).T
+    values = values[np.isfinite(values).all(1)]
+    if values.shape[0] < 2:
+        return None
+    grid = [float(x) for x in run.grid]
+    cols = [grid.index(float(x)) for x in gen.coefficients]
+    coefs = np.asarray(gen.coefficients, dtype=float)
+    ctrl = None if control is None else Curves(coefs, run.behavior(control).B[:, cols])
+    m = Measurements(Curves(coefs, values),
+                     Curves(coefs, np.asarray(run.pooled_helpfulness().p_correct)[:, cols]), ctrl,
+                     source="generated")
+    s = p.settings
+    policy = Policy(s.kappa, s.epsilon, max_coefficient=float(coefs.max()),
+                    resampling=Resampling(max(s.n_boot, 20), seed=s.seed))
+    rec = recommend_extending(m, _no_extension, policy)
+    note = "; generated text is measured at its coefficients only" + (
+        "; control group: next-token B (no control replies are generated)" if ctrl else "")
+    return replace(rec, summary=rec.summary + note, stopped_because=(
+        "generated text is not extended beyond its largest coefficient" if rec.stopped_because
+        else ""))
+
+
+def _no_extension(coefficients: np.ndarray) -> Measurements:
+    raise AssertionError("the policy's maximum is the largest generation coefficient")
 
 
 def recommend(p: Prepared, run: DirectionRun, target: str, control: str | None,

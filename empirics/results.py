@@ -234,6 +234,8 @@ class BehaviorGeneration:
     seconds: float
     sequence: ClaimVerdict | None = None       # claims.sequence_curve: predicted vs measured
     proxy: ProxyBehavior | None = None         # claims.proxy_vs_behavior (next-token B measured)
+    per_prompt: np.ndarray | None = None       # (C, N) B_gen per prompt (NaN: none decided)
+    recommendation: Recommendation | None = None   # on the generated B (--measure both)
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,8 @@ def run_ours(argv: Sequence[str] | None = None) -> int:
             print(report.console_line(g.behavior, g.sequence))
         if g.proxy is not None:
             print(f"  - {g.behavior}: proxy_vs_behavior: {g.proxy.summary}")
+        if g.recommendation is not None:
+            print(report.recommendation_line(g.behavior, settings.kappa, g.recommendation))
     return 0
 
 

@@ -50,10 +50,14 @@ def _values(estimates: Sequence[PromptEstimates], field: str) -> np.ndarray | No
 def theorem1(subject: str, grid: np.ndarray, B: np.ndarray,
              estimates: Sequence[PromptEstimates], rs: Resampling) -> list[ClaimVerdict]:
     """``theorem1_departure`` and ``theorem1_curve`` on the two-outcome prompts (those with
-    w_a − w_b), each from its γ̂λ̂ and B₀; the departure radius is Theorem 1 to second order."""
-    rows = [i for i, e in enumerate(estimates) if e.w_a_minus_w_b is not None]
+    w_a − w_b) whose certified margin γ̂λ̂ is > 0 (Theorem 1's hypothesis), each from its γ̂λ̂
+    and B₀; the departure radius is Theorem 1 to second order."""
+    two = [i for i, e in enumerate(estimates) if e.w_a_minus_w_b is not None]
+    rows = [i for i in two if (estimates[i].gamma_lam or 0.0) > 0]
+    if len(rows) < len(two):
+        subject = f"{subject}, γ̂λ̂ > 0 ({len(rows)} of {len(two)} prompts)"
     if len(rows) < 2:
-        why = "fewer than 2 two-outcome prompts with Δ̂₂"
+        why = "fewer than 2 two-outcome prompts with Δ̂₂ and γ̂λ̂ > 0"
         return [undecided("theorem1_departure", Kind.CLAIM, subject, "", why),
                 undecided("theorem1_curve", Kind.CLAIM, subject, "", why)]
     est = [estimates[i] for i in rows]

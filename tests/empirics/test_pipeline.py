@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -309,3 +310,31 @@ def test_generation_reads_the_token_sweep(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert calls == [coefs] and alone.grid.tolist() == coefs
     cols = [list(run.grid).index(c) for c in coefs]
     np.testing.assert_allclose(alone.values, tb.values[:, cols], atol=1e-12)
+
+
+def test_recommendation_on_generated_behavior(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    """With both measured, the recommendation rests on B_gen per prompt at the generation
+    coefficients (the control group's next-token B beside it); it never extends the grid."""
+    from types import SimpleNamespace
+
+    from empirics import pipeline, recommend
+
+    world = synthetic.make_world()
+    synthetic.install(monkeypatch, world)
+    prep = synthetic.prepared(world, tmp_path)
+    run = pipeline.sweep_directions(prep)["harmfulness"]
+    coefs = np.array([-4.0, 0.0, 4.0])
+    rising = np.outer([-0.9, 0.0, 0.9], np.ones(6)) + 0.01 * np.arange(6)   # (C, N)
+    gen: Any = SimpleNamespace(coefficients=coefs, per_prompt=rising)
+    rec = recommend.generated(prep, run, gen, None)
+    assert rec is not None and rec.source == "generated"
+    assert rec.decision.value == "steer" and rec.r == 4.0
+    assert rec.stopped_because.startswith("generated text is not extended")
+    flat: Any = SimpleNamespace(coefficients=coefs, per_prompt=np.zeros((3, 6)) + 0.01 * np.arange(6))
+    assert recommend.generated(prep, run, flat, None).decision.value == "do not steer"
+    spec = recommend.generated(prep, run, gen, "harmless")
+    assert spec is not None and "control group: next-token B" in spec.summary
+    assert spec.over_refusal is not None
+    undecided: Any = SimpleNamespace(coefficients=coefs, per_prompt=np.full((3, 6), np.nan))
+    assert recommend.generated(prep, run, undecided, None) is None

@@ -4,6 +4,8 @@ input (the end-to-end checks on a synthetic world are in test_pipeline.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -71,6 +73,11 @@ def test_theorem1_rules_either_way() -> None:
     # a single two-outcome prompt cannot be paired: undecided, with the reason
     few = V.theorem1("B", GRID, b[:1], est[:1], RS)
     assert [v.holds for v in few] == [None, None] and "fewer than 2" in few[0].summary
+    # a prompt whose certified margin is ≤ 0 lies outside Theorem 1's hypothesis: left out
+    # (and named in the subject), not fed to the bound
+    bad = replace(est[0], gamma_lam=-0.01)
+    rest = V.theorem1("B", GRID, b, [bad, *est[1:]], RS)
+    assert rest[0].holds is True and "γ̂λ̂ > 0 (7 of 8 prompts)" in rest[0].subject
 
 
 def test_texts_show_statistic_numbers_and_agreement() -> None:
