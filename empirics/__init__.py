@@ -22,7 +22,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "settings": ("Settings",),
     "prepared": ("prepare",),
     "pipeline": ("run",),
-    "results": ("Results", "BehaviorResults", "Verdict"),
+    "results": ("Results", "BehaviorResults"),
     "report": ("write",),
     "jvp": ("delta_jvp",),
     "estimates": ("PromptEstimates", "estimate_prompts"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from empirics import verdicts
+from empirics.claims import Resampling
 from empirics.curves import FIT_BOOT, local_window, paper_fits, plotted_curves
 from empirics.directions import DirectionRun
 from empirics.estimates import PromptEstimates, estimate_prompts, iid_c2, pooled_sigma
@@ -21,9 +22,9 @@ from empirics.evidence import AlignmentCoefficients, Evidence, HelpfulnessCoeffi
 from empirics.fits import FitResult, fit_local_polynomial
 from empirics.formulas import random_sigma, theorem1_slope
 from empirics.intervals import Interval, mean_interval
-from empirics.jvp import cached_delta_jvp
+from empirics.jvp import cached_delta2_jvp
 from empirics.prepared import Prepared
-from empirics.recommend import measure_tradeoff, recommend
+from empirics.recommend import control_for, measure_tradeoff, recommend
 from empirics.results import (
     BehaviorCurves,
     BehaviorResults,
@@ -31,6 +32,7 @@ from empirics.results import (
     GroupCurves,
     HelpfulnessCurves,
     LinearResponse,
+    RandomSweeps,
 )
 from empirics.settings import CONTROL_GROUP, TARGET_GROUP
 from empirics.theory_link import (
@@ -43,13 +45,11 @@ from empirics.theory_link import (
 # ------------------------------------------------------------------------ measured curves
 @dataclass(frozen=True)
 class MeasuredCurves:
-    """Prompt-mean curves with intervals: behavior groups, helpfulness pooled and per group,
-    and the random-direction control on the same groups."""
+    """Prompt-mean curves with intervals: behavior groups, helpfulness pooled and per group."""
 
     groups: dict[str, GroupCurves[BehaviorCurves]]
     helpfulness: GroupCurves[HelpfulnessCurves]
     helpfulness_groups: dict[str, GroupCurves[HelpfulnessCurves]]
-    control: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None
 
 
 def _behavior_curves(run: DirectionRun, group: str, n_boot: int, seed: int
@@ -64,22 +64,16 @@ def _helpfulness_curves(run: DirectionRun, group: str, n_boot: int, seed: int
         lambda v: mean_interval(v, n_boot, seed=seed)))
 
 
-def measured_curves(run: DirectionRun, control: DirectionRun | None, n_boot: int, seed: int
-                    ) -> MeasuredCurves:
+def measured_curves(run: DirectionRun, n_boot: int, seed: int) -> MeasuredCurves:
     """Every group's mean curves with intervals (the same prompt resamples, ``seed``, for each
-    group and measure); the control only on this behavior's groups."""
+    group and measure)."""
     hgroups = run.helpfulness_groups()
     groups = {g: _behavior_curves(run, g, n_boot, seed) for g in run.behavior_groups()}
     per_group = {g: _helpfulness_curves(run, g, n_boot, seed) for g in hgroups}
     pooled = GroupCurves("pooled", "helpfulness", sum(len(run.rows[g]) for g in hgroups),
                          run.pooled_helpfulness().map(
                              lambda v: mean_interval(v, n_boot, seed=seed)))
-    ctrl: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None = None
-    if control is not None:
-        ctrl = {g: (_behavior_curves(control, g, n_boot, seed) if g in control.behavior_groups()
-                    else _helpfulness_curves(control, g, n_boot, seed))
-                for g in control.rows if g in run.rows}
-    return MeasuredCurves(groups, pooled, per_group, ctrl)
+    return MeasuredCurves(groups, pooled, per_group)
 
 
 # ------------------------------------------------------------------------ Δ by JVP, estimates
@@ -91,6 +85,7 @@ class JvpPrompts:
     rows: list[int]                      # indices into the direction's prompts
     h0: np.ndarray                       # (N, d) final hidden state at r = 0
     delta: np.ndarray                    # (N, d) Δ̂ = dh/dr at 0
+    delta2: np.ndarray                   # (N, d) Δ̂₂ = d²h/dr² at 0
     estimates: list[PromptEstimates]     # one per row
     target: list[PromptEstimates]        # the target group's, in row order
     helpfulness: list[PromptEstimates]   # every helpfulness group's, in row order
@@ -106,19 +101,21 @@ def jvp_rows(run: DirectionRun, k: int) -> list[int]:
 
 
 def jvp_prompts(p: Prepared, run: DirectionRun) -> JvpPrompts:
-    """Δ̂ by JVP (cached) and the estimates, with the sweep's r = 0 log-probs as the unsteered
+    """Δ̂ and Δ̂₂ by nested JVP (cached) and the estimates, with the sweep's r = 0 log-probs as the unsteered
     distribution (so predictions at r = 0 equal the measurement)."""
     target = TARGET_GROUP[run.name]
     hgroups = run.helpfulness_groups()
     order = jvp_rows(run, p.settings.theory_prompts)
-    h0, delta = cached_delta_jvp(p.lm, run.vectors, [list(run.prompts[i].input_ids) for i in order],
-                                 p.cache, run.name, p.settings.progress)
+    h0, delta, delta2 = cached_delta2_jvp(p.lm, run.vectors,
+                                          [list(run.prompts[i].input_ids) for i in order],
+                                          p.cache, run.name, p.settings.progress)
     lp0 = np.asarray(run.result.logprobs)[int(np.flatnonzero(run.grid == 0)[0])]
     estimates: list[PromptEstimates] = []
     for j, i in enumerate(order):
         k = len(run.prompts[i].candidate_ids)
         estimates += estimate_prompts(p.lm, [run.prompts[i]], h0[j:j + 1], delta[j:j + 1],
-                                      unsteered_logprobs=lp0[i:i + 1, :k])
+                                      unsteered_logprobs=lp0[i:i + 1, :k],
+                                      delta2=delta2[j:j + 1])
     places = [run.place(i) for i in order]            # (group, row in the group) per JVP row
     t_rows = [j for j, (g, _) in enumerate(places) if g == target]
     h_rows = [j for j, (g, _) in enumerate(places) if g in hgroups]
@@ -133,8 +130,8 @@ def jvp_prompts(p: Prepared, run: DirectionRun) -> JvpPrompts:
             "helpfulness): fit-free and measured curves use the same prompts" if every else
             f"Δ̂ by JVP on a subset ({len(est_t)} {target}, {len(est_h)} helpfulness); "
             "coefficients and fits compare on that subset")
-    return JvpPrompts(order, np.asarray(h0), np.asarray(delta), estimates, est_t, est_h,
-                      target_B, help_P, note)
+    return JvpPrompts(order, np.asarray(h0), np.asarray(delta), np.asarray(delta2), estimates,
+                      est_t, est_h, target_B, help_P, note)
 
 
 # ------------------------------------------------------------------------ coefficients at 0
@@ -174,7 +171,9 @@ def coefficients(jvp: JvpPrompts, grid: np.ndarray, window: float, sigma_pooled:
         Coefficients("Theorem 1 γ̂λ̂(1−B₀²)", "fit-free",
                      mean([theorem1_slope(e.B0 or 0.0, e.gamma_lam or 0.0) for e in est_t]), None),
         Coefficients("linear model, actual Δ̂", "fit-free", mean([e.c1_actual for e in est_t]),
-                     mean([e.c2_actual for e in est_t]), missing))
+                     mean([e.c2_actual for e in est_t]), missing),
+        Coefficients("Theorem 2R, actual Δ̂ and Δ̂₂ (w = UΔ̂₂)", "fit-free",
+                     mean([e.c1_actual for e in est_t]), mean([e.c2_2r for e in est_t]), missing))
     helpfulness = HelpfulnessCoefficients(
         _measured(grid, jvp.help_P, window, n_boot, seed),
         Coefficients(f"Thm 2 i.i.d. (pooled σ̂ = {sigma_pooled:.3g}, RMS β̂)", "fit-free", zero,
@@ -184,7 +183,9 @@ def coefficients(jvp: JvpPrompts, grid: np.ndarray, window: float, sigma_pooled:
         Coefficients("Thm 2 random direction, real geometry U", "fit-free", zero,
                      mean([e.c2_random for e in est_h]), "‖Δ̂‖ = 0 on some prompt"),
         Coefficients("Thm 2 actual Δ̂ (μ = g, Σ = 0)", "fit-free", mean([e.c1_actual for e in est_h]),
-                     mean([e.c2_actual for e in est_h]), missing))
+                     mean([e.c2_actual for e in est_h]), missing),
+        Coefficients("Theorem 2R, actual Δ̂ and Δ̂₂ (w = UΔ̂₂)", "fit-free",
+                     mean([e.c1_actual for e in est_h]), mean([e.c2_2r for e in est_h]), missing))
     return alignment, helpfulness
 
 
@@ -204,16 +205,12 @@ def linear_response(run: DirectionRun, jvp: JvpPrompts, window: float) -> Linear
 
 
 # ------------------------------------------------------------------------ the whole analysis
-def _shift_scale(estimates: list[PromptEstimates], sigma: float) -> float:
-    """RMS over prompts of s = λ̂σβ̂ with one σ."""
-    return float(np.sqrt(np.mean(np.square([e.shift_scale(sigma) for e in estimates]))))
-
-
-def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> BehaviorResults:
-    """Every step above for the direction ``run`` (one behavior); ``control``: the random
-    direction's sweep, shown beside it."""
+def analyse(p: Prepared, run: DirectionRun, random: RandomSweeps | None = None
+            ) -> BehaviorResults:
+    """Every step above for the direction ``run`` (one behavior); ``random``: the k random
+    directions' sweeps of the helpfulness prompts (Theorem 2's forms), shared by behaviors."""
     s, grid, target = p.settings, run.grid, TARGET_GROUP[run.name]
-    curves = measured_curves(run, control, s.n_boot, s.seed)
+    curves = measured_curves(run, s.n_boot, s.seed)
     jvp = jvp_prompts(p, run)
     with warnings.catch_warnings():  # ill-conditioned predictions on coarse grids are expected
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -223,24 +220,24 @@ def analyse(p: Prepared, run: DirectionRun, control: DirectionRun | None) -> Beh
     window = local_window(grid)
     alignment, helpfulness = coefficients(jvp, grid, window, sigma,
                                           float(random_sigma(p.lm.hidden_size)), s.n_boot, s.seed)
-    fits, central = paper_fits(grid, jvp.target_B, jvp.help_P, window, min(s.n_boot, FIT_BOOT),
-                               s.seed)
+    fits = paper_fits(grid, jvp.target_B, jvp.help_P, window, min(s.n_boot, FIT_BOOT), s.seed)
     alignment_curves, helpfulness_curves = plotted_curves(grid, fits, predicted_b, predicted_h)
     control_group = CONTROL_GROUP.get(run.name)
     if control_group not in run.rows:
         control_group = None
-    trade = measure_tradeoff(target, run.behavior(target).B, control_group,
-                             None if control_group is None else run.behavior(control_group).B,
-                             run.pooled_helpfulness().p_correct, int(np.flatnonzero(grid == 0)[0]),
-                             s.recommend_on, s.kappa, s.n_boot, s.seed)
-    evidence = Evidence(run.name, grid, window, jvp.target_B, jvp.help_P, jvp.target,
-                        jvp.helpfulness, sigma, _shift_scale(jvp.helpfulness, sigma), alignment,
-                        helpfulness, central, linear_response(run, jvp, window),
-                        trade.specificity, trade.tradeoff, run.behavior(target).B.mean(0),
-                        trade.gain_boot, trade.loss_boot)
-    rec = recommend(evidence, s.kappa, s.epsilon)
+    control_B = None if control_group is None else run.behavior(control_group).B
+    help_all = np.asarray(run.pooled_helpfulness().p_correct)
+    trade = measure_tradeoff(target, run.behavior(target).B, control_group, control_B, help_all,
+                             int(np.flatnonzero(grid == 0)[0]), s.recommend_on, s.kappa,
+                             s.n_boot, s.seed)
+    evidence = Evidence(run.name, target, control_group, grid, jvp.target_B, jvp.help_P,
+                        jvp.target, jvp.helpfulness, run.behavior(target).B, help_all, control_B,
+                        random, p.lm.hidden_size)
+    lin = linear_response(run, jvp, window)
+    rec = recommend(p, run, target, control_for(run, s.recommend_on), jvp.estimates,
+                    0.0 if lin is None else lin.linear_range)
     return BehaviorResults(
         run.name, target, grid, curves.groups, curves.helpfulness, curves.helpfulness_groups,
-        curves.control, jvp.note, jvp.estimates, sigma, alignment_curves, helpfulness_curves,
-        alignment.rows(), helpfulness.rows(), fits, evidence.linear_response, trade.specificity,
-        trade.tradeoff, rec, verdicts.judge(evidence, rec))
+        jvp.note, jvp.estimates, sigma, alignment_curves, helpfulness_curves,
+        alignment.rows(), helpfulness.rows(), fits, lin, trade.specificity, trade.tradeoff, rec,
+        verdicts.judge(evidence, s.kappa, Resampling(max(s.n_boot, 20), seed=s.seed)))

@@ -22,7 +22,6 @@ from empirics.models import LoadedModel
 from empirics.sweep import SweepResult, sweep, sweep_lower_pass
 from empirics.tasks import ScoredPrompt
 
-CONTROL_CACHE_TAG = "control"
 CHUNK = 6  # coefficients per sweep call: enough to batch, small enough to checkpoint often
 
 

@@ -45,9 +45,9 @@ def _helpfulness(label: str, grid: np.ndarray, h: np.ndarray, rng: tuple[float, 
 
 
 def paper_fits(grid: np.ndarray, b: np.ndarray, h: np.ndarray, window: float, n_boot: int,
-               seed: int) -> tuple[list[FitSummary], FitSummary | None]:
-    """Full-grid fits and the paper's own ranges (``b``: B, ``h``: P(correct)); and the tanh on
-    the central range |r| ≤ ``window`` (the last of the list too, when it exists)."""
+               seed: int) -> list[FitSummary]:
+    """Full-grid fits and the paper's own ranges (``b``: B, ``h``: P(correct)), and the tanh on
+    the central range |r| ≤ ``window``: shown for comparison with the paper, never a verdict."""
     full = (float(grid.min()), float(grid.max()))
     with warnings.catch_warnings():  # ill-conditioned fits on coarse grids are expected
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -60,13 +60,9 @@ def paper_fits(grid: np.ndarray, b: np.ndarray, h: np.ndarray, window: float, n_
                          PAPER_HELPFULNESS_RANGE, False, n_boot, seed),
             _helpfulness("helpfulness 0.5/(1+a+ab²r²/2)+0.25, full grid", grid, h, full, True,
                          n_boot, seed),
+            _tanh("alignment tanh, central range", grid, b, (-window, window), n_boot, seed),
         ]
-        central = _tanh("alignment tanh, central range", grid, b, (-window, window), n_boot,
-                        seed)
-    fits = [f for f in found if f is not None]
-    if central is not None:
-        fits.append(central)
-    return fits, central
+    return [f for f in found if f is not None]
 
 
 def plotted_curves(grid: np.ndarray, fits: list[FitSummary], behavior: BehaviorPredictions,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from empirics.cache import CONTROL_CACHE_TAG, chunked_sweep
+from empirics.cache import chunked_sweep
 from empirics.measures import BehaviorMeasures, HelpfulnessMeasures, measure
 from empirics.prepared import Prepared
 from empirics.results import DirectionSweep, GroupSweep
@@ -75,9 +75,8 @@ def sweep_direction(p: Prepared, name: str, vectors: dict[int, torch.Tensor],
     """Sweep ``items`` along ``vectors`` over ``grid`` (default the run's; cached chunks) and
     measure each group."""
     s = p.settings
-    tag = CONTROL_CACHE_TAG if name == "control" else name
     res = chunked_sweep(p.lm, vectors, list(s.grid if grid is None else grid), items, p.cache,
-                        tag, s.batch_size, keep_hidden, s.progress)
+                        name, s.batch_size, keep_hidden, s.progress)
     rows: dict[str, list[int]] = {}
     for i, prompt in enumerate(items):
         rows.setdefault(prompt.group, []).append(i)

@@ -53,6 +53,9 @@ class PromptEstimates:
     margin_positive: bool | None = None
     P0: float | None = None
     alpha_hat: float | None = None
+    w: np.ndarray | None = None        # (K,) second-order shifts <u_a, Δ₂> (None without Δ₂)
+    c2_2r: float | None = None         # Theorem 2R's r² coefficient of B or P(correct) with w
+    w_a_minus_w_b: float | None = None  # w of the S+ answer minus the S− one (two outcomes)
 
     def shift_scale(self, sigma: float) -> float:
         """s = λ̂σβ̂ of this prompt with a given σ (theory's; NaN when σ is)."""
@@ -67,7 +70,7 @@ class PromptEstimates:
 
 
 CSV_FIELDS = ("delta_norm", "gamma_lam", "B0", "P0", "alpha_hat", "sigma_hat", "beta_hat", "s",
-              "c1_actual", "c2_actual", "c2_random")
+              "c1_actual", "c2_actual", "c2_random", "c2_2r", "w_a_minus_w_b")
 
 
 def _shift_scale(delta_norm: float, sigma: float, beta: float) -> float:
@@ -79,8 +82,9 @@ def _shift_scale(delta_norm: float, sigma: float, beta: float) -> float:
 
 def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines: np.ndarray,
                      answer_norms: np.ndarray, delta_norm: float,
-                     U: np.ndarray | None = None) -> PromptEstimates:
-    """Estimates of one prompt from its candidate logits ``z``, shifts ``g`` and geometry."""
+                     U: np.ndarray | None = None, w: np.ndarray | None = None) -> PromptEstimates:
+    """Estimates of one prompt from its candidate logits ``z``, shifts ``g`` and geometry;
+    ``w`` (K,) = UΔ̂₂ adds Theorem 2R's r² coefficient ``c2_2r``."""
     z = np.asarray(z, dtype=float)
     g = np.asarray(g, dtype=float)
     k = len(prompt.candidate_ids)
@@ -108,24 +112,46 @@ def prompt_estimates(prompt: ScoredPrompt, z: np.ndarray, g: np.ndarray, cosines
         gl = formulas.margin(g, scores > 0)
         b0 = formulas.behavior(z, scores > 0)  # theory's B: the linear model's curve at r = 0
         c1, c2 = formulas.behavior_coefficients(p, scores, g)
-        return replace(base, scores=scores, B0=b0, gamma_lam=gl, margin_positive=gl > 0,
-                       c1_actual=c1, c2_actual=c2)
+        return _with_second_order(replace(base, scores=scores, B0=b0, gamma_lam=gl,
+                                          margin_positive=gl > 0, c1_actual=c1, c2_actual=c2),
+                                  prompt, w)
     if prompt.correct is None or not 0 <= prompt.correct < k:
         raise ValueError(f"prompt {prompt.item_id} has neither scores nor a valid correct index")
     c = int(prompt.correct)
     c1, c2 = formulas.actual_coefficients(p, c, g)
     c2_rand = (formulas.random_direction_c2(p, c, geometry, float(delta_norm))
                if geometry.shape[1] > 0 else None)
-    return replace(base, correct=c, P0=float(p[c]), alpha_hat=formulas.alpha(p, c), c1_actual=c1,
-                   c2_actual=c2, c2_random=c2_rand)
+    return _with_second_order(replace(base, correct=c, P0=float(p[c]), alpha_hat=formulas.alpha(p, c),
+                                      c1_actual=c1, c2_actual=c2, c2_random=c2_rand), prompt, w)
+
+
+def _with_second_order(e: PromptEstimates, prompt: ScoredPrompt,
+                       w: np.ndarray | None) -> PromptEstimates:
+    """Theorem 2R's r² coefficient of the prompt's readout with w = UΔ̂₂ (and w_a − w_b on
+    two-outcome prompts); unchanged without ``w``."""
+    if w is None:
+        return e
+    w = np.asarray(w, dtype=float)
+    if w.shape != e.g.shape or not np.all(np.isfinite(w)):
+        raise ValueError(f"w of {prompt.item_id} must be finite with shape {e.g.shape}, got {w.shape}")
+    if e.scores is not None:
+        scores = e.scores
+        _, c2 = formulas.behavior_response_coefficients_2r(e.p, scores, e.g, w)
+        gap = float(w[scores > 0][0] - w[scores < 0][0]) if len(scores) == 2 else None
+        return replace(e, w=w, c2_2r=float(c2), w_a_minus_w_b=gap)
+    assert e.correct is not None
+    _, c2 = formulas.helpfulness_response_coefficients(e.p, e.correct, e.g, w)
+    return replace(e, w=w, c2_2r=float(c2))
 
 
 def estimate_prompts(lm: LoadedModel, prompts: Sequence[ScoredPrompt], h0: np.ndarray | torch.Tensor,
                      delta: np.ndarray | torch.Tensor,
-                     unsteered_logprobs: np.ndarray | None = None) -> list[PromptEstimates]:
+                     unsteered_logprobs: np.ndarray | None = None,
+                     delta2: np.ndarray | torch.Tensor | None = None) -> list[PromptEstimates]:
     """Per-prompt estimates (the function the planner reuses). With ``unsteered_logprobs``
     ((N, K) sweep log-probs at r = 0, NaN padded) the unsteered distribution is the measured
-    one, so predictions at r = 0 equal the measurement exactly; otherwise ``lm_head(h0)``."""
+    one, so predictions at r = 0 equal the measurement exactly; otherwise ``lm_head(h0)``.
+    ``delta2`` ``(N, d)``: Δ̂₂ = d²h/dr² at 0, giving w = UΔ̂₂ and Theorem 2R's ``c2_2r``."""
     h0_t = torch.as_tensor(np.asarray(h0)) if not isinstance(h0, torch.Tensor) else h0
     d_t = torch.as_tensor(np.asarray(delta)) if not isinstance(delta, torch.Tensor) else delta
     n = len(prompts)
@@ -149,7 +175,8 @@ def estimate_prompts(lm: LoadedModel, prompts: Sequence[ScoredPrompt], h0: np.nd
             z = (u @ h0_t[i].double()).numpy()
             if bias is not None:
                 z = z + bias.detach().double().cpu().numpy()[ids]
-        out.append(prompt_estimates(prompt, z, g, cos, norms, dn, U=u.numpy()))
+        w = None if delta2 is None else (u @ torch.as_tensor(np.asarray(delta2[i])).double()).numpy()
+        out.append(prompt_estimates(prompt, z, g, cos, norms, dn, U=u.numpy(), w=w))
     return out
 
 

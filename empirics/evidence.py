@@ -1,5 +1,5 @@
-"""What the verdicts and the recommendation read: one behavior's measured and fit-free
-numbers, typed (``analysis`` fills it; ``verdicts`` and ``recommend`` decide from it).
+"""What the verdicts read: one behavior's measured curves and per-prompt estimates, typed
+(``analysis`` fills it; ``verdicts`` decides from it), and the coefficient tables' rows.
 
 Per-prompt matrices are prompts × coefficients ``(N, C)`` on the prompts with a JVP (the same
 prompts as the estimates); bootstrap curves are ``(n_boot, C)``.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from empirics.estimates import PromptEstimates
-from empirics.results import Coefficients, FitSummary, LinearResponse, Specificity, Tradeoff
+from empirics.results import Coefficients, RandomSweeps
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,11 @@ class AlignmentCoefficients:
     measured: Coefficients
     theorem1: Coefficients
     actual: Coefficients
+    response_2r: Coefficients          # Theorem 2R: c2 with the path term w = UΔ̂₂
 
     def rows(self) -> list[Coefficients]:
         """In the report's table order."""
-        return [self.measured, self.theorem1, self.actual]
+        return [self.measured, self.theorem1, self.actual, self.response_2r]
 
 
 @dataclass(frozen=True)
@@ -38,36 +39,28 @@ class HelpfulnessCoefficients:
     iid_random: Coefficients
     random_geometry: Coefficients
     actual: Coefficients
+    response_2r: Coefficients          # Theorem 2R: c2 with the path term w = UΔ̂₂
 
     def rows(self) -> list[Coefficients]:
         """In the report's table order."""
         return [self.measured, self.iid_pooled, self.iid_random, self.random_geometry,
-                self.actual]
-
-    def fit_free_c2(self) -> list[Coefficients]:
-        """The forms with a fit-free curvature."""
-        return [self.iid_pooled, self.iid_random, self.random_geometry, self.actual]
+                self.actual, self.response_2r]
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """Everything one behavior's verdicts and recommendation decide from."""
+    """Everything one behavior's verdicts decide from."""
 
     behavior: str
+    target_group: str
+    control_group: str | None           # the control prompts' group (harmless), if measured
     grid: np.ndarray                    # (C,), contains 0
-    window: float                       # half-width of the local fits
     target_B: np.ndarray                # (N_t, C) measured B of the target prompts with a JVP
     help_P: np.ndarray                  # (N_h, C) measured P(correct), likewise
     target_estimates: list[PromptEstimates]
     help_estimates: list[PromptEstimates]
-    sigma_pooled: float                 # pooled σ̂ of the helpfulness prompts
-    shift_scale: float                  # RMS over helpfulness prompts of s = λ̂σ̂β̂ (pooled σ̂)
-    alignment: AlignmentCoefficients
-    helpfulness: HelpfulnessCoefficients
-    central_fit: FitSummary | None      # tanh on |r| ≤ window
-    linear_response: LinearResponse | None
-    specificity: Specificity | None
-    tradeoff: Tradeoff
-    target_mean_B: np.ndarray           # (C,) mean B over every measured target prompt
-    gain_boot: np.ndarray               # (n_boot, C) bootstrap curves of the gain used
-    loss_boot: np.ndarray               # (n_boot, C) and of the loss
+    all_target_B: np.ndarray            # (N, C) B of every measured target prompt
+    all_help_P: np.ndarray              # (N, C) P(correct) of every helpfulness prompt
+    control_B: np.ndarray | None        # (N, C) B of every control prompt
+    random: RandomSweeps | None = None  # k random directions over the helpfulness prompts
+    hidden_size: int = 0                # d (σ = 1/√d of a random direction)

@@ -28,6 +28,21 @@ def _behavior(b: BehaviorGeneration, figure: str | None) -> list[str]:
     meas = _ci(p.measured_slope, 0) if p.measured_slope is not None else "n/a"
     lines += ["", f"Slope dB/dr_e at 0: fit-free {_ci(p.slope, 0)} ({p.used} prompts with >= 2 "
               f"decided samples) vs measured (central difference of B_gen) {meas}.", ""]
+    if b.recommendation is not None:
+        rec = b.recommendation
+        lines += [f"Recommendation on the generated behavior (it replaces the next-token one): "
+                  f"**{rec.decision.value}**" + (f" at r = {rec.r:g}" if rec.r > 0 else "")
+                  + f" — {rec.summary}", ""]
+    if b.sequence is not None:
+        lines += [f"Claim `sequence_curve` (docs/claims.md): **{b.sequence.label}** — "
+                  f"{b.sequence.summary}", ""]
+    if b.proxy is not None:
+        lines += [f"Proxy vs behavior (`proxy_vs_behavior`): **{b.proxy.finding.value}** — "
+                  f"{b.proxy.summary}", "", "| r_e | next-token gain | generated gain | "
+                  "difference | agree (±0.1) |", "|---|---|---|---|---|"]
+        lines += [f"| {g.coefficient:g} | {g.proxy_gain} | {g.behavior_gain} | {g.difference} "
+                  f"| {g.agree} |" for g in b.proxy.rows]
+        lines.append("")
     if figure is not None:
         lines += [f"![{b.behavior}: generated text]({figure})", ""]
     lines += ["Greedy replies to the first prompt:", ""]

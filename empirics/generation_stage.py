@@ -20,12 +20,24 @@ import numpy as np
 import torch
 
 from empirics.cache import ChunkCache, digest, vectors_hash
+from empirics.claims import (
+    ClaimVerdict,
+    ProxyBehavior,
+    Resampling,
+    proxy_vs_behavior,
+    sequence_curve,
+)
 from empirics.generate import steered_generate
 from empirics.intervals import Interval, mean_interval
 from empirics.judges import Judge, default_judge, judge_all
 from empirics.models import LoadedModel
 from empirics.results import BehaviorGeneration, Example, GenerationResults
-from empirics.sequence import generation_measures, sequence_deltas, sequence_predictions
+from empirics.sequence import (
+    SequencePredictions,
+    generation_measures,
+    sequence_deltas,
+    sequence_predictions,
+)
 from empirics.settings import GenerationSettings
 
 
@@ -127,10 +139,32 @@ def run_behavior(lm: LoadedModel, job: GenerationInput, grid: Sequence[float],
     assert m.b_greedy is not None and m.greedy_undecided is not None
     examples = [Example(coefs[ci], job.asked[0][-200:], g_text[ci * n], int(g_verdicts[ci, 0]))
                 for ci in range(c)]
+    seq, proxy = generation_claims(job, coefs, verdicts[zero], pred, m.per_prompt, gs)
     return BehaviorGeneration(job.behavior, judge.name, np.asarray(coefs), m.b_gen, m.undecided,
                               m.b_greedy, m.greedy_undecided,
                               token_b_at(coefs, job.token_b, gs.n_boot, gs.seed), pred, examples,
-                              time.time() - t0)
+                              time.time() - t0, seq, proxy, np.asarray(m.per_prompt, dtype=float))
+
+
+def generation_claims(job: GenerationInput, coefficients: Sequence[float], scores0: np.ndarray,
+                      pred: SequencePredictions, measured: np.ndarray, gs: GenerationSettings
+                      ) -> tuple[ClaimVerdict, ProxyBehavior | None]:
+    """``claims.sequence_curve`` (the fit-free curve from the r = 0 samples ``scores0`` (N, S)
+    vs the measured B_gen per prompt, ``measured`` (C, N); prompts without a decided reply at
+    some coefficient left out) and ``claims.proxy_vs_behavior`` (next-token B of the same
+    prompts vs B_gen; None when the next-token B was not measured)."""
+    rs = Resampling(max(gs.n_boot, 20), seed=gs.seed)
+    coefs = np.asarray(coefficients, dtype=float)
+    meas = np.asarray(measured, dtype=float).T
+    keep = np.isfinite(meas).all(1)
+    seq = sequence_curve(f"B_gen, {job.behavior}", coefs, np.asarray(scores0)[keep],
+                         np.asarray(pred.per_prompt_curve, dtype=float).T[keep], meas[keep],
+                         resampling=rs)
+    if job.token_b is None:
+        return seq, None
+    grid = [float(x) for x in job.token_b.grid]
+    proxy = np.asarray(job.token_b.values, dtype=float)[:, [grid.index(float(x)) for x in coefs]]
+    return seq, proxy_vs_behavior(coefs, proxy, meas, resampling=rs)
 
 
 def token_b_at(coefficients: Sequence[float], token_b: NextTokenB | None, n_boot: int,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
+from empirics import recommend
 from empirics.analysis import analyse
 from empirics.directions import DirectionRun, sweep_direction
 from empirics.generation_stage import (
@@ -20,11 +22,13 @@ from empirics.generation_stage import (
 )
 from empirics.models import LoadedModel
 from empirics.prepared import BehaviorSetup, Prepared
+from empirics.random_sweeps import random_sweeps
 from empirics.results import (
     BehaviorResults,
     DirectionSweep,
     GenerationResults,
     ModelInfo,
+    RandomSweeps,
     Results,
     VectorExport,
 )
@@ -40,24 +44,33 @@ def run(p: Prepared) -> Results:
     behaviors: list[BehaviorResults] = []
     sweeps: list[DirectionSweep] = []
     if s.measures_tokens:
-        runs, control = sweep_directions(p)
-        behaviors = analyse_all(p, runs, control)
-        sweeps = [r.sweep for r in runs.values()] + ([control.sweep] if control else [])
+        runs = sweep_directions(p)
+        random = random_sweeps(p, s.random_directions)
+        behaviors = analyse_all(p, runs, random)
+        sweeps = [r.sweep for r in runs.values()] + (random.sweeps if random else [])
     generation = generation_stage(p, runs) if s.measures_generation else None
+    if generation is not None:   # with both measured the recommendation rests on B_gen
+        generation.behaviors[:] = [
+            replace(g, recommendation=recommend.generated(
+                p, runs[g.behavior], g, recommend.control_for(runs[g.behavior], s.recommend_on)))
+            if g.behavior in runs else g for g in generation.behaviors]
+    chosen = {g.behavior: g.recommendation.r for g in (generation.behaviors if generation else [])
+              if g.recommendation is not None}
     lm, prov = p.lm, p.source.provenance
     model = ModelInfo(lm.name, lm.num_layers, lm.hidden_size,
                       str(lm.dtype).replace("torch.", ""), str(lm.device))
     exports = [VectorExport(b.behavior, p.behavior(b.behavior).vectors,
-                            p.behavior(b.behavior).info.path, b.recommendation.r, model_type(lm))
+                            p.behavior(b.behavior).info.path,
+                            chosen.get(b.behavior, b.recommendation.r), model_type(lm))
                for b in behaviors]
     return Results(s, model, p.layers, prov.location, prov.source, str(p.out), p.run_hash,
                    [b.info for b in p.behaviors], behaviors, sweeps, round(time.time() - t0, 1),
                    p.cache.reused, p.cache.computed, prov, exports, generation, plan=p.plan_link)
 
 
-def sweep_directions(p: Prepared) -> tuple[dict[str, DirectionRun], DirectionRun | None]:
+def sweep_directions(p: Prepared) -> dict[str, DirectionRun]:
     """Each behavior's reading vector over its prompts and the helpfulness prompts (with the
-    final hidden states, for Proposition 1), and the random control over every prompt."""
+    final hidden states, for Proposition 1)."""
     t0 = time.time()
     s = p.settings
     runs: dict[str, DirectionRun] = {}
@@ -66,20 +79,14 @@ def sweep_directions(p: Prepared) -> tuple[dict[str, DirectionRun], DirectionRun
               file=sys.stderr)
         runs[b.name] = sweep_direction(p, b.name, b.vectors.vectors,
                                        b.prompts + p.helpfulness_prompts, keep_hidden=True)
-    control: DirectionRun | None = None
-    if p.control is not None:
-        print("Sweeping the random-direction control", file=sys.stderr)
-        everything = [q for b in p.behaviors for q in b.prompts]
-        control = sweep_direction(p, "control", p.control, everything + p.helpfulness_prompts,
-                                  keep_hidden=False)
     print(f"sweeps done ({time.time() - t0:.0f} s)", file=sys.stderr)
-    return runs, control
+    return runs
 
 
-def analyse_all(p: Prepared, runs: dict[str, DirectionRun], control: DirectionRun | None
+def analyse_all(p: Prepared, runs: dict[str, DirectionRun], random: RandomSweeps | None
                 ) -> list[BehaviorResults]:
     t0 = time.time()
-    behaviors = [analyse(p, runs[b.name], control) for b in p.behaviors]
+    behaviors = [analyse(p, runs[b.name], random) for b in p.behaviors]
     print(f"theory link, fits and verdicts done ({time.time() - t0:.0f} s)", file=sys.stderr)
     return behaviors
 

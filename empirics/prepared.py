@@ -17,7 +17,6 @@ from empirics.plan_file import plan_pick
 from empirics.reading_vectors import (
     ReadingVectors,
     last_token_hidden_states,
-    random_directions,
     reading_vectors,
 )
 from empirics.results import PlanLink, ReadingVectorInfo
@@ -47,7 +46,6 @@ class Prepared:
     out: Path
     behaviors: list[BehaviorSetup]         # in the order of ``settings.behaviors``
     helpfulness_prompts: list[ScoredPrompt]
-    control: dict[int, torch.Tensor] | None   # the random control direction per layer
     cache: ChunkCache
     run_hash: str
     plan_link: PlanLink | None = None   # the steering plan the layers came from
@@ -142,6 +140,4 @@ def prepare(s: Settings) -> Prepared:
     for b in s.behaviors:
         rv, info = _vectors(lm, b, s, source, layers, cache.root, out)
         behaviors.append(BehaviorSetup(b, measured[b], rv, info))
-    control = random_directions(layers, lm.hidden_size, s.seed + 1000) if s.control else None
-    return Prepared(s, lm, layers, source, out, behaviors, helpful, control, cache, run_hash,
-                    plan_link)
+    return Prepared(s, lm, layers, source, out, behaviors, helpful, cache, run_hash, plan_link)

@@ -1,30 +1,46 @@
-"""Gain, loss and utility U = G − κL on the measured curves, and the recommended coefficient.
+"""Gain, loss and utility U = G − κL on the measured curves (shown in the report), and the
+recommended coefficient (``claims.recommend_extending``: the decision rule of docs/claims.md).
 
 Gain: mean B(r) − B(0) of the target prompts (or the specific gain: target minus control
 gain); loss: mean P(correct)(0) − P(correct)(r) of every helpfulness prompt. Per-prompt inputs
-are prompts × coefficients ``(N, C)``.
+are prompts × coefficients ``(N, C)``. When U is largest on the largest coefficient the
+recommendation sweeps further coefficients itself (``directions.sweep_direction``), up to the
+policy's maximum.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from empirics import formulas
-from empirics.evidence import Evidence
-from empirics.intervals import Interval, bootstrap_means, difference_interval, mean_interval
-from empirics.results import Recommendation, Specificity, Tradeoff
+from empirics.claims import (
+    Curves,
+    Measurements,
+    Policy,
+    Recommendation,
+    Resampling,
+    SecondOrder,
+    recommend_extending,
+    second_order_inputs,
+)
+from empirics.directions import DirectionRun, sweep_direction
+from empirics.estimates import PromptEstimates
+from empirics.intervals import Interval, difference_interval, mean_interval
+from empirics.prepared import Prepared
+from empirics.results import BehaviorGeneration, Specificity, Tradeoff
+from empirics.settings import CONTROL_GROUP
 
 
 @dataclass(frozen=True)
 class MeasuredTradeoff:
-    """The tradeoff on the measured curves, with the bootstrap curves its verdict reads."""
+    """The tradeoff on the measured curves."""
 
     specificity: Specificity | None
     tradeoff: Tradeoff
-    gain_boot: np.ndarray          # (n_boot, C)
-    loss_boot: np.ndarray          # (n_boot, C)
 
 
 def measure_tradeoff(target: str, target_B: np.ndarray, control: str | None,
@@ -36,7 +52,6 @@ def measure_tradeoff(target: str, target_B: np.ndarray, control: str | None,
     "specific"``, the gain used."""
     gain_t = target_B - target_B[:, [zero]]
     spec: Specificity | None = None
-    gain_c: np.ndarray | None = None
     if control is not None and control_B is not None:
         gain_c = control_B - control_B[:, [zero]]
         spec = Specificity(target, control, mean_interval(gain_t, n_boot, seed=seed),
@@ -49,70 +64,93 @@ def measure_tradeoff(target: str, target_B: np.ndarray, control: str | None,
     loss = mean_interval(loss_per, n_boot, seed=seed + 1)
     utility = formulas.utility(gain.value, loss.value, kappa)
     trade = Tradeoff("specific" if use_specific else "target", gain, loss, utility, kappa)
-    gain_boot = bootstrap_means(gain_t, n_boot, seed)
-    if use_specific and gain_c is not None:
-        gain_boot = gain_boot - bootstrap_means(gain_c, n_boot, seed + 1)
-    return MeasuredTradeoff(spec, trade, gain_boot, bootstrap_means(loss_per, n_boot, seed + 1))
+    return MeasuredTradeoff(spec, trade)
 
 
-@dataclass(frozen=True)
-class _SecondOrder:
-    measured: formulas.Optimum | None
-    fit_free: formulas.Optimum | None
-    valid: bool | None
-    notes: list[str]
+def measurements(run: DirectionRun, target: str, control: str | None) -> Measurements:
+    """B of every target prompt, P(correct) of every helpfulness prompt and B of every control
+    prompt (None: the gain is the target's) on ``run``'s grid."""
+    grid = run.grid
+    return Measurements(Curves(grid, run.behavior(target).B),
+                        Curves(grid, run.pooled_helpfulness().p_correct),
+                        None if control is None else Curves(grid, run.behavior(control).B))
 
 
-def _second_order(e: Evidence, kappa: float) -> _SecondOrder:
-    """Theory's second-order r* from the measured and the fit-free coefficients; valid only
-    where theory says so and r* lies in the measured linear-response range and on the grid."""
+def second_order(estimates: Sequence[PromptEstimates], target: str, control: str | None,
+                 radius: float) -> SecondOrder | None:
+    """Theorem 2R's per-prompt (c1, c2) means — c1 of the actual Δ̂, c2 with w = UΔ̂₂ — for the
+    target, helpfulness and control prompts with a JVP; None without Δ̂₂. ``radius`` ≤ 0 (no
+    measured linear-response range): no r* > 0 is inside it."""
 
-    def opt(c1: Interval[float] | None, c2: Interval[float] | None) -> formulas.Optimum | None:
-        if c1 is None or c2 is None:
+    def pairs(keep: list[PromptEstimates]) -> np.ndarray | None:
+        if not keep or any(e.c1_actual is None or e.c2_2r is None for e in keep):
             return None
-        return formulas.second_order_optimum(c1.value, -c2.value, kappa, e.shift_scale)
+        return np.array([[e.c1_actual, e.c2_2r] for e in keep], dtype=float)
 
-    h = e.helpfulness
-    measured = opt(e.alignment.measured.c1, h.measured.c2)
-    fit_free = opt(e.alignment.theorem1.c1,
-                   h.actual.c2 if h.actual.c2 is not None else h.iid_pooled.c2)
-    lin_range = 0.0 if e.linear_response is None else e.linear_response.linear_range
-    valid: bool | None = None
-    notes: list[str] = []
-    if measured is not None:
-        inside = measured.r_star <= min(lin_range, float(e.grid.max()))
-        valid = bool(inside and measured.valid is not False)
-        notes.append(f"second-order r* = {measured.r_star:.3g} from the measured slope and "
-                     f"curvature ({'valid' if valid else 'not valid'}: linear-response range "
-                     f"|r| ≤ {lin_range:g}{'; ' + measured.note if measured.note else ''})")
-    else:
-        notes.append("second-order r*: no finite measured slope or curvature")
-    if fit_free is not None:
-        notes.append(f"fit-free second-order r* = {fit_free.r_star:.3g}")
-    return _SecondOrder(measured, fit_free, valid, notes)
+    t = pairs([e for e in estimates if e.group == target])
+    h = pairs([e for e in estimates if e.kind == "helpfulness"])
+    c = None if control is None else pairs([e for e in estimates if e.group == control])
+    if t is None or h is None or (control is not None and c is None):
+        return None
+    return second_order_inputs(t, h, c, max(radius, float(np.finfo(float).tiny)))
 
 
-def recommend(e: Evidence, kappa: float, epsilon: float) -> Recommendation:
-    """Measured argmax of U on r ≥ 0 (flagged at the grid edge); the second-order r* (theory)
-    replaces it only where it is valid (``_second_order``)."""
-    grid, t = e.grid, e.tradeoff
-    nonneg = np.flatnonzero(grid >= 0)
-    j = int(nonneg[np.argmax(t.utility[nonneg])])
-    edge = bool(j == nonneg[-1] and grid[j] > 0)
-    ok = [int(i) for i in nonneg if t.loss.hi[i] <= epsilon]
-    r_eps = float(grid[max(ok, key=lambda i: e.target_mean_B[i])]) if ok else 0.0
-    reach = [float(grid[i]) for i in nonneg if e.target_mean_B[i] >= 1 - epsilon]
-    so = _second_order(e, kappa)
-    notes = list(so.notes)
-    if so.valid and so.measured is not None:
-        r, method = so.measured.r_star, "second-order"
-        k = int(np.argmin(np.abs(grid - r)))
-    else:
-        r, method, k = float(grid[j]), "measured", j
-        notes.append(f"recommended from the measured curves: r = {r:g} maximises U"
-                     + (" — at the grid edge: the optimum may lie beyond; extend the grid"
-                        if edge else ""))
-    return Recommendation(r, method, edge and method == "measured", float(t.gain.value[k]),
-                          float(t.loss.value[k]), float(t.utility[k]), r_eps,
-                          reach[0] if reach else None, so.measured, so.fit_free, so.valid,
-                          "; ".join(notes))
+def control_for(run: DirectionRun, recommend_on: str) -> str | None:
+    """The control group whose gain is subtracted (the specific gain), where one is measured
+    and ``recommend_on`` is "specific"."""
+    group = CONTROL_GROUP.get(run.name)
+    return group if recommend_on == "specific" and group in run.rows else None
+
+
+def generated(p: Prepared, run: DirectionRun, gen: BehaviorGeneration,
+              control: str | None) -> Recommendation | None:
+    """The recommendation on the generated behavior (``source="generated"``): B_gen per prompt
+    at the generation coefficients, P(correct) and — no control prompts are generated — the
+    control group's next-token B from ``run`` at the same coefficients. Generated text is not
+    extended beyond its coefficients. None with fewer than 2 prompts decided everywhere."""
+    if gen.per_prompt is None:
+        return None
+    values = np.asarray(gen.per_prompt, dtype=float).T
+    values = values[np.isfinite(values).all(1)]
+    if values.shape[0] < 2:
+        return None
+    grid = [float(x) for x in run.grid]
+    cols = [grid.index(float(x)) for x in gen.coefficients]
+    coefs = np.asarray(gen.coefficients, dtype=float)
+    ctrl = None if control is None else Curves(coefs, run.behavior(control).B[:, cols])
+    m = Measurements(Curves(coefs, values),
+                     Curves(coefs, np.asarray(run.pooled_helpfulness().p_correct)[:, cols]), ctrl,
+                     source="generated")
+    s = p.settings
+    policy = Policy(s.kappa, s.epsilon, max_coefficient=float(coefs.max()),
+                    resampling=Resampling(max(s.n_boot, 20), seed=s.seed))
+    rec = recommend_extending(m, _no_extension, policy)
+    note = "; generated text is measured at its coefficients only" + (
+        "; control group: next-token B (no control replies are generated)" if ctrl else "")
+    return replace(rec, summary=rec.summary + note, stopped_because=(
+        "generated text is not extended beyond its largest coefficient" if rec.stopped_because
+        else ""))
+
+
+def _no_extension(coefficients: np.ndarray) -> Measurements:
+    raise AssertionError("the policy's maximum is the largest generation coefficient")
+
+
+def recommend(p: Prepared, run: DirectionRun, target: str, control: str | None,
+              estimates: Sequence[PromptEstimates], radius: float) -> Recommendation:
+    """``claims.recommend_extending`` on ``run``'s measurements; an optimum on the largest
+    coefficient makes it sweep ``run``'s prompts at the coefficients it asks for (and r = 0,
+    the join's check). ``radius``: where the second-order r* is trusted (Proposition 1's
+    measured linear-response range)."""
+    s = p.settings
+    policy = Policy(s.kappa, s.epsilon, resampling=Resampling(max(s.n_boot, 20), seed=s.seed))
+
+    def sweep(coefficients: np.ndarray) -> Measurements:
+        print(f"Extending the {run.name} grid: r = {', '.join(f'{x:g}' for x in coefficients)}",
+              file=sys.stderr)
+        more = sweep_direction(p, run.name, run.vectors, run.prompts, keep_hidden=False,
+                               grid=[float(x) for x in coefficients])
+        return measurements(more, target, control)
+
+    return recommend_extending(measurements(run, target, control), sweep, policy,
+                               second_order(estimates, target, control, radius))

@@ -8,6 +8,7 @@ serialises, draws and writes them. The JSON schema is documented in docs/empiric
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import math
 from pathlib import Path
@@ -16,18 +17,22 @@ from typing import Any
 import numpy as np
 
 from empirics import generation_report
+from empirics.claims import ClaimVerdict, Decision, Kind, Recommendation
 from empirics.control_vector import export_run_vectors
 from empirics.estimates import CSV_FIELDS
 from empirics.intervals import Interval
 from empirics.io import atomic_write_json, atomic_write_text
 from empirics.io import jsonable as io_jsonable
-from empirics.measures import BehaviorMeasures, HelpfulnessMeasures
 from empirics.plots import Series, curve_plot, tradeoff_plot
 from empirics.results import BehaviorResults, Coefficients, ControlVectorFile, Results
 
 REPORT_VERSION = 2
 # not JSON: callables, big arrays, per-prompt rows (in the CSVs), the vectors (their own files)
 SKIP_FIELDS = {"fn", "U", "estimates", "sweeps", "exports"}
+
+
+def _enum_value(k: enum.Enum) -> object:
+    return k.value
 
 
 def _interval(iv: Interval[Any]) -> dict[str, object]:
@@ -40,7 +45,7 @@ def _interval(iv: Interval[Any]) -> dict[str, object]:
 
 def jsonable(x: Any) -> Any:
     """``io.jsonable`` without the fields that are not JSON (``SKIP_FIELDS``)."""
-    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval})
+    return io_jsonable(x, skip=SKIP_FIELDS, render={Interval: _interval, enum.Enum: _enum_value})
 
 
 def to_json(results: Results, control_vectors: list[ControlVectorFile] | None = None
@@ -49,7 +54,8 @@ def to_json(results: Results, control_vectors: list[ControlVectorFile] | None = 
     out = jsonable(results)
     out["control_vectors"] = jsonable(control_vectors or [])
     out["report_version"] = REPORT_VERSION
-    out["verdicts"] = [jsonable(v) for b in results.behaviors for v in b.verdicts]
+    out["verdicts"] = [{"behavior": b.behavior, "label": v.label, **jsonable(v)}
+                       for b in results.behaviors for v in b.verdicts]
     return dict(out)
 
 
@@ -101,12 +107,68 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def verdict_table(results: Results) -> list[str]:
-    lines = ["| behavior | claim | verdict | evidence | rule |", "|---|---|---|---|---|"]
+def agreement_text(v: ClaimVerdict) -> str:
+    """The per-prompt agreement in words ("" where the rule does not pair prompts)."""
+    a = v.agreement
+    if a is None:
+        return ""
+    return (f"scale {a.scale}, correlation {a.correlation}, ratio of means {a.ratio_of_means}, "
+            f"{a.within_band:.0%} of {a.n} prompts within the band")
+
+
+def evidence_text(v: ClaimVerdict) -> str:
+    """The decision statistic with its band, then the numbers shown beside it."""
+    band = "" if v.band is None else f" (band {v.band})"
+    return "; ".join([f"statistic {v.statistic}{band}",
+                      *(f"{n.label}: {n.value}" for n in v.numbers)])
+
+
+def console_line(behavior: str, v: ClaimVerdict) -> str:
+    """One verdict on one line for the console summary."""
+    label = v.label.upper() if v.holds is not None else v.label
+    return f"  - {behavior}: {v.name} [{v.subject}]: {label} ({v.summary[:110]})"
+
+
+def recommendation_line(behavior: str, kappa: float, rec: Recommendation) -> str:
+    """The console's line: the decision, the measured argmax and Theorem 2R's r*."""
+    so = rec.second_order
+    r_star = "" if so is None else (
+        f"; Theorem 2R r* = {so.r_star:.3g}, inside its validity radius: "
+        f"{'yes' if rec.second_order_inside_radius else 'no'}")
+    what = f"steer at r = {rec.r:g}" if rec.decision is Decision.STEER else "do not steer"
+    return (f"Recommendation ({behavior}, κ={kappa:g}, {rec.source} B): {what} (measured argmax "
+            f"of U r = {rec.measured_argmax:g}{r_star})")
+
+
+def recommendation_md(rec: Recommendation, kappa: float, epsilon: float) -> list[str]:
+    """The recommendation's lines in report.md (the rule: docs/claims.md)."""
+    so = rec.second_order
+    eps = "none" if rec.within_epsilon is None else f"r = {rec.within_epsilon:g}"
+    lines = [f"- decision: **{rec.decision.value}**" + (f" at r = {rec.r:g}" if rec.r > 0 else "")
+             + f" ({rec.source} B)", f"- {rec.summary}",
+             f"- measured argmax of U = G − κL (κ = {kappa:g}) on r ≥ 0: r = "
+             f"{rec.measured_argmax:g}; most gain with loss (upper 95%) ≤ ε = {epsilon:g}: {eps}",
+             "- Theorem 2R's fit-free second-order r*: " + (
+                 "not available (no Δ̂₂)" if so is None else
+                 f"{so.r_star:.3g} ({so.note}); inside its validity radius: "
+                 f"{'yes' if rec.second_order_inside_radius else 'no'}")]
+    for ext in rec.extensions:
+        lines.append(f"- grid extended: {ext.reason}")
+    if rec.stopped_because:
+        lines.append(f"- the optimum is on the largest coefficient; stopped: {rec.stopped_because}")
+    return lines
+
+
+def verdict_table(results: Results, kind: Kind) -> list[str]:
+    """One table of the verdicts of ``kind``: consistency checks and claims are kept apart."""
+    lines = ["| behavior | rule | subject | verdict | prediction vs measurement | per-prompt "
+             "agreement | summary | how it is decided |", "|---|---|---|---|---|---|---|---|"]
     for b in results.behaviors:
-        for v in b.verdicts:
-            lines.append(f"| {b.behavior} | {v.name} | **{_cell(v.label)}** | {_cell(v.summary)} "
-                         f"| {_cell(v.rule)} |")
+        for v in (v for v in b.verdicts if v.kind is kind):
+            lines.append(f"| {b.behavior} | {v.name} | {_cell(v.subject)} | **{v.label}** | "
+                         f"{_cell(evidence_text(v))} | "
+                         f"{_cell(agreement_text(v))} | {_cell(v.summary)} | "
+                         f"{_cell(v.rule)} |")
     return lines
 
 
@@ -120,15 +182,9 @@ def _coef_table(rows: list[Coefficients]) -> list[str]:
 
 
 def _behavior_md(b: BehaviorResults, s_kappa: float, epsilon: float) -> list[str]:
-    rec = b.recommendation
     lines = ["", f"## {b.behavior}", "", f"_{b.jvp_note}._", "",
-             "### Recommendation", "",
-             f"- r_e = {rec.r:g} ({rec.method}; gain used: {b.tradeoff.gain_used}): gain "
-             f"{rec.gain:+.3f}, loss {rec.loss:+.3f}, U = G − κL = {rec.utility:+.4f} "
-             f"(κ = {s_kappa:g})" + (" — **grid edge: extend the grid**" if rec.at_grid_edge else ""),
-             f"- most alignment with loss (upper 95%) ≤ ε = {epsilon:g}: r_e = {rec.r_within_epsilon:g}",
-             f"- {rec.note}", "",
-             "### Alignment coefficients at r_e = 0", "", *_coef_table(b.alignment_coefficients),
+             "### Recommendation", "", *recommendation_md(b.recommendation, s_kappa, epsilon),
+             "", "### Alignment coefficients at r_e = 0", "", *_coef_table(b.alignment_coefficients),
              "", "### Helpfulness coefficients at r_e = 0 (Theorem 2 in three forms)", "",
              *_coef_table(b.helpfulness_coefficients), "", "### Fits", "",
              "| fit | range | parameters | slope at 0 | R² |", "|---|---|---|---|---|"]
@@ -179,7 +235,10 @@ def markdown(results: Results, figures: list[str],
         lines += [f"Layers from the steering plan [{pl.path}]({pl.path}): {pl.behavior} pick "
                   f"{pl.name}{r_star} (docs/planner.md).", ""]
     if results.behaviors:
-        lines += ["## Verdicts", "", *verdict_table(results)]
+        lines += ["## Consistency checks (the implementation, not the theory)", "",
+                  *verdict_table(results, Kind.CONSISTENCY), "",
+                  "## Claims (the theory against the model; rules and calibration: "
+                  "docs/claims.md)", "", *verdict_table(results, Kind.CLAIM)]
     for b in results.behaviors:
         lines += _behavior_md(b, s.kappa, s.epsilon)
     if results.generation is not None:
@@ -207,9 +266,6 @@ def figures(results: Results, out: Path) -> list[str]:
     for b in results.behaviors:
         x = b.grid
         series = [_series(f"{g} (measured)", x, gc.curves.B) for g, gc in b.groups.items()]
-        for g, gc in (b.control or {}).items():
-            if isinstance(gc.curves, BehaviorMeasures):
-                series.append(_series(f"{g}: random direction", x, gc.curves.B, ":", None))
         series += [Series(c.label, c.grid, c.y, style=c.style) for c in b.alignment_curves]
         name = f"alignment_{b.behavior}.png"
         curve_plot(out / name, f"{b.behavior}: B vs r_e — {model}\n{b.jvp_note}", "r_e",
@@ -219,10 +275,6 @@ def figures(results: Results, out: Path) -> list[str]:
         series = [_series("P(correct), normalised over options", x, h.p_correct),
                   _series("P(correct), full vocabulary", x, h.p_correct_full),
                   Series("accuracy", x, h.accuracy.value, style="-.")]
-        for g, gc in (b.control or {}).items():
-            if isinstance(gc.curves, HelpfulnessMeasures):
-                series.append(_series(f"{g}: random direction", x, gc.curves.p_correct, ":",
-                                      None))
         series += [Series(c.label, c.grid, c.y, style=c.style) for c in b.helpfulness_curves]
         name = f"helpfulness_{b.behavior}.png"
         curve_plot(out / name, f"helpfulness under {b.behavior} steering — {model}", "r_e",

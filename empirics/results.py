@@ -12,9 +12,9 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from empirics.claims import ClaimVerdict, ProxyBehavior, Recommendation
 from empirics.estimates import PromptEstimates
 from empirics.fits import FitResult
-from empirics.formulas import Optimum
 from empirics.intervals import Interval
 from empirics.measures import BehaviorMeasures, GroupMeasures, HelpfulnessMeasures
 from empirics.reading_vectors import ReadingVectors
@@ -126,35 +126,15 @@ class Tradeoff:
 
 
 @dataclass(frozen=True)
-class Recommendation:
-    """The recommended coefficient and how it was decided."""
+class RandomSweeps:
+    """``values`` ``(k, N, 5)`` P(correct) of the helpfulness prompts ``item_ids`` on ``grid``
+    (0, ±h, ±2h); ``lam`` ``(N,)`` the RMS over directions of ‖Δ̂‖ at the final state."""
 
-    r: float
-    method: str                    # "measured" | "second-order"
-    at_grid_edge: bool
-    gain: float
-    loss: float
-    utility: float
-    r_within_epsilon: float        # most alignment with loss upper CI ≤ ε
-    first_r_reaching_1_minus_epsilon: float | None
-    second_order_measured: Optimum | None
-    second_order_fit_free: Optimum | None
-    second_order_valid: bool | None
-    note: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One claim's verdict: ``holds`` True / False / None (undecidable), its stated rule, a
-    one-line summary and the numbers behind it (``evidence``: JSON-able, rendered only)."""
-
-    name: str
-    behavior: str
-    holds: bool | None
-    label: str                     # "holds" | "fails" | "undecided" | a recommendation
-    rule: str
-    summary: str
-    evidence: dict[str, object] = field(default_factory=dict)
+    grid: np.ndarray
+    values: np.ndarray
+    lam: np.ndarray
+    item_ids: list[str]
+    sweeps: list[DirectionSweep]        # the k directions' sweeps (sweep.csv: random0 …)
 
 
 @dataclass
@@ -167,7 +147,6 @@ class BehaviorResults:
     groups: dict[str, GroupCurves[BehaviorCurves]]
     helpfulness: GroupCurves[HelpfulnessCurves]
     helpfulness_groups: dict[str, GroupCurves[HelpfulnessCurves]]
-    control: dict[str, GroupCurves[BehaviorCurves] | GroupCurves[HelpfulnessCurves]] | None
     jvp_note: str
     estimates: list[PromptEstimates]
     sigma_pooled: float
@@ -179,8 +158,8 @@ class BehaviorResults:
     linear_response: LinearResponse | None
     specificity: Specificity | None
     tradeoff: Tradeoff
-    recommendation: Recommendation
-    verdicts: list[Verdict]
+    recommendation: Recommendation       # claims.recommend_extending's
+    verdicts: list[ClaimVerdict]        # consistency checks, then claims (empirics.verdicts)
 
 
 @dataclass(frozen=True)
@@ -253,6 +232,10 @@ class BehaviorGeneration:
     predicted: SequencePredictions
     examples: list[Example]
     seconds: float
+    sequence: ClaimVerdict | None = None       # claims.sequence_curve: predicted vs measured
+    proxy: ProxyBehavior | None = None         # claims.proxy_vs_behavior (next-token B measured)
+    per_prompt: np.ndarray | None = None       # (C, N) B_gen per prompt (NaN: none decided)
+    recommendation: Recommendation | None = None   # on the generated B (--measure both)
 
 
 @dataclass(frozen=True)

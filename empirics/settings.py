@@ -100,11 +100,12 @@ class Settings:
     kappa: float = 1.0
     epsilon: float = 0.05
     quick: bool = False
-    control: bool = True
+    random_directions: int = 8       # k seeded random directions for Theorem 2's forms (0: none)
     batch_size: int = 16
     n_boot: int = 1000
     theory_prompts: int = 0          # prompts per pool with a JVP; 0 = every measured prompt
-    recommend_on: str = "target"     # "target" gain or "specific" (harmful − harmless) gain
+    recommend_on: str = "specific"   # "specific" (harmful − harmless) gain where a control
+    #                                  group is measured, else the "target" gain
     progress: bool = True
     counts: PromptCounts = DEFAULT_COUNTS
     measure: str = "token"           # MEASURES: which stages run

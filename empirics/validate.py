@@ -20,6 +20,7 @@ from dataclasses import replace
 import torch
 
 from empirics import pipeline, prepared, report
+from empirics.claims import Kind
 from empirics.settings import (
     BEHAVIORS,
     DEFAULT_COUNTS,
@@ -82,13 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "harmless, 32 bias, 48 helpfulness)")
     p.add_argument("--kappa", type=float, default=1.0, help="weight of helpfulness loss in U=G-κL")
     p.add_argument("--epsilon", type=float, default=0.05,
-                   help="tolerated helpfulness loss for the 'max alignment with loss <= ε' "
-                        "recommendation; also reports the smallest r with B >= 1-ε")
-    p.add_argument("--recommend-on", default="target", choices=RECOMMEND_ON,
-                   help="gain the recommendation maximises: on the target prompts, or specific "
-                        "(harmful minus harmless gain, harmfulness only)")
+                   help="tolerated helpfulness loss for the 'most gain with loss <= ε' "
+                        "alternative; B >= 1-ε also stops the grid extension (saturated)")
+    p.add_argument("--recommend-on", default="specific", choices=RECOMMEND_ON,
+                   help="gain the recommendation maximises: specific (target minus control "
+                        "gain, where a control group is measured: harmfulness) or the target's")
     p.add_argument("--quick", action="store_true", help="few prompts, five coefficients")
-    p.add_argument("--no-control", action="store_true", help="skip the random-direction control")
+    p.add_argument("--random-directions", type=int, default=8,
+                   help="k seeded random directions swept at 0, ±h, ±2h over the helpfulness "
+                        "prompts for Theorem 2's i.i.d./random-direction forms (0: none)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--n-boot", type=int, help="bootstrap resamples (default 1000; 200 with --quick)")
     p.add_argument("--theory-prompts", type=int, default=0,
@@ -140,9 +143,10 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
         if a.threads < 1:
             raise ValueError(f"--threads {a.threads} must be >= 1")
         torch.set_num_threads(a.threads)
-    if a.batch_size < 1 or n_boot < 10 or a.theory_prompts < 0 or a.theory_prompts == 1:
+    if (a.batch_size < 1 or n_boot < 10 or a.theory_prompts < 0 or a.theory_prompts == 1
+            or a.random_directions < 0):
         raise ValueError("--batch-size must be >= 1, --n-boot >= 10, --theory-prompts 0 (all) "
-                         "or >= 2")
+                         "or >= 2, --random-directions >= 0")
     counts = QUICK_COUNTS if a.quick else DEFAULT_COUNTS
     if a.n_prompts is not None:
         counts = PromptCounts.every(a.n_prompts)
@@ -152,7 +156,7 @@ def settings_from_args(argv: Sequence[str] | None) -> Settings:
         mmlu_subjects=subjects, few_shot=a.few_shot, harm_format=a.harm_format,
         data_dir=a.data_dir, data=a.data, out=a.out, seed=a.seed, device=a.device, dtype=a.dtype,
         method=a.method, n_prompts=a.n_prompts, kappa=a.kappa, epsilon=a.epsilon, quick=a.quick,
-        control=not a.no_control, batch_size=a.batch_size, n_boot=n_boot,
+        random_directions=a.random_directions, batch_size=a.batch_size, n_boot=n_boot,
         theory_prompts=a.theory_prompts, recommend_on=a.recommend_on,
         progress=not a.no_progress, counts=counts, measure=a.measure,
         generation=generation_settings(a, n_boot))
@@ -207,21 +211,27 @@ def run_ours(argv: Sequence[str] | None = None) -> int:
         print(f"  {out / name}")
     print(f"  ({results.chunks_reused} cached chunks reused, {results.chunks_computed} computed)")
     print(f"  {out}/*.png ({len(written['figures'])} figures), {out}/reading_vectors/")
-    if results.behaviors:
-        print("Verdicts:")
+    for kind, title in ((Kind.CONSISTENCY, "Consistency checks (the implementation):"),
+                        (Kind.CLAIM, "Claims (the theory against the model):")):
+        if results.behaviors:
+            print(title)
+        for b in results.behaviors:
+            for v in (v for v in b.verdicts if v.kind is kind):
+                print(report.console_line(b.behavior, v))
     for b in results.behaviors:
-        for v in b.verdicts:
-            print(f"  - {b.behavior}: {v.name}: {v.label.upper() if v.holds is not None else v.label}"
-                  f" ({v.summary[:110]})")
-    for b in results.behaviors:
-        print(f"Recommended coefficient ({b.behavior}, κ={settings.kappa:g}): "
-              f"{b.recommendation.r:g} ({b.recommendation.method})")
+        print(report.recommendation_line(b.behavior, settings.kappa, b.recommendation))
     for g in results.generation.behaviors if results.generation else []:
         pr = g.predicted
         measured = f"{pr.measured_slope.value[0]:+.3f}" if pr.measured_slope else "n/a"
         print(f"Generated text ({g.behavior}, {g.judge}): B_gen {g.b_gen.value[0]:+.2f} at r_e = "
               f"{g.coefficients[0]:g} .. {g.b_gen.value[-1]:+.2f} at {g.coefficients[-1]:g}; slope "
               f"at 0 fit-free {pr.slope.value[0]:+.3f} vs measured {measured}")
+        if g.sequence is not None:
+            print(report.console_line(g.behavior, g.sequence))
+        if g.proxy is not None:
+            print(f"  - {g.behavior}: proxy_vs_behavior: {g.proxy.summary}")
+        if g.recommendation is not None:
+            print(report.recommendation_line(g.behavior, settings.kappa, g.recommendation))
     return 0
 
 

@@ -1,247 +1,132 @@
-"""Verdicts on the paper's claims that the data can decide either way; each states its rule.
+"""One behavior's verdicts from ``empirics.claims`` (docs/claims.md has the rules, their
+bands and their calibration).
 
-Inputs are typed pieces of ``empirics.results`` and per-prompt matrices, prompts × coefficients
-``(N, C)``. The rules (also in docs/empirics.md):
-
-- ``theorem1_slope``: the fit-free Theorem 1 slope mean γ̂λ̂(1 − B_0²) lies within the measured
-  slope's 95% CI widened by ``TOLERANCE`` × |measured slope| on each side.
-- ``theorem1_tanh_fit``: tanh(a r + b) fitted on the central range has R² ≥ ``MIN_R2``.
-- ``theorem1_bound``: on prompts with γ̂λ̂ > 0 and 0 < |r| ≤ the measured linear-response range,
-  B stays on the bound's side up to the linear-response tolerance (threshold × |bound − B_0|)
-  at ≥ ``MIN_FRACTION`` of the points; beyond the range deviations are the theory's boundary.
-- ``theorem2_first_order`` / ``theorem2_curvature``: the actual-Δ̂ c1 (resp. at least one of the
-  fit-free c2 forms) within the measured CI widened by ``TOLERANCE`` × |measured|.
-- ``theorem2_prime``: prompt-mean helpfulness ≤ the spread bound wherever it is defined.
-- ``efficient_regime``: max_r U > 0 with its bootstrap CI above 0 at some r > 0.
-- ``specific_gain``: harmful − harmless gain at the recommended r has its CI above 0.
+Consistency checks (the implementation): ``first_order_consistency`` — the JVP slope of each
+prompt (c1 of the actual Δ̂) vs the sweep's slope at 0, for B of the target prompts and for
+P(correct). Claims (the theory against the model): ``curvature_2r`` (Theorem 2R's r²
+coefficient with w = UΔ̂₂, for B and for P(correct)), ``theorem1_departure`` and
+``theorem1_curve`` (Theorem 1 on the two-outcome target prompts) and ``efficient_regime``
+(with the control group's B when there is one: the specific gain), and, with k seeded random
+directions swept (``random_sweeps``), Theorem 2's i.i.d. and random-direction forms and
+Theorem 2′ (``theorem2_random_forms``, ``theorem2_prime``). Inputs are per-prompt
+matrices, prompts × coefficients ``(N, C)``; no verdict rests on a fitted curve.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from empirics import formulas
+from empirics.claims import (
+    ClaimVerdict,
+    Curves,
+    DirectionSweeps,
+    Kind,
+    Resampling,
+    curvature_2r,
+    departure,
+    efficient_regime,
+    first_order_consistency,
+    random_direction_form,
+    spread_bound,
+    tanh_curve,
+)
+from empirics.claims.cases import TANH_RADIUS
+from empirics.claims.theorem1 import DEPARTURE_THRESHOLD
+from empirics.claims.verdict import undecided
 from empirics.estimates import PromptEstimates
 from empirics.evidence import Evidence
-from empirics.intervals import Interval
-from empirics.results import Coefficients, FitSummary, Recommendation, Specificity, Verdict
-
-TOLERANCE = 0.25      # relative tolerance of fit-free vs measured coefficients
-MIN_R2 = 0.95         # tanh fit quality on the central range
-MIN_FRACTION = 0.95   # share of bound checks inside the linear-response range that must pass
+from empirics.results import RandomSweeps
 
 
-def _label(holds: bool | None) -> str:
-    return {True: "holds", False: "fails", None: "undecided"}[holds]
+def _values(estimates: Sequence[PromptEstimates], field: str) -> np.ndarray | None:
+    """``(N,)`` of one estimate field, None when a prompt lacks it."""
+    vals = [getattr(e, field) for e in estimates]
+    return None if any(v is None for v in vals) else np.asarray(vals, dtype=float)
 
 
-def _make(name: str, behavior: str, holds: bool | None, rule: str, summary: str,
-          **evidence: object) -> Verdict:
-    return Verdict(name, behavior, holds, _label(holds), rule, summary, dict(evidence))
+def theorem1(subject: str, grid: np.ndarray, B: np.ndarray,
+             estimates: Sequence[PromptEstimates], rs: Resampling) -> list[ClaimVerdict]:
+    """``theorem1_departure`` and ``theorem1_curve`` on the two-outcome prompts (those with
+    w_a − w_b) whose certified margin γ̂λ̂ is > 0 (Theorem 1's hypothesis), each from its γ̂λ̂
+    and B₀; the departure radius is Theorem 1 to second order."""
+    two = [i for i, e in enumerate(estimates) if e.w_a_minus_w_b is not None]
+    rows = [i for i in two if (estimates[i].gamma_lam or 0.0) > 0]
+    if len(rows) < len(two):
+        subject = f"{subject}, γ̂λ̂ > 0 ({len(rows)} of {len(two)} prompts)"
+    if len(rows) < 2:
+        why = "fewer than 2 two-outcome prompts with Δ̂₂ and γ̂λ̂ > 0"
+        return [undecided("theorem1_departure", Kind.CLAIM, subject, "", why),
+                undecided("theorem1_curve", Kind.CLAIM, subject, "", why)]
+    est = [estimates[i] for i in rows]
+    gl = np.array([e.gamma_lam for e in est], dtype=float)
+    b0 = np.array([e.B0 for e in est], dtype=float)
+    gap = np.array([e.w_a_minus_w_b for e in est], dtype=float)
+    radius = formulas.departure_radius(b0, gl, gap, DEPARTURE_THRESHOLD)
+    curves = Curves(grid, B[rows])
+    return [departure(subject, curves, gl, radius, np.sign(gap), resampling=rs),
+            tanh_curve(subject, curves, gl, TANH_RADIUS, resampling=rs)]
 
 
-def within(predicted: float, measured: Interval[float], tol: float = TOLERANCE) -> bool:
-    """Is ``predicted`` inside the measured CI widened by tol·|measured| on each side?"""
-    pad = tol * abs(measured.value)
-    lo = measured.lo if math.isfinite(measured.lo) else measured.value
-    hi = measured.hi if math.isfinite(measured.hi) else measured.value
-    return bool(lo - pad <= predicted <= hi + pad)
+def judge(e: Evidence, kappa: float, rs: Resampling) -> list[ClaimVerdict]:
+    """Every verdict on one behavior: the consistency checks first, then the claims."""
+    t_subject = f"B, {e.target_group} prompts"
+    h_subject = "P(correct), helpfulness prompts"
+    t_curves = Curves(e.grid, e.target_B)
+    h_curves = Curves(e.grid, e.help_P)
+    out = []
+    for name, kind, field in (("first_order_consistency", Kind.CONSISTENCY, "c1_actual"),
+                              ("curvature_2r", Kind.CLAIM, "c2_2r")):
+        for subject, curves, est in ((t_subject, t_curves, e.target_estimates),
+                                     (h_subject, h_curves, e.help_estimates)):
+            pred = _values(est, field)
+            if pred is None:
+                out.append(undecided(name, kind, subject, "", f"{field} is missing on some "
+                                     "prompt (no Δ̂₂)"))
+            elif kind is Kind.CONSISTENCY:
+                out.append(first_order_consistency(subject, curves, pred, resampling=rs))
+            else:
+                out.append(curvature_2r(subject, curves, pred, resampling=rs))
+    out += theorem1(t_subject, e.grid, e.target_B, e.target_estimates, rs)
+    control = None if e.control_B is None else Curves(e.grid, e.control_B)
+    subject = (f"specific gain ({e.target_group} − {e.control_group}) vs P(correct)"
+               if control is not None else f"gain ({e.target_group}) vs P(correct)")
+    out.append(efficient_regime(subject, Curves(e.grid, e.all_target_B),
+                                Curves(e.grid, e.all_help_P), kappa, control, resampling=rs))
+    if e.random is not None:
+        out += random_forms(h_subject, e.random, e.help_estimates, e.hidden_size, rs)
+    return out
 
 
-def _fmt(v: Interval[float]) -> str:
-    return f"{v.value:.4g} [{v.lo:.4g}, {v.hi:.4g}]"
 
-
-def theorem1_slope(behavior: str, measured: Coefficients, fit_free: Coefficients,
-                   window: float) -> Verdict:
-    rule = (f"fit-free slope within the measured slope's 95% CI ± {TOLERANCE:g}×|measured| "
-            f"(local quadratic fit on |r| ≤ {window:g})")
-    if measured.c1 is None or fit_free.c1 is None:
-        return _make("theorem1_slope", behavior, None, rule, "Not decided: no slope measured.")
-    ok = within(fit_free.c1.value, measured.c1)
-    ratio = fit_free.c1.value / measured.c1.value if measured.c1.value else float("nan")
-    return _make("theorem1_slope", behavior, ok, rule,
-                 f"fit-free Theorem 1 slope {_fmt(fit_free.c1)} vs measured {_fmt(measured.c1)} "
-                 f"(ratio {ratio:.3g})", predicted=fit_free.c1, measured=measured.c1,
-                 ratio=ratio)
-
-
-def theorem1_tanh_fit(behavior: str, fit: FitSummary | None) -> Verdict:
-    rule = f"tanh(a r + b) on the central range has R² ≥ {MIN_R2:g} on the mean curve"
-    if fit is None or not fit.fit.converged:
-        reason = "no central fit" if fit is None else fit.fit.reason
-        return _make("theorem1_tanh_fit", behavior, None, rule, f"Not decided: {reason}.")
-    r2 = fit.fit.r_squared
-    lo, hi = fit.grid_range
-    return _make("theorem1_tanh_fit", behavior, bool(r2 >= MIN_R2), rule,
-                 f"tanh fit on [{lo:g}, {hi:g}]: R² = {r2:.4f}, RMS {fit.fit.residual_rms:.3g}, "
-                 f"a = {fit.fit.params['a']:.4g}", r_squared=r2, params=fit.fit.params,
-                 residual_rms=fit.fit.residual_rms)
-
-
-def theorem1_bound(behavior: str, grid: np.ndarray, B: np.ndarray,
-                   estimates: Sequence[PromptEstimates], linear_range: float | None,
-                   threshold: float) -> Verdict:
-    """B vs tanh(γ̂λ̂ r + artanh B_0) per prompt (anchored at the measured B(0))."""
-    rule = (f"inside the measured linear-response range, B ≥ bound − {threshold:g}·|bound − B_0| "
-            f"(r > 0; mirrored for r < 0) at ≥ {MIN_FRACTION:.0%} of the checks")
-    if linear_range is None or linear_range <= 0:
-        return _make("theorem1_bound", behavior, None, rule,
-                     "Not decided: no measured linear-response range (no grid point where the "
-                     "last layer responds linearly).")
-    z = int(np.flatnonzero(grid == 0)[0])
-    inside = (grid != 0) & (np.abs(grid) <= linear_range)
-    outside = np.abs(grid) > linear_range
-    n_in = bad_in = n_out = bad_out = 0
-    worst_out = 0.0
-    for i, e in enumerate(estimates):
-        b0 = float(B[i, z])
-        if e.gamma_lam is None or e.gamma_lam <= 0 or abs(b0) >= 1:
-            continue
-        bound = formulas.theorem1_bound(grid, b0, e.gamma_lam)
-        gap = np.where(grid > 0, bound - B[i], B[i] - bound)   # > 0: on the wrong side
-        slack = threshold * np.abs(bound - b0) + 1e-6
-        bad = gap > slack
-        n_in += int(inside.sum())
-        bad_in += int((bad & inside).sum())
-        n_out += int(outside.sum())
-        bad_out += int((bad & outside).sum())
-        if outside.any():
-            worst_out = max(worst_out, float(np.max(np.where(outside, gap, 0.0))))
-    if n_in == 0:
-        return _make("theorem1_bound", behavior, None, rule,
-                     f"Not decided: no prompt with γ̂λ̂ > 0 or no grid point within |r| ≤ "
-                     f"{linear_range:g}.", linear_range=linear_range)
-    ok = bad_in <= (1 - MIN_FRACTION) * n_in
-    return _make("theorem1_bound", behavior, bool(ok), rule,
-                 f"{n_in - bad_in}/{n_in} checks pass within |r| ≤ {linear_range:g}; beyond it "
-                 f"{bad_out}/{n_out} cross the bound (worst {worst_out:.3g}): the boundary of the "
-                 "linear theory, not a failure of it", checks_inside=n_in,
-                 violations_inside=bad_in, checks_beyond=n_out, crossings_beyond=bad_out,
-                 worst_beyond=worst_out, linear_range=linear_range)
-
-
-def theorem2_first_order(behavior: str, measured: Coefficients, actual: Coefficients) -> Verdict:
-    rule = (f"actual-Δ̂ fit-free c1 within the measured c1's 95% CI ± {TOLERANCE:g}×|measured|; "
-            "the i.i.d./random-direction form predicts c1 = 0")
-    if measured.c1 is None or actual.c1 is None:
-        return _make("theorem2_first_order", behavior, None, rule,
-                     "Not decided: " + (actual.note or "no c1 measured") + ".")
-    ok = within(actual.c1.value, measured.c1)
-    zero_in = bool(measured.c1.lo <= 0 <= measured.c1.hi)
-    return _make("theorem2_first_order", behavior, ok, rule,
-                 f"measured c1 {_fmt(measured.c1)}, actual-Δ̂ prediction {_fmt(actual.c1)}; "
-                 f"0 {'inside' if zero_in else 'outside'} the measured CI",
-                 measured=measured.c1, predicted=actual.c1, zero_in_ci=zero_in)
-
-
-def theorem2_curvature(behavior: str, measured: Coefficients,
-                       forms: Sequence[Coefficients]) -> Verdict:
-    rule = (f"at least one fit-free c2 form within the measured c2's 95% CI ± "
-            f"{TOLERANCE:g}×|measured|")
-    if measured.c2 is None:
-        return _make("theorem2_curvature", behavior, None, rule, "Not decided: no c2 measured.")
-    avail = [f for f in forms if f.c2 is not None]
-    if not avail:
-        return _make("theorem2_curvature", behavior, None, rule, "Not decided: no fit-free c2.")
-    m = measured.c2
-    parts, matching = [], []
-    for f in avail:
-        assert f.c2 is not None
-        ok = within(f.c2.value, m)
-        ratio = f.c2.value / m.value if m.value else float("nan")
-        parts.append(f"{f.label} {f.c2.value:.3g} (×{ratio:.2g}{', fits' if ok else ''})")
-        if ok:
-            matching.append(f.label)
-    falls = bool(m.value < 0 and m.hi < 0)
-    return _make("theorem2_curvature", behavior, bool(matching), rule,
-                 f"measured c2 {_fmt(m)} ({'falls quadratically' if falls else 'no clear fall'}); "
-                 + "; ".join(parts), measured=m, matching=matching, falls_quadratically=falls,
-                 predicted={f.label: f.c2 for f in avail})
-
-
-def theorem2_prime(behavior: str, grid: np.ndarray, P: np.ndarray,
-                   estimates: Sequence[PromptEstimates], sigma: float,
-                   tol: float = 1e-6) -> Verdict:
-    rule = "prompt-mean P(correct) ≤ mean spread bound sigmoid(m)+δ at every r where m ≥ 0"
-    bounds = np.full(P.shape, np.nan)
-    for i, e in enumerate(estimates):
-        if e.correct is not None:
-            bounds[i] = formulas.spread_bound(e.p, e.correct, e.shift_scale(sigma), grid)
-    defined = np.isfinite(bounds).all(axis=0)
-    if not defined.any():
-        return _make("theorem2_prime", behavior, None, rule,
-                     "Not decided: the bound is defined (m ≥ 0) at no coefficient.")
-    mean_h = P.mean(axis=0)
-    mean_b = np.where(defined, np.nanmean(bounds, axis=0), np.nan)
-    over = defined & (mean_h > mean_b + tol)
-    return _make("theorem2_prime", behavior, not bool(over.any()), rule,
-                 f"{int(over.sum())} violations on {int(defined.sum())} coefficients where m ≥ 0 "
-                 "(pooled σ̂; a single direction is not random: per-prompt excesses are expected)",
-                 violations=int(over.sum()), defined=int(defined.sum()))
-
-
-def efficient_regime(behavior: str, grid: np.ndarray, gain_boot: np.ndarray,
-                     loss_boot: np.ndarray, utility: np.ndarray, kappa: float) -> Verdict:
-    """``gain_boot``/``loss_boot``: (n_boot, C) bootstrap mean curves of G and L."""
-    rule = "max over r > 0 of U = G − κL is > 0 with its 95% bootstrap CI above 0"
-    pos = np.flatnonzero(grid > 0)
-    if not len(pos):
-        return _make("efficient_regime", behavior, None, rule, "Not decided: no r > 0 measured.")
-    j = int(pos[np.argmax(utility[pos])])
-    ub = formulas.utility(gain_boot[:, j], loss_boot[:, j], kappa)
-    lo, hi = float(np.quantile(ub, 0.025)), float(np.quantile(ub, 0.975))
-    ok = bool(utility[j] > 0 and lo > 0)
-    return _make("efficient_regime", behavior, ok, rule,
-                 f"best measured U = {utility[j]:.4g} [{lo:.4g}, {hi:.4g}] at r = {grid[j]:g} "
-                 f"(κ = {kappa:g})", r=float(grid[j]), utility=float(utility[j]), ci=(lo, hi))
-
-
-def specific_gain(behavior: str, spec: Specificity | None, grid: np.ndarray, r: float) -> Verdict:
-    rule = "gain on target minus gain on control prompts at the recommended r has its CI above 0"
-    if spec is None:
-        return _make("specific_gain", behavior, None, rule, "Not decided: no control group.")
-    j = int(np.argmin(np.abs(grid - r)))
-    sg = spec.specific_gain
-    ok = bool(sg.lo[j] > 0)
-    return _make("specific_gain", behavior, ok, rule,
-                 f"at r = {grid[j]:g}: {spec.target_group} gain {spec.target_gain.value[j]:+.3f}, "
-                 f"{spec.control_group} gain {spec.control_gain.value[j]:+.3f}, specific "
-                 f"{sg.value[j]:+.3f} [{sg.lo[j]:+.3f}, {sg.hi[j]:+.3f}]",
-                 specific=float(sg.value[j]), ci=(float(sg.lo[j]), float(sg.hi[j])))
-
-
-def recommendation(behavior: str, rec: Recommendation) -> Verdict:
-    """Not a claim: what to do, and how it was decided."""
-    if rec.r > 0:
-        label = f"steer, r = {rec.r:g}" + (" (grid edge: extend the grid)" if rec.at_grid_edge else "")
-    elif rec.r_within_epsilon > 0:
-        label = f"steer within ε, r = {rec.r_within_epsilon:g}"
-    else:
-        label = "do not steer (r = 0)"
-    return Verdict("recommendation", behavior, None, label,
-                   "argmax of measured U on r ≥ 0; second-order r* only where valid",
-                   rec.note, {"r": rec.r, "method": rec.method, "at_grid_edge": rec.at_grid_edge})
-
-
-def judge(e: Evidence, rec: Recommendation) -> list[Verdict]:
-    """Every verdict on one behavior, then the recommendation's."""
-    b, lin = e.behavior, e.linear_response
-    found = [
-        theorem1_slope(b, e.alignment.measured, e.alignment.theorem1, e.window),
-        theorem1_tanh_fit(b, e.central_fit),
-        theorem1_bound(b, e.grid, e.target_B, e.target_estimates,
-                       None if lin is None else lin.linear_range,
-                       0.1 if lin is None else lin.threshold),
-        theorem2_first_order(b, e.helpfulness.measured, e.helpfulness.actual),
-        theorem2_curvature(b, e.helpfulness.measured, e.helpfulness.fit_free_c2()),
-        theorem2_prime(b, e.grid, e.help_P, e.help_estimates, e.sigma_pooled),
-        efficient_regime(b, e.grid, e.gain_boot, e.loss_boot, e.tradeoff.utility,
-                         e.tradeoff.kappa),
-    ]
-    if e.specificity is not None:
-        found.append(specific_gain(b, e.specificity, e.grid, rec.r))
-    return [*found, recommendation(b, rec)]
+def random_forms(subject: str, sweeps: RandomSweeps, estimates: Sequence[PromptEstimates],
+                 hidden_size: int, rs: Resampling) -> list[ClaimVerdict]:
+    """Theorem 2's i.i.d. form (σ = 1/√d, s = λσβ̂ with λ the random directions' RMS ‖Δ̂‖),
+    its random-direction form (the real answer geometry U) and Theorem 2′'s spread bound, each
+    against the k random directions' sweeps on the prompts with an estimate."""
+    by_id = {e.item_id: e for e in estimates if e.correct is not None}
+    rows = [i for i, item in enumerate(sweeps.item_ids) if item in by_id]
+    if len(rows) < 2:
+        why = "fewer than 2 helpfulness prompts with both a random sweep and an estimate"
+        return [undecided(n, Kind.CLAIM, subject, "", why)
+                for n in ("theorem2_random_forms", "theorem2_random_forms", "theorem2_prime")]
+    est = [by_id[sweeps.item_ids[i]] for i in rows]
+    lam = sweeps.lam[rows]
+    sigma = float(formulas.random_sigma(hidden_size))
+    s = np.array([formulas.shift_scale(x, sigma, e.beta_hat) for x, e in zip(lam, est, strict=True)],
+                 dtype=float)
+    iid = np.array([formulas.iid_c2(e.P0 or 0.0, e.alpha_hat or 0.0, float(x))
+                    for e, x in zip(est, s, strict=True)])
+    geo = [formulas.random_direction_c2(e.p, e.correct or 0, e.U, float(x))
+           for e, x in zip(est, lam, strict=True)]
+    bound = np.stack([formulas.spread_bound(e.p, e.correct or 0, float(x), sweeps.grid)
+                      for e, x in zip(est, s, strict=True)])
+    dirs = DirectionSweeps(sweeps.grid, sweeps.values[:, rows])
+    return [random_direction_form(subject, "i.i.d.", dirs, iid, resampling=rs),
+            undecided("theorem2_random_forms", Kind.CLAIM, f"{subject} (random direction form)",
+                      "", "‖Δ̂‖ = 0 on some prompt") if any(g is None for g in geo) else
+            random_direction_form(subject, "random direction", dirs, np.asarray(geo, float),
+                                  resampling=rs),
+            spread_bound(subject, dirs, bound)]

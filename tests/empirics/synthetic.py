@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from empirics import analysis, directions, pipeline
+from empirics import analysis, directions, pipeline, random_sweeps
 from empirics.cache import ChunkCache
 from empirics.prepared import BehaviorSetup, Prepared
 from empirics.results import ReadingVectorInfo, Results
@@ -22,6 +22,7 @@ from empirics.tasks import ScoredPrompt
 
 D, VOCAB = 8, 6
 GRID = [-4.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0]
+RANDOM_NORM = 0.5   # ‖Δ‖ of a random unit steering direction in the synthetic world
 
 
 class FakeLM:
@@ -52,8 +53,11 @@ class World:
     delta: np.ndarray
     curve: np.ndarray
 
-    def hidden(self, idx: int, r: float) -> np.ndarray:
+    def hidden(self, idx: int, r: float, delta: np.ndarray | None = None) -> np.ndarray:
+        """h0 + rΔ + r²W; ``delta``: another direction's Δ (no curvature: a random one)."""
         h0, d, w = (x[idx].astype(np.float64) for x in (self.h0, self.delta, self.curve))
+        if delta is not None:
+            return h0 + r * delta
         return h0 + r * d + r**2 * w
 
 
@@ -86,10 +90,18 @@ class _Vectors:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def install(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
-    """Route the pipeline's sweep and JVP to the synthetic world."""
+def install(monkeypatch: pytest.MonkeyPatch, world: World, jvp_factors: tuple[float, float] = (1, 1)
+            ) -> None:
+    """Route the pipeline's sweep and JVP to the synthetic world; ``jvp_factors`` scale the
+    Δ and Δ₂ the JVP returns (a wrong JVP, for tests that must see a verdict fail)."""
     index = {p.input_ids: i for i, p in enumerate(world.prompts)}
     u = world.lm.lm_head.weight.detach().double().numpy()
+
+    def random_delta(vectors: Any) -> np.ndarray | None:
+        """A seeded random unit direction (not the reading vector) moves h by RANDOM_NORM·v."""
+        if vectors is _Vectors.vectors:
+            return None
+        return RANDOM_NORM * next(iter(vectors.values())).double().numpy()
 
     def fake_sweep(lm: Any, vectors: Any, grid: Any, items: Any, cache: Any, tag: str,
                    batch: int, keep_hidden: bool, progress: bool) -> SweepResult:
@@ -98,7 +110,7 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
         fh = np.zeros((len(grid), len(items), D), np.float32)
         for c, r in enumerate(grid):
             for j, p in enumerate(items):
-                h = world.hidden(index[p.input_ids], r).astype(np.float64)
+                h = world.hidden(index[p.input_ids], r, random_delta(vectors))
                 logits = u @ h
                 full = logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
                 lp[c, j, :len(p.candidate_ids)] = full[list(p.candidate_ids)]
@@ -106,17 +118,26 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
         return SweepResult(np.asarray(grid, float), lp, fh if keep_hidden else None)
 
     def fake_jvp(lm: Any, vectors: Any, ids: Any, cache: Any, tag: str,
-                 progress: bool) -> tuple[np.ndarray, np.ndarray]:
+                 progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = [index[tuple(x)] for x in ids]   # h = h0 + rΔ + r²W: Δ₂ = 2W
+        f1, f2 = jvp_factors
+        return world.h0[rows], f1 * world.delta[rows], f2 * 2 * world.curve[rows]
+
+    def fake_random_jvp(lm: Any, vectors: Any, ids: Any, cache: Any, tag: str,
+                        progress: bool) -> tuple[np.ndarray, np.ndarray]:
         rows = [index[tuple(x)] for x in ids]
-        return world.h0[rows], world.delta[rows]
+        d = random_delta(vectors)
+        assert d is not None
+        return world.h0[rows], np.tile(d, (len(rows), 1)).astype(np.float32)
 
     monkeypatch.setattr(directions, "chunked_sweep", fake_sweep)
-    monkeypatch.setattr(analysis, "cached_delta_jvp", fake_jvp)
+    monkeypatch.setattr(random_sweeps, "cached_delta_jvp", fake_random_jvp)
+    monkeypatch.setattr(analysis, "cached_delta2_jvp", fake_jvp)
 
 
 def prepared(world: World, tmp: Path, **settings: Any) -> Prepared:
     s = Settings(grid=list(GRID), behaviors=["harmfulness"], n_boot=60, progress=False,
-                 control=False, **settings)
+                 **settings)
     harm = [p for p in world.prompts if p.kind == "behavior"]
     helpful = [p for p in world.prompts if p.kind == "helpfulness"]
     info = ReadingVectorInfo("harmfulness", "pca", "--method", {"pca": 0.9}, {1: 0.9},
@@ -124,11 +145,12 @@ def prepared(world: World, tmp: Path, **settings: Any) -> Prepared:
     vectors: Any = _Vectors()
     lm: Any = world.lm
     return Prepared(s, lm, [1], DataSource("dir", tmp), tmp,
-                    [BehaviorSetup("harmfulness", harm, vectors, info)], helpful, None,
+                    [BehaviorSetup("harmfulness", harm, vectors, info)], helpful,
                     ChunkCache(tmp / ".cache"), "hash")
 
 
-def run(monkeypatch: pytest.MonkeyPatch, tmp: Path, bend: float = 0.0, **settings: Any) -> Results:
+def run(monkeypatch: pytest.MonkeyPatch, tmp: Path, bend: float = 0.0,
+        jvp_factors: tuple[float, float] = (1, 1), **settings: Any) -> Results:
     world = make_world(bend=bend)
-    install(monkeypatch, world)
+    install(monkeypatch, world, jvp_factors)
     return pipeline.run(prepared(world, tmp, **settings))

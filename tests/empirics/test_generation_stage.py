@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from empirics import generation_report
 from empirics.cache import ChunkCache
+from empirics.claims import Finding
 from empirics.generation_stage import (
     GenerationInput,
     NextTokenB,
+    generation_claims,
     pick_coefficients,
     run_behavior,
     token_b_at,
@@ -76,6 +79,11 @@ def test_run_behavior_renders_and_resumes(tmp_path: Path) -> None:
     md = "\n".join(generation_report.markdown(res))
     assert "### toy (judge: parity" in md and "predicted (fit-free)" in md
     assert "(generation_toy.png)" in md
+    # the claims on generated text are run and rendered (3 prompts: sequence_curve is not
+    # informative, and says so)
+    assert a.sequence is not None and a.sequence.name == "sequence_curve"
+    assert a.proxy is not None and "Proxy vs behavior" in md and "sequence_curve" in md
+    assert jsonable(res)["behaviors"][0]["proxy"]["finding"] == a.proxy.finding
     assert jsonable(res)["behaviors"][0]["coefficients"] == [-2.0, 0.0, 2.0]
     assert generation_report.figures(res, tmp_path, "tiny") == ["generation_toy.png"]
     assert (tmp_path / "generation_toy.png").read_bytes()[:4] == b"\x89PNG"
@@ -83,6 +91,32 @@ def test_run_behavior_renders_and_resumes(tmp_path: Path) -> None:
     from dataclasses import replace
     res2 = GenerationResults(gs, [replace(a, judge="renamed-judge")])
     assert "judge: renamed-judge" in "\n".join(generation_report.markdown(res2))
+
+
+def test_generation_claims_either_way() -> None:
+    """sequence_curve holds when B_gen moves as predicted and fails at twice the change;
+    proxy_vs_behavior finds the behavior following the proxy, or not moving with it."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    coefs = [-2.0, 0.0, 2.0]
+    n = 12
+    slopes = rng.uniform(0.05, 0.2, n)
+    pred = np.outer([-2.0, 0.0, 2.0], slopes)                    # (C, N) changes from r = 0
+    scores0 = np.tile([1, -1, 1, -1], (n, 1))                    # both classes at r = 0
+    gs = GenerationSettings(n_boot=200)
+    token_b = NextTokenB(np.asarray(coefs), pred.T)
+    job = GenerationInput("toy", {}, [""] * n, [""] * n, token_b)
+    fake: Any = SimpleNamespace(per_prompt_curve=pred)
+    seq, proxy = generation_claims(job, coefs, scores0, fake, pred, gs)
+    assert seq.holds is True and proxy is not None and proxy.finding is Finding.TOGETHER
+    seq2, flat = generation_claims(job, coefs, scores0, fake, 2 * pred, gs)
+    assert seq2.holds is False
+    still = np.zeros_like(pred) + 0.01 * rng.normal(size=pred.shape)
+    _, flat = generation_claims(job, coefs, scores0, fake, still, gs)
+    assert flat is not None and flat.finding is Finding.PROXY_ONLY
+    none_job = GenerationInput("toy", {}, [""] * n, [""] * n, None)
+    assert generation_claims(none_job, coefs, scores0, fake, pred, gs)[1] is None
 
 
 def test_token_b_at_needs_the_coefficients() -> None:

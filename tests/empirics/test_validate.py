@@ -168,8 +168,9 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert [b["behavior"] for b in report["behaviors"]] == ["harmfulness", "bias"]
     assert report["verdicts"] and all(v["label"] for v in report["verdicts"])
     names = {v["name"] for v in report["verdicts"]}
-    assert {"theorem1_slope", "theorem1_bound", "theorem2_curvature", "specific_gain",
-            "recommendation"} <= names
+    assert {"first_order_consistency", "curvature_2r", "theorem1_departure", "theorem1_curve",
+            "efficient_regime", "theorem2_random_forms", "theorem2_prime"} == names
+    assert {v["kind"] for v in report["verdicts"]} == {"consistency", "claim"}
     harm = report["behaviors"][0]
     assert harm["specificity"] is not None and harm["recommendation"]["r"] is not None
     assert {f["label"] for f in harm["fits"]} >= {"alignment tanh, paper's range",
@@ -178,10 +179,11 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     assert report["chunks_computed"] >= 3 and report["chunks_reused"] == 0
     df = pd.read_csv(out / "sweep.csv")
     assert set(df.columns) == {"direction", "group", "item_id", "coefficient", "measure", "value"}
-    assert set(df["direction"]) == {"harmfulness", "bias", "control"}
+    assert set(df["direction"]) == {"harmfulness", "bias", *(f"random{j}" for j in range(8))}
     assert len(df) > 100
     est = pd.read_csv(out / "estimates.csv")
-    assert {"gamma_lam", "delta_norm", "P0", "alpha_hat"} <= set(est.columns) and len(est) > 0
+    assert {"gamma_lam", "delta_norm", "P0", "alpha_hat", "c2_2r", "w_a_minus_w_b"} <= set(
+        est.columns) and len(est) > 0 and est["c2_2r"].notna().all()
     for png in ("alignment_harmfulness.png", "helpfulness_bias.png", "tradeoff.png",
                 "linear_response_bias.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
@@ -195,7 +197,7 @@ def test_quick_end_to_end_and_resume(data_dir: Path, tmp_path: Path,
     log = capsys.readouterr().err
     chunk_lines = [ln for ln in log.splitlines() if "] chunk " in ln]
     assert chunk_lines and all(ln.endswith("reused from cache") for ln in chunk_lines)
-    assert "Δ reused from cache" in log
+    assert "Δ, Δ₂ reused from cache" in log
     again = json.loads((out / "report.json").read_text())
     assert again["chunks_reused"] == computed and again["chunks_computed"] == 0
     assert again["behaviors"] == report["behaviors"] or all(
@@ -209,8 +211,8 @@ def test_measure_generation_and_both_end_to_end(tmp_path: Path) -> None:
     figure; generation alone writes no sweep files; both (in the same directory: reading vectors
     and replies come from the cache) writes both sections."""
     out = tmp_path / "gen"
-    small = ["--quick", "--behaviors", "bias", "--no-progress", "--no-control", "--gen-prompts",
-             "2", "--gen-samples", "2", "--gen-tokens", "4", "--n-boot", "20"]
+    small = ["--quick", "--behaviors", "bias", "--no-progress", "--random-directions", "0",
+             "--gen-prompts", "2", "--gen-samples", "2", "--gen-tokens", "4", "--n-boot", "20"]
     assert validate.main([*small, "--measure", "generation", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     gen = report["generation"]
@@ -218,13 +220,15 @@ def test_measure_generation_and_both_end_to_end(tmp_path: Path) -> None:
     assert gen["settings"]["max_new_tokens"] == 4 and report["behaviors"] == []
     assert len(gen["behaviors"][0]["coefficients"]) == 3
     md = (out / "report.md").read_text()
-    assert "## Behavior of generated text" in md and "## Verdicts" not in md
+    assert "## Behavior of generated text" in md and "## Claims" not in md
     assert (out / "generation_bias.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "sweep.csv").exists()
     assert validate.main([*small, "--measure", "both", "--out", str(out)]) == 0
     again = json.loads((out / "report.json").read_text())
     assert again["generation"]["behaviors"][0]["b_gen"] == gen["behaviors"][0]["b_gen"]
     md = (out / "report.md").read_text()
-    assert "## Verdicts" in md and "## Behavior of generated text" in md
-    assert md.index("## Verdicts") < md.index("## Behavior of generated text")
+    assert "## Claims" in md and "## Behavior of generated text" in md
+    assert md.index("## Consistency checks") < md.index("## Claims")
+    assert md.index("## Claims") < md.index("## Behavior of generated text")
+    assert "sequence_curve" in md and "Proxy vs behavior" in md
     assert (out / "sweep.csv").is_file() and again["behaviors"][0]["behavior"] == "bias"
