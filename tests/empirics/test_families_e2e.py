@@ -20,7 +20,7 @@ def test_measure_both_on_a_tiny_family(family: str, tmp_path: Path) -> None:
     folder = tiny_gguf_module().save_model(family, tmp_path, seed=0)
     out = tmp_path / "run"
     args = ["--model", str(folder), "--quick", "--layers", "1-4", "--no-progress",
-            "--no-control", "--gen-prompts", "2", "--gen-samples", "2", "--gen-tokens", "4",
+            "--random-directions", "0", "--gen-prompts", "2", "--gen-samples", "2", "--gen-tokens", "4",
             "--n-boot", "20", "--measure", "both", "--out", str(out)]
     assert validate.main(args) == 0
     report = json.loads((out / "report.json").read_text())
