@@ -92,7 +92,7 @@ def second_order(estimates: Sequence[PromptEstimates], target: str, control: str
     c = None if control is None else pairs([e for e in estimates if e.group == control])
     if t is None or h is None or (control is not None and c is None):
         return None
-    return second_order_inputs(t, h, c, max(radius, float(np.finfo(float).tiny)))
+    return second_order_inputs(t, h, c, radius if radius > 0 else None)
 
 
 def control_for(run: DirectionRun, recommend_on: str) -> str | None:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 EMBEDDED_DEFAULT_LAYERS = (12, 20)  # inclusive, for the 30-layer embedded SmolLM2-135M
-QUICK_GRID = (-4.0, -1.0, 0.0, 1.0, 4.0)
+QUICK_GRID = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0)  # ±h and ±2h: every rule can decide
 BEHAVIORS = ("harmfulness", "bias")
 HELPFULNESS_SETS = ("knowledge", "mmlu", "arc")
 METHODS = ("auto", "pca", "mean_diff")

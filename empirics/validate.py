@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recommend-on", default="specific", choices=RECOMMEND_ON,
                    help="gain the recommendation maximises: specific (target minus control "
                         "gain, where a control group is measured: harmfulness) or the target's")
-    p.add_argument("--quick", action="store_true", help="few prompts, five coefficients")
+    p.add_argument("--quick", action="store_true", help="few prompts, seven coefficients (−4, −2, −1, 0, 1, 2, 4)")
     p.add_argument("--random-directions", type=int, default=8,
                    help="k seeded random directions swept at 0, ±h, ±2h over the helpfulness "
                         "prompts for Theorem 2's i.i.d./random-direction forms (0: none)")

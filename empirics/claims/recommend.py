@@ -108,13 +108,14 @@ class Utility:
 @dataclass(frozen=True)
 class SecondOrder:
     """Fit-free Theorem 2R coefficients at r = 0 (gain g₁, g₂; loss ℓ₁, ℓ₂; specific with a
-    control group) and the radius inside which the second-order model is trusted."""
+    control group) and the radius inside which the second-order model is trusted (None: none
+    was measured, so r* is reported but never trusted)."""
 
     g1: float
     l1: float
     g2: float
     l2: float
-    radius: float
+    radius: float | None
 
 
 @dataclass(frozen=True)
@@ -146,14 +147,15 @@ class Recommendation:
 
 
 def second_order_inputs(target: np.ndarray, helpfulness: np.ndarray,
-                        control: np.ndarray | None, radius: float) -> SecondOrder:
+                        control: np.ndarray | None, radius: float | None) -> SecondOrder:
     """Means over prompts of Theorem 2R's (c1, c2) per prompt, each ``(N, 2)``: g = target
     (minus control), ℓ = −helpfulness (the loss is P(0) − P(r))."""
     t = np.asarray(target, float).mean(0)
     h = np.asarray(helpfulness, float).mean(0)
     c = np.zeros(2) if control is None else np.asarray(control, float).mean(0)
     g = t - c
-    return SecondOrder(float(g[0]), float(-h[0]), float(g[1]), float(-h[1]), float(radius))
+    return SecondOrder(float(g[0]), float(-h[0]), float(g[1]), float(-h[1]),
+                       None if radius is None else float(radius))
 
 
 def _per_coefficient(point: np.ndarray, boots: np.ndarray, rs: Resampling) -> PerCoefficient:

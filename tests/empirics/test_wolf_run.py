@@ -34,7 +34,7 @@ def test_bad_input_exits_2_before_any_work(argv: list[str], tmp_path: Path,
 
 def test_default_protocol_still_parses_its_flags() -> None:
     s = validate.settings_from_args(["--protocol", "ours", "--quick"])
-    assert s.quick and s.grid == [-4.0, -1.0, 0.0, 1.0, 4.0]
+    assert s.quick and s.grid == [-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0]
 
 
 @pytest.fixture(scope="module")
