@@ -26,7 +26,7 @@ from empirics.io import jsonable as io_jsonable
 from empirics.plots import Series, curve_plot, tradeoff_plot
 from empirics.results import BehaviorResults, Coefficients, ControlVectorFile, Results
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3  # 3: verdicts from empirics.claims (kind, statistic, band), the claims recommendation
 # not JSON: callables, big arrays, per-prompt rows (in the CSVs), the vectors (their own files)
 SKIP_FIELDS = {"fn", "U", "estimates", "sweeps", "exports"}
 
