@@ -3,6 +3,8 @@
 ``steered_generate`` is the fast path; ``generate_loop`` the per-coefficient loop of Hugging Face
 ``generate`` with steering hooks that the tests and the benchmark compare it with.
 
+Other families take the generic path (``generic_generate``), same results up to rounding.
+
 Fast path (engine families; ``empirics.decoding`` runs one chunk of rows):
 
 1. prefill: one lower pass over the prompts through the *history layers* (those below the first
@@ -46,6 +48,7 @@ from empirics.engine import (
     fast_path_reason,
     lower_pass,
 )
+from empirics.generic_generate import GENERIC_ROWS, generic_rows
 from empirics.inputs import check_coefficients, check_prompt_ids
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer, validate_vectors
@@ -175,16 +178,19 @@ def steered_generate(
     chunk of rows (``None``: ``kv_budget(lm)``). ``lower``: the lower pass of these prompts
     through the first steered layer with keys/values kept
     (``sweep.sweep_lower_pass(..., keep_kv=True)``, shared with their sweep).
+
+    Families the engine cannot run (``fast_path_reason``) take the generic path
+    (``generic_generate``: the model's own forward, hooks and cache; ``lower`` and ``kv_bytes``
+    unused) with the same rows, sampling and stops.
     """
     coefs, ids = _check(lm, vectors, coefficients, prompts, max_new_tokens, samples, temperature,
                         top_p)
     reason = fast_path_reason(lm, max(len(p) for p in ids) + max_new_tokens)
-    if reason is not None:
-        raise ValueError(f"steered_generate runs the engine's families only ({reason}); use "
-                         f"generate_loop for other architectures")
     eos = eos_ids_of(lm) if eos_token_ids is None else [int(e) for e in eos_token_ids]
     sampling = Sampling(max_new_tokens, float(temperature), float(top_p), int(seed), tuple(stop),
                         tuple(eos))
+    if reason is not None:
+        return _generate_generic(lm, vectors, coefs, ids, sampling, samples)
     kv_bytes = kv_budget(lm) if kv_bytes is None else int(kv_bytes)
     with torch.inference_mode():
         family = family_for(lm)
@@ -199,6 +205,21 @@ def steered_generate(
         rows = [GenRow(c, p, s) for c in range(coefs.size) for p in range(len(ids))
                 for s in range(samples)]
         return _generate(lm, steered, coefs, rows, sampling, kv_bytes, samples, progress)
+
+
+def _generate_generic(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np.ndarray,
+                      ids: list[list[int]], sampling: Sampling, samples: int) -> Generation:
+    """Every row by the model's own forward, hooks and cache (``generic_generate``)."""
+    rows = [GenRow(c, p, s) for c in range(coefs.size) for p in range(len(ids))
+            for s in range(samples)]
+    with torch.inference_mode():
+        book = generic_rows(lm, vectors, coefs, ids, rows, sampling, lambda t: _decode(lm, t))
+    logprobs = [np.asarray(lp, dtype=np.float64) for lp in book.logprobs]
+    texts = [_text(lm, t, sampling.stop) for t in book.tokens]
+    return Generation(coefs, len(ids), samples, book.tokens, logprobs, texts, book.finish,
+                      {"max_new_tokens": sampling.max_new, "temperature": sampling.temperature,
+                       "top_p": sampling.top_p, "seed": sampling.seed,
+                       "rows_per_chunk": GENERIC_ROWS, "path": "generic"})
 
 
 def _generate(lm: LoadedModel, steered: SteeredPass, coefs: np.ndarray, rows: list[GenRow],
