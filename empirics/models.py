@@ -239,6 +239,35 @@ def embedded_checkpoint(cache_dir: str | Path | None = None) -> Path:
     return cache
 
 
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.index.json")
+_CHECKPOINT_FIX = ("Fix: pass a directory written by save_pretrained (config.json, the weights "
+                   "model.safetensors or pytorch_model.bin, the tokenizer files), a Hugging Face "
+                   "model id available offline, or no --model for the embedded default")
+
+
+def check_checkpoint_dir(name_or_path: str) -> None:
+    """``ValueError`` naming the path, what is missing and the fix when ``name_or_path`` is a
+    local path that holds no checkpoint (checked before any loading). Names that are not local
+    paths (Hugging Face ids) pass."""
+    path = Path(name_or_path).expanduser()
+    looks_local = name_or_path.startswith(("/", ".", "~")) or path.exists()
+    if not looks_local:
+        return
+    if not path.exists():
+        raise ValueError(f"model path {str(path)!r} does not exist. {_CHECKPOINT_FIX}")
+    if not path.is_dir():
+        raise ValueError(f"model path {str(path)!r} is a file, not a checkpoint directory. "
+                         f"{_CHECKPOINT_FIX}")
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any(any(path.glob(pattern)) for pattern in _WEIGHT_PATTERNS):
+        missing.append(f"weights ({', '.join(_WEIGHT_PATTERNS)})")
+    if missing:
+        raise ValueError(f"model path {str(path)!r} holds no model: missing "
+                         f"{' and '.join(missing)}. {_CHECKPOINT_FIX}")
+
+
 def load_model(
     name_or_path: str | None = None,
     device: str | None = None,
@@ -257,6 +286,7 @@ def load_model(
         source: str = str(embedded_checkpoint(cache_dir))
         name = EMBEDDED_NAME
     else:
+        check_checkpoint_dir(name_or_path)
         source = name_or_path
         name = name_or_path
     # Several GPUs: let accelerate dispatch the layers; steering moves vectors per layer.
@@ -279,12 +309,17 @@ def load_model(
     lm_head = model.get_output_embeddings()
     if lm_head is None or not hasattr(lm_head, "weight"):
         raise ValueError(f"model {name} has no output embedding (unembedding) to score tokens with")
+    try:
+        layers, final_norm = find_decoder_layers(model), find_final_norm(model)
+    except ValueError as err:
+        raise ValueError(f"model {name} cannot be steered: {err}. Fix: use a decoder-only "
+                         f"causal LM (see docs/families.md for the families tested)") from err
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
         name=name,
-        layers=find_decoder_layers(model),
-        final_norm=find_final_norm(model),
+        layers=layers,
+        final_norm=final_norm,
         lm_head=lm_head,
         uses_chat_template=bool(getattr(tokenizer, "chat_template", None)),
     )

@@ -228,3 +228,14 @@ def test_measure_generation_and_both_end_to_end(tmp_path: Path) -> None:
     assert "## Verdicts" in md and "## Behavior of generated text" in md
     assert md.index("## Verdicts") < md.index("## Behavior of generated text")
     assert (out / "sweep.csv").is_file() and again["behaviors"][0]["behavior"] == "bias"
+
+
+def test_model_path_without_checkpoint_exit_2(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``--model /some/dir`` holding no checkpoint: exit 2 naming the path and what it lacks."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    assert validate.main(["--quick", "--model", str(empty), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(empty) in err and "config.json" in err and "Fix: " in err
