@@ -4,6 +4,7 @@ adapter for."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -37,25 +38,61 @@ def input_device(lm: LoadedModel) -> torch.device:
 
 @contextmanager
 def eager_attention(lm: LoadedModel) -> Iterator[str | None]:
-    """Temporarily use eager attention (forward AD needs it on CPU); yields the previous name."""
+    """What forward AD needs, for the block: eager attention, eager experts in mixture-of-experts
+    models (grouped matrix products have no forward derivative) and layer norms composed of
+    elementary operations (PyTorch's fused ``layer_norm`` gets forward-over-forward wrong: Δ₂ off
+    by ~20% on GPT-2; tests/empirics/test_families.py); yields the previous attention name."""
+    with _eager(lm, "attn") as previous, _eager(lm, "experts"), _composite_layer_norms(lm):
+        yield previous
+
+
+def composite_layer_norm(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
+    """``norm(x)`` by mean, variance and division (exact under nested forward AD)."""
+    dims = tuple(range(-len(norm.normalized_shape), 0))
+    centred = x - x.mean(dim=dims, keepdim=True)
+    out = centred * torch.rsqrt((centred * centred).mean(dim=dims, keepdim=True) + norm.eps)
+    if norm.weight is not None:
+        out = out * norm.weight
+    if norm.bias is not None:
+        out = out + norm.bias
+    return out
+
+
+@contextmanager
+def _composite_layer_norms(lm: LoadedModel) -> Iterator[None]:
+    norms = [m for m in lm.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    for m in norms:
+        m.forward = functools.partial(composite_layer_norm, norm=m)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for m in norms:
+            del m.forward
+
+
+@contextmanager
+def _eager(lm: LoadedModel, what: str) -> Iterator[str | None]:
+    """``model.set_{what}_implementation("eager")`` for the block (the config field on older
+    transformers), restored after; nothing when already eager or absent."""
     model = lm.model
     config = getattr(model, "config", None)
-    previous = getattr(config, "_attn_implementation", None)
+    field = f"_{what}_implementation"
+    previous = getattr(config, field, None)
     if previous in (None, "eager"):
         yield previous
         return
-    setter = getattr(model, "set_attn_implementation", None)
+    setter = getattr(model, f"set_{what}_implementation", None)
     if callable(setter):
         setter("eager")
     else:  # older transformers: the config field is read at every forward
-        config._attn_implementation = "eager"  # type: ignore[union-attr]
+        setattr(config, field, "eager")
     try:
         yield previous
     finally:
         if callable(setter):
             setter(previous)
         else:
-            config._attn_implementation = previous  # type: ignore[union-attr]
+            setattr(config, field, previous)
 
 
 def final_state_fn(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
