@@ -1,9 +1,11 @@
 """Tiny random models of every family the matrix tests (fp32, CPU), built from transformers'
-config classes by ``model_type``, and a character tokenizer that makes them runnable end to end
+config classes by ``model_type``, and a word tokenizer that makes them runnable end to end
 (reading vectors encode strings)."""
 
 from __future__ import annotations
 
+import re
+import zlib
 from typing import Any
 
 import torch
@@ -40,18 +42,19 @@ FAMILIES: dict[str, dict[str, Any]] = {
 }
 
 
-class CharTokenizer:
-    """Characters to ids modulo the vocabulary; id 0 pads; no chat template."""
+class WordTokenizer:
+    """Words (and punctuation marks) to ids ``1 + crc32 % 96``; id 0 pads; no chat template."""
 
     chat_template = None
     pad_token_id = 0
     eos_token_id = None
 
     def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
-        return {"input_ids": [1 + ord(c) % 96 for c in text]}
+        words = re.findall(r"\w+|[^\w\s]", text)
+        return {"input_ids": [1 + zlib.crc32(w.encode()) % 96 for w in words]}
 
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
-        return "".join(chr(ord("a") + (i % 26)) for i in ids)
+        return " ".join(f"w{i}" for i in ids)
 
 
 def tiny_family(model_type: str, seed: int = 0) -> LoadedModel:
@@ -72,6 +75,6 @@ def tiny_family(model_type: str, seed: int = 0) -> LoadedModel:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return LoadedModel(model=model, tokenizer=CharTokenizer(), name=f"tiny-{model_type}",
+    return LoadedModel(model=model, tokenizer=WordTokenizer(), name=f"tiny-{model_type}",
                        layers=find_decoder_layers(model), final_norm=find_final_norm(model),
                        lm_head=model.get_output_embeddings(), uses_chat_template=False)

@@ -239,3 +239,24 @@ def test_model_path_without_checkpoint_exit_2(tmp_path: Path,
     assert validate.main(["--quick", "--model", str(empty), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert str(empty) in err and "config.json" in err and "Fix: " in err
+
+
+@pytest.mark.parametrize("model_type", ["qwen3", "gemma3_text"])
+def test_measure_both_on_tiny_random_models(model_type: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--measure both`` end to end on a tiny random Qwen3 (engine fast path) and Gemma-3
+    (generic path: sweep, Δ and generation by hooks), in seconds."""
+    from tests.empirics.families import tiny_family
+
+    monkeypatch.setattr(prepared, "load", lambda _s: tiny_family(model_type))
+    out = tmp_path / "out"
+    small = ["--quick", "--behaviors", "bias", "--no-progress", "--no-control", "--gen-prompts",
+             "2", "--gen-samples", "2", "--gen-tokens", "4", "--n-boot", "20"]
+    assert validate.main([*small, "--measure", "both", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [b["behavior"] for b in report["behaviors"]] == ["bias"]
+    gen = report["generation"]["behaviors"][0]
+    assert gen["behavior"] == "bias" and len(gen["coefficients"]) == 3
+    md = (out / "report.md").read_text()
+    assert "## Verdicts" in md and "## Behavior of generated text" in md
+    assert (out / "sweep.csv").is_file()
