@@ -78,3 +78,20 @@ def test_gpt2_generic_equals_hf_generate() -> None:
                                eos_token_ids=EOS)
     assert shifted.tokens != got.tokens
     assert torch.is_grad_enabled()
+
+
+def test_generic_stop_strings_end_rows_and_cut_texts() -> None:
+    from tests.empirics.families import tiny_family
+
+    lm = tiny_family("gpt2")
+    vec = {k: v * 3.0 for k, v in unit_vectors(64, [1], seed=1).items()}
+    prompts = prompts_with_prefix(2, [3, 5], seed=3)
+    free = steered_generate(lm, vec, [0.0], prompts, max_new_tokens=8, eos_token_ids=[])
+    stop_tok = free.tokens[0][3]
+    stop = f"w{stop_tok}"
+    got = steered_generate(lm, vec, [0.0], prompts, max_new_tokens=8, eos_token_ids=[],
+                           stop=[stop])
+    assert got.finish[0] == "stop"
+    first = free.tokens[0].index(stop_tok)
+    assert got.tokens[0] == free.tokens[0][:first + 1]  # the stop token kept in the tokens
+    assert stop not in got.texts[0] and free.texts[0].startswith(got.texts[0])
