@@ -12,6 +12,9 @@ import torch
 
 from empirics.control_vector import control_vector_from_reading_vectors, export_gguf, import_gguf
 from empirics.engine import fast_path_reason
+from empirics.engine.families.gemma import GemmaFamily
+from empirics.engine.families.granite import GraniteFamily
+from empirics.engine.families.llama import LlamaFamily
 from empirics.generate import generate_loop, steered_generate
 from empirics.jvp import delta2_jvp, delta_jvp
 from empirics.reading_vectors import reading_vectors
@@ -19,7 +22,7 @@ from empirics.sweep import sweep, sweep_reference
 from tests.empirics.families import FAMILIES, tiny_family
 from tests.empirics.tiny import TOL_P, max_dp, prompts_with_prefix, unit_vectors
 
-ENGINE = {"llama", "mistral", "qwen2", "qwen3"}
+ENGINE = {"llama", "mistral", "qwen2", "qwen3", "gemma", "granite"}
 MOE = {"mixtral", "qwen2_moe", "qwen3_moe"}
 COEFS = [-3.0, 0.0, 1.5, 4.0]
 EOS = [5, 11]
@@ -139,3 +142,26 @@ def test_composite_layer_norm_is_exact_under_nested_forward_ad() -> None:
     exact = second(lambda x: composite_layer_norm(x, norm))
     assert float((exact - fd).norm() / fd.norm()) < 1e-5
     torch.testing.assert_close(composite_layer_norm(x0, norm), norm(x0))
+
+
+def _without_embedding_scale(self: object, ids: torch.Tensor) -> torch.Tensor:
+    weight = self.embed_tokens.weight  # type: ignore[attr-defined]
+    return torch.nn.functional.embedding(ids.to(weight.device), weight)
+
+
+@pytest.mark.parametrize(("model_type", "method", "mutant"), [
+    ("gemma", "embed", _without_embedding_scale),
+    ("granite", "embed", LlamaFamily.embed),
+    ("granite", "finish", LlamaFamily.finish),
+    ("granite", "unembed", LlamaFamily.unembed),
+])
+def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, mutant: object,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each adapter feature matters: the sweep against the HF reference fails without it."""
+    lm, vec, prompts = _case(model_type)
+    cands = [[1, 2, 7]] * len(prompts)
+    ref = sweep_reference(lm, vec, COEFS, prompts, cands, batch_size=1)  # type: ignore[arg-type]
+    adapter = {"gemma": GemmaFamily, "granite": GraniteFamily}[model_type]
+    assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) <= TOL_P  # type: ignore[arg-type]
+    monkeypatch.setattr(adapter, method, mutant)
+    assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) > 100 * TOL_P  # type: ignore[arg-type]
