@@ -16,6 +16,7 @@ from empirics.engine.families.gemma import GemmaFamily
 from empirics.engine.families.granite import GraniteFamily
 from empirics.engine.families.llama import LlamaFamily
 from empirics.engine.families.olmo2 import Olmo2Family
+from empirics.engine.families.phi3 import Phi3Family
 from empirics.generate import generate_loop, steered_generate
 from empirics.jvp import delta2_jvp, delta_jvp
 from empirics.reading_vectors import reading_vectors
@@ -23,7 +24,7 @@ from empirics.sweep import sweep, sweep_reference
 from tests.empirics.families import FAMILIES, tiny_family
 from tests.empirics.tiny import TOL_P, max_dp, prompts_with_prefix, unit_vectors
 
-ENGINE = {"llama", "mistral", "qwen2", "qwen3", "gemma", "granite", "olmo2"}
+ENGINE = {"llama", "mistral", "qwen2", "qwen3", "gemma", "granite", "olmo2", "phi3"}
 MOE = {"mixtral", "qwen2_moe", "qwen3_moe"}
 COEFS = [-3.0, 0.0, 1.5, 4.0]
 EOS = [5, 11]
@@ -150,6 +151,14 @@ def _without_embedding_scale(self: object, ids: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.embedding(ids.to(weight.device), weight)
 
 
+PHI3_PROJECT = Phi3Family.project
+
+
+def _keys_values_swapped(self: object, *args: object) -> object:
+    got = PHI3_PROJECT(self, *args)  # type: ignore[arg-type]
+    return type(got)(got.queries, got.values, got.keys)
+
+
 @pytest.mark.parametrize(("model_type", "method", "mutant"), [
     ("gemma", "embed", _without_embedding_scale),
     ("granite", "embed", LlamaFamily.embed),
@@ -158,6 +167,7 @@ def _without_embedding_scale(self: object, ids: torch.Tensor) -> torch.Tensor:
     ("olmo2", "queries", LlamaFamily.queries),   # no q norm
     ("olmo2", "keys", LlamaFamily.keys),         # no k norm
     ("olmo2", "finish", LlamaFamily.finish),     # the Llama placement of the norms
+    ("phi3", "project", _keys_values_swapped),   # the fused projection split wrongly
 ])
 def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, mutant: object,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,7 +175,8 @@ def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, 
     lm, vec, prompts = _case(model_type)
     cands = [[1, 2, 7]] * len(prompts)
     ref = sweep_reference(lm, vec, COEFS, prompts, cands, batch_size=1)  # type: ignore[arg-type]
-    adapter = {"gemma": GemmaFamily, "granite": GraniteFamily, "olmo2": Olmo2Family}[model_type]
+    adapter = {"gemma": GemmaFamily, "granite": GraniteFamily, "olmo2": Olmo2Family,
+               "phi3": Phi3Family}[model_type]
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) <= TOL_P  # type: ignore[arg-type]
     monkeypatch.setattr(adapter, method, mutant)
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) > 100 * TOL_P  # type: ignore[arg-type]
