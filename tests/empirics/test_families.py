@@ -24,7 +24,8 @@ from empirics.sweep import sweep, sweep_reference
 from tests.empirics.families import FAMILIES, tiny_family
 from tests.empirics.tiny import TOL_P, max_dp, prompts_with_prefix, unit_vectors
 
-ENGINE = {"llama", "mistral", "qwen2", "qwen3", "gemma", "granite", "olmo2", "phi3"}
+ENGINE = {"llama", "mistral", "qwen2", "qwen3", "gemma", "granite", "olmo2", "phi3", "mixtral",
+          "qwen2_moe", "qwen3_moe"}
 MOE = {"mixtral", "qwen2_moe", "qwen3_moe"}
 COEFS = [-3.0, 0.0, 1.5, 4.0]
 EOS = [5, 11]
@@ -180,3 +181,19 @@ def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, 
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) <= TOL_P  # type: ignore[arg-type]
     monkeypatch.setattr(adapter, method, mutant)
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) > 100 * TOL_P  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("model_type", sorted(MOE))
+def test_moe_derivatives_need_eager_experts(model_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the MoE adapter's ``forward_mode`` (eager experts) forward mode fails on the
+    grouped products; with it Δ equals the reference path's."""
+    from empirics.engine.families.moe import MoeFamily
+    from empirics.engine.family import Family
+
+    lm, vec, prompts = _case(model_type)
+    _, d = delta_jvp(lm, vec, prompts)  # type: ignore[arg-type]
+    _, d_ref = delta_jvp(lm, vec, prompts, method="reference")  # type: ignore[arg-type]
+    torch.testing.assert_close(d, d_ref, atol=1e-4, rtol=1e-4)
+    monkeypatch.setattr(MoeFamily, "forward_mode", Family.forward_mode)
+    with pytest.raises(NotImplementedError, match="forward AD"):
+        delta_jvp(lm, vec, prompts)  # type: ignore[arg-type]
