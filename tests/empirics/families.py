@@ -31,7 +31,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "qwen3": {"head_dim": 16},
     "qwen3_moe": {**_MOE, "num_experts": 4, "head_dim": 16, "decoder_sparse_step": 1},
     "gemma": {"head_dim": 16},
-    "gemma2": {"head_dim": 16, "sliding_window": 6, "query_pre_attn_scalar": 16},
+    "gemma2": {"head_dim": 16, "sliding_window": 6, "query_pre_attn_scalar": 16,
+               "attn_logit_softcapping": 1.0, "final_logit_softcapping": 2.0},  # caps that bite
     "gemma3_text": {"head_dim": 16, "sliding_window": 6, "query_pre_attn_scalar": 16},
     "phi3": {},
     "olmo2": {},

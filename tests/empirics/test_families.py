@@ -4,6 +4,7 @@ the others the generic hook path; docs/families.md tabulates what this module co
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from empirics.control_vector import control_vector_from_reading_vectors, export_gguf, import_gguf
 from empirics.engine import fast_path_reason
 from empirics.engine.families.gemma import GemmaFamily
+from empirics.engine.families.gemma2 import Gemma2Family
 from empirics.engine.families.granite import GraniteFamily
 from empirics.engine.families.llama import LlamaFamily
 from empirics.engine.families.olmo2 import Olmo2Family
@@ -25,7 +27,7 @@ from tests.empirics.families import FAMILIES, tiny_family
 from tests.empirics.tiny import TOL_P, max_dp, prompts_with_prefix, unit_vectors
 
 ENGINE = {"llama", "mistral", "qwen2", "qwen3", "gemma", "granite", "olmo2", "phi3", "mixtral",
-          "qwen2_moe", "qwen3_moe"}
+          "qwen2_moe", "qwen3_moe", "gemma2"}
 MOE = {"mixtral", "qwen2_moe", "qwen3_moe"}
 COEFS = [-3.0, 0.0, 1.5, 4.0]
 EOS = [5, 11]
@@ -153,6 +155,15 @@ def _without_embedding_scale(self: object, ids: torch.Tensor) -> torch.Tensor:
 
 
 PHI3_PROJECT = Phi3Family.project
+GEMMA2_SPEC = Gemma2Family.attention_spec
+
+
+def _no_window(self: object, layer: int) -> object:
+    return dataclasses.replace(GEMMA2_SPEC(self, layer), window=None)  # type: ignore[arg-type]
+
+
+def _no_softcap(self: object, layer: int) -> object:
+    return dataclasses.replace(GEMMA2_SPEC(self, layer), softcap=None)  # type: ignore[arg-type]
 
 
 def _keys_values_swapped(self: object, *args: object) -> object:
@@ -169,6 +180,10 @@ def _keys_values_swapped(self: object, *args: object) -> object:
     ("olmo2", "keys", LlamaFamily.keys),         # no k norm
     ("olmo2", "finish", LlamaFamily.finish),     # the Llama placement of the norms
     ("phi3", "project", _keys_values_swapped),   # the fused projection split wrongly
+    ("gemma2", "attention_spec", _no_window),
+    ("gemma2", "attention_spec", _no_softcap),
+    ("gemma2", "unembed", LlamaFamily.unembed),  # no final soft-cap
+    ("gemma2", "finish", LlamaFamily.finish),    # no norm sandwich
 ])
 def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, mutant: object,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,7 +192,7 @@ def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, 
     cands = [[1, 2, 7]] * len(prompts)
     ref = sweep_reference(lm, vec, COEFS, prompts, cands, batch_size=1)  # type: ignore[arg-type]
     adapter = {"gemma": GemmaFamily, "granite": GraniteFamily, "olmo2": Olmo2Family,
-               "phi3": Phi3Family}[model_type]
+               "phi3": Phi3Family, "gemma2": Gemma2Family}[model_type]
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) <= TOL_P  # type: ignore[arg-type]
     monkeypatch.setattr(adapter, method, mutant)
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) > 100 * TOL_P  # type: ignore[arg-type]
