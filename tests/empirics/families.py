@@ -33,7 +33,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "gemma": {"head_dim": 16},
     "gemma2": {"head_dim": 16, "sliding_window": 6, "query_pre_attn_scalar": 16,
                "attn_logit_softcapping": 1.0, "final_logit_softcapping": 2.0},  # caps that bite
-    "gemma3_text": {"head_dim": 16, "sliding_window": 6, "query_pre_attn_scalar": 16},
+    "gemma3_text": {"head_dim": 16, "sliding_window": 6, "query_pre_attn_scalar": 16,
+                    "layer_types": ["sliding_attention", "full_attention"] * 2},
     "phi3": {},
     "olmo2": {},
     "granite": {"embedding_multiplier": 2.0, "residual_multiplier": 0.5,

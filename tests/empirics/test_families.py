@@ -15,10 +15,12 @@ from empirics.control_vector import control_vector_from_reading_vectors, export_
 from empirics.engine import fast_path_reason
 from empirics.engine.families.gemma import GemmaFamily
 from empirics.engine.families.gemma2 import Gemma2Family
+from empirics.engine.families.gemma3 import Gemma3Family
 from empirics.engine.families.granite import GraniteFamily
 from empirics.engine.families.llama import LlamaFamily
 from empirics.engine.families.olmo2 import Olmo2Family
 from empirics.engine.families.phi3 import Phi3Family
+from empirics.engine.family import Family
 from empirics.generate import generate_loop, steered_generate
 from empirics.jvp import delta2_jvp, delta_jvp
 from empirics.reading_vectors import reading_vectors
@@ -27,7 +29,7 @@ from tests.empirics.families import FAMILIES, tiny_family
 from tests.empirics.tiny import TOL_P, max_dp, prompts_with_prefix, unit_vectors
 
 ENGINE = {"llama", "mistral", "qwen2", "qwen3", "gemma", "granite", "olmo2", "phi3", "mixtral",
-          "qwen2_moe", "qwen3_moe", "gemma2"}
+          "qwen2_moe", "qwen3_moe", "gemma2", "gemma3_text"}
 MOE = {"mixtral", "qwen2_moe", "qwen3_moe"}
 COEFS = [-3.0, 0.0, 1.5, 4.0]
 EOS = [5, 11]
@@ -184,6 +186,9 @@ def _keys_values_swapped(self: object, *args: object) -> object:
     ("gemma2", "attention_spec", _no_softcap),
     ("gemma2", "unembed", LlamaFamily.unembed),  # no final soft-cap
     ("gemma2", "finish", LlamaFamily.finish),    # no norm sandwich
+    ("gemma3_text", "queries", LlamaFamily.queries),  # no q norm
+    ("gemma3_text", "keys", LlamaFamily.keys),        # no k norm
+    ("gemma3_text", "rope_key", Family.rope_key),     # one rotary table for every layer
 ])
 def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, mutant: object,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,7 +197,8 @@ def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, 
     cands = [[1, 2, 7]] * len(prompts)
     ref = sweep_reference(lm, vec, COEFS, prompts, cands, batch_size=1)  # type: ignore[arg-type]
     adapter = {"gemma": GemmaFamily, "granite": GraniteFamily, "olmo2": Olmo2Family,
-               "phi3": Phi3Family, "gemma2": Gemma2Family}[model_type]
+               "phi3": Phi3Family, "gemma2": Gemma2Family,
+               "gemma3_text": Gemma3Family}[model_type]
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) <= TOL_P  # type: ignore[arg-type]
     monkeypatch.setattr(adapter, method, mutant)
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) > 100 * TOL_P  # type: ignore[arg-type]
@@ -203,7 +209,6 @@ def test_moe_derivatives_need_eager_experts(model_type: str, monkeypatch: pytest
     """Without the MoE adapter's ``forward_mode`` (eager experts) forward mode fails on the
     grouped products; with it Δ equals the reference path's."""
     from empirics.engine.families.moe import MoeFamily
-    from empirics.engine.family import Family
 
     lm, vec, prompts = _case(model_type)
     _, d = delta_jvp(lm, vec, prompts)  # type: ignore[arg-type]

@@ -241,11 +241,11 @@ def test_model_path_without_checkpoint_exit_2(tmp_path: Path,
     assert str(empty) in err and "config.json" in err and "Fix: " in err
 
 
-@pytest.mark.parametrize("model_type", ["qwen3", "gemma3_text"])
+@pytest.mark.parametrize("model_type", ["qwen3", "gemma3_text", "gpt2"])
 def test_measure_both_on_tiny_random_models(model_type: str, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--measure both`` end to end on a tiny random Qwen3 (engine fast path) and Gemma-3
-    (generic path: sweep, Δ and generation by hooks), in seconds."""
+    """``--measure both`` end to end on tiny random Qwen3 and Gemma-3 (engine fast path) and
+    GPT-2 (generic path: sweep, Δ and generation by hooks), in seconds each."""
     from tests.empirics.families import tiny_family
 
     monkeypatch.setattr(prepared, "load", lambda _s: tiny_family(model_type))
