@@ -42,7 +42,7 @@ def eager_attention(lm: LoadedModel) -> Iterator[str | None]:
     models (grouped matrix products have no forward derivative) and layer norms composed of
     elementary operations (PyTorch's fused ``layer_norm`` gets forward-over-forward wrong: Δ₂ off
     by ~20% on GPT-2; tests/empirics/test_families.py); yields the previous attention name."""
-    with _eager(lm, "attn") as previous, _eager(lm, "experts"), _composite_layer_norms(lm):
+    with _eager(lm, "attn") as previous, _eager(lm, "experts"), composite_layer_norms(lm):
         yield previous
 
 
@@ -59,7 +59,8 @@ def composite_layer_norm(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Ten
 
 
 @contextmanager
-def _composite_layer_norms(lm: LoadedModel) -> Iterator[None]:
+def composite_layer_norms(lm: LoadedModel) -> Iterator[None]:
+    """Every ``nn.LayerNorm`` of ``lm`` computed by ``composite_layer_norm`` in the block."""
     norms = [m for m in lm.model.modules() if isinstance(m, torch.nn.LayerNorm)]
     for m in norms:
         m.forward = functools.partial(composite_layer_norm, norm=m)  # type: ignore[method-assign]

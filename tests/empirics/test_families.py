@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,11 +17,12 @@ from empirics.engine import fast_path_reason
 from empirics.engine.families.gemma import GemmaFamily
 from empirics.engine.families.gemma2 import Gemma2Family
 from empirics.engine.families.gemma3 import Gemma3Family
+from empirics.engine.families.gpt_neox import GPTNeoXFamily
 from empirics.engine.families.granite import GraniteFamily
-from empirics.engine.families.llama import LlamaFamily
+from empirics.engine.families.llama import LlamaFamily, rotate
 from empirics.engine.families.olmo2 import Olmo2Family
 from empirics.engine.families.phi3 import Phi3Family
-from empirics.engine.family import Family
+from empirics.engine.family import Family, Projected, Rope
 from empirics.generate import generate_loop, steered_generate
 from empirics.jvp import delta2_jvp, delta_jvp
 from empirics.reading_vectors import reading_vectors
@@ -29,7 +31,7 @@ from tests.empirics.families import FAMILIES, tiny_family
 from tests.empirics.tiny import TOL_P, max_dp, prompts_with_prefix, unit_vectors
 
 ENGINE = {"llama", "mistral", "qwen2", "qwen3", "gemma", "granite", "olmo2", "phi3", "mixtral",
-          "qwen2_moe", "qwen3_moe", "gemma2", "gemma3_text"}
+          "qwen2_moe", "qwen3_moe", "gemma2", "gemma3_text", "gpt_neox"}
 MOE = {"mixtral", "qwen2_moe", "qwen3_moe"}
 COEFS = [-3.0, 0.0, 1.5, 4.0]
 EOS = [5, 11]
@@ -158,6 +160,28 @@ def _without_embedding_scale(self: object, ids: torch.Tensor) -> torch.Tensor:
 
 PHI3_PROJECT = Phi3Family.project
 GEMMA2_SPEC = Gemma2Family.attention_spec
+NEOX_FINISH = GPTNeoXFamily.finish
+
+
+def _sequential_residual(self: Any, *args: Any) -> Any:
+    self.parallel = False
+    return NEOX_FINISH(self, *args)
+
+
+def _rotary_on_the_other_half(self: Any, layer: int, x: Any, rope: Any, rows: Any) -> Any:
+    """The rotary embedding on the last ``rotary_ndims`` dimensions of each head, not the first."""
+    def turn(t: torch.Tensor, r: Any) -> torch.Tensor:
+        w = t.shape[-1] - r.cos.shape[-1]
+        return torch.cat([t[..., :w], rotate(t[..., w:], r)], dim=-1)
+
+    qkv = self.lm.layers[layer].attention.query_key_value(x).view(-1, self.heads, 3 * self.head_dim)
+    q, k, v = qkv.chunk(3, dim=-1)
+    if rows is not None:
+        q = q.index_select(0, rows)
+        rope_q = Rope(rope.cos.index_select(0, rows), rope.sin.index_select(0, rows))
+    else:
+        rope_q = rope
+    return Projected(turn(q, rope_q), turn(k, rope), v)
 
 
 def _no_window(self: object, layer: int) -> object:
@@ -189,6 +213,8 @@ def _keys_values_swapped(self: object, *args: object) -> object:
     ("gemma3_text", "queries", LlamaFamily.queries),  # no q norm
     ("gemma3_text", "keys", LlamaFamily.keys),        # no k norm
     ("gemma3_text", "rope_key", Family.rope_key),     # one rotary table for every layer
+    ("gpt_neox", "finish", _sequential_residual),
+    ("gpt_neox", "project", _rotary_on_the_other_half),
 ])
 def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, mutant: object,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,7 +224,7 @@ def test_an_adapter_without_its_feature_is_caught(model_type: str, method: str, 
     ref = sweep_reference(lm, vec, COEFS, prompts, cands, batch_size=1)  # type: ignore[arg-type]
     adapter = {"gemma": GemmaFamily, "granite": GraniteFamily, "olmo2": Olmo2Family,
                "phi3": Phi3Family, "gemma2": Gemma2Family,
-               "gemma3_text": Gemma3Family}[model_type]
+               "gemma3_text": Gemma3Family, "gpt_neox": GPTNeoXFamily}[model_type]
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) <= TOL_P  # type: ignore[arg-type]
     monkeypatch.setattr(adapter, method, mutant)
     assert max_dp(sweep(lm, vec, COEFS, prompts, cands), ref) > 100 * TOL_P  # type: ignore[arg-type]
