@@ -5,6 +5,7 @@ soft-caps."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Hashable
 from typing import Any
 
@@ -25,6 +26,9 @@ class Gemma3Family(Gemma2Family):
     def unsupported(cls, lm: LoadedModel, max_len: int) -> str | None:
         if not getattr(lm.model.config, "layer_types", None):
             return "the config has no layer_types (rotary tables per layer type)"
+        rotary = getattr(getattr(lm.model, "model", None), "rotary_emb", None)
+        if "layer_type" not in inspect.signature(getattr(rotary, "forward", lambda: None)).parameters:
+            return "the rotary embedding takes no layer_type (older transformers)"
         return super().unsupported(lm, max_len)
 
     def layer_type(self, layer: int) -> str:

@@ -60,6 +60,8 @@ class GPTNeoXFamily(Family):
                 if not isinstance(getattr(layer, name, None), nn.Module):
                     return f"layer {i} has no {name}"
             attn = layer.attention
+            if not hasattr(attn, "scaling"):
+                return f"layer {i} attention has no scaling (older transformers)"
             for name in ("query_key_value", "dense"):
                 if not isinstance(getattr(attn, name, None), nn.Linear):
                     return f"layer {i} attention has no Linear {name}"
