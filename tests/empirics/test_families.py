@@ -243,3 +243,18 @@ def test_moe_derivatives_need_eager_experts(model_type: str, monkeypatch: pytest
     monkeypatch.setattr(MoeFamily, "forward_mode", Family.forward_mode)
     with pytest.raises(NotImplementedError, match="forward AD"):
         delta_jvp(lm, vec, prompts)  # type: ignore[arg-type]
+
+
+def test_an_unrecognised_layout_falls_back_to_the_generic_path() -> None:
+    """Gemma with an embedding that does not scale itself (older transformers scaled in the
+    model's forward): the adapter declines, naming why, and the drivers still equal HF."""
+    lm, vec, prompts = _case("gemma")
+    base = lm.model.model  # type: ignore[attr-defined]
+    plain = torch.nn.Embedding(97, 64)
+    plain.weight = base.embed_tokens.weight
+    base.embed_tokens = plain
+    reason = fast_path_reason(lm, 64)  # type: ignore[arg-type]
+    assert reason is not None and "embed_scale" in reason
+    cands = [[1, 2, 7]] * len(prompts)
+    got = sweep(lm, vec, COEFS, prompts, cands)  # type: ignore[arg-type]
+    assert max_dp(got, sweep_reference(lm, vec, COEFS, prompts, cands)) <= TOL_P  # type: ignore[arg-type]
