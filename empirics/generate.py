@@ -1,9 +1,9 @@
 """Steered generation over a coefficient grid: rows are (coefficient, prompt, sample).
 
-``steered_generate`` is the fast path on the engine's families and, for any other causal LM,
-the generic path (``empirics.hooked_generate``: the model's forward with steering hooks and its
-own key/value cache, the same sampling); ``generate_loop`` the per-coefficient loop of Hugging
-Face ``generate`` with steering hooks that the tests and the benchmark compare both with.
+``steered_generate`` is the fast path; ``generate_loop`` the per-coefficient loop of Hugging Face
+``generate`` with steering hooks that the tests and the benchmark compare it with.
+
+Other families take the generic path (``generic_generate``), same results up to rounding.
 
 Fast path (engine families; ``empirics.decoding`` runs one chunk of rows):
 
@@ -48,7 +48,7 @@ from empirics.engine import (
     fast_path_reason,
     lower_pass,
 )
-from empirics.hooked_generate import hooked_generate
+from empirics.generic_generate import GENERIC_ROWS, generic_rows
 from empirics.inputs import check_coefficients, check_prompt_ids
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
 from empirics.steering import steer, validate_vectors
@@ -178,6 +178,10 @@ def steered_generate(
     chunk of rows (``None``: ``kv_budget(lm)``). ``lower``: the lower pass of these prompts
     through the first steered layer with keys/values kept
     (``sweep.sweep_lower_pass(..., keep_kv=True)``, shared with their sweep).
+
+    Families the engine cannot run (``fast_path_reason``) take the generic path
+    (``generic_generate``: the model's own forward, hooks and cache; ``lower`` and ``kv_bytes``
+    unused) with the same rows, sampling and stops.
     """
     coefs, ids = _check(lm, vectors, coefficients, prompts, max_new_tokens, samples, temperature,
                         top_p)
@@ -185,10 +189,8 @@ def steered_generate(
     eos = eos_ids_of(lm) if eos_token_ids is None else [int(e) for e in eos_token_ids]
     sampling = Sampling(max_new_tokens, float(temperature), float(top_p), int(seed), tuple(stop),
                         tuple(eos))
-    if reason is not None:   # no adapter: the model's own forward with hooks and its own cache
-        if lower is not None:
-            raise ValueError(f"lower (a lower pass) needs the engine's fast path: {reason}")
-        return _generate_hooked(lm, vectors, coefs, ids, sampling, samples, progress, reason)
+    if reason is not None:
+        return _generate_generic(lm, vectors, coefs, ids, sampling, samples)
     kv_bytes = kv_budget(lm) if kv_bytes is None else int(kv_bytes)
     with torch.inference_mode():
         family = family_for(lm)
@@ -205,19 +207,19 @@ def steered_generate(
         return _generate(lm, steered, coefs, rows, sampling, kv_bytes, samples, progress)
 
 
-def _generate_hooked(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np.ndarray,
-                     ids: list[list[int]], sampling: Sampling, samples: int, progress: bool,
-                     reason: str) -> Generation:
-    """Every row through ``hooked_generate`` (the generic path)."""
+def _generate_generic(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefs: np.ndarray,
+                      ids: list[list[int]], sampling: Sampling, samples: int) -> Generation:
+    """Every row by the model's own forward, hooks and cache (``generic_generate``)."""
     rows = [GenRow(c, p, s) for c in range(coefs.size) for p in range(len(ids))
             for s in range(samples)]
-    tokens, logprobs, finish = hooked_generate(lm, vectors, coefs, ids, rows, sampling,
-                                               lambda t: _decode(lm, t), progress)
-    texts = [_text(lm, t, sampling.stop) for t in tokens]
-    return Generation(coefs, len(ids), samples, tokens, logprobs, texts, finish,
+    with torch.inference_mode():
+        book = generic_rows(lm, vectors, coefs, ids, rows, sampling, lambda t: _decode(lm, t))
+    logprobs = [np.asarray(lp, dtype=np.float64) for lp in book.logprobs]
+    texts = [_text(lm, t, sampling.stop) for t in book.tokens]
+    return Generation(coefs, len(ids), samples, book.tokens, logprobs, texts, book.finish,
                       {"max_new_tokens": sampling.max_new, "temperature": sampling.temperature,
                        "top_p": sampling.top_p, "seed": sampling.seed,
-                       "path": f"generic hooks ({reason})"})
+                       "rows_per_chunk": GENERIC_ROWS, "path": "generic"})
 
 
 def _generate(lm: LoadedModel, steered: SteeredPass, coefs: np.ndarray, rows: list[GenRow],

@@ -4,7 +4,8 @@ adapter for."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,66 +38,62 @@ def input_device(lm: LoadedModel) -> torch.device:
 
 @contextmanager
 def eager_attention(lm: LoadedModel) -> Iterator[str | None]:
-    """Temporarily use eager attention (forward AD needs it on CPU); yields the previous name."""
+    """What forward AD needs, for the block: eager attention, eager experts in mixture-of-experts
+    models (grouped matrix products have no forward derivative) and layer norms composed of
+    elementary operations (PyTorch's fused ``layer_norm`` gets forward-over-forward wrong: Δ₂ off
+    by ~20% on GPT-2; tests/empirics/test_families.py); yields the previous attention name."""
+    with _eager(lm, "attn") as previous, _eager(lm, "experts"), composite_layer_norms(lm):
+        yield previous
+
+
+def composite_layer_norm(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
+    """``norm(x)`` by mean, variance and division (exact under nested forward AD)."""
+    dims = tuple(range(-len(norm.normalized_shape), 0))
+    centred = x - x.mean(dim=dims, keepdim=True)
+    out = centred * torch.rsqrt((centred * centred).mean(dim=dims, keepdim=True) + norm.eps)
+    if norm.weight is not None:
+        out = out * norm.weight
+    if norm.bias is not None:
+        out = out + norm.bias
+    return out
+
+
+@contextmanager
+def composite_layer_norms(lm: LoadedModel) -> Iterator[None]:
+    """Every ``nn.LayerNorm`` of ``lm`` computed by ``composite_layer_norm`` in the block."""
+    norms = [m for m in lm.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    for m in norms:
+        m.forward = functools.partial(composite_layer_norm, norm=m)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for m in norms:
+            del m.forward
+
+
+@contextmanager
+def _eager(lm: LoadedModel, what: str) -> Iterator[str | None]:
+    """``model.set_{what}_implementation("eager")`` for the block (the config field on older
+    transformers), restored after; nothing when already eager or absent."""
     model = lm.model
     config = getattr(model, "config", None)
-    previous = getattr(config, "_attn_implementation", None)
+    field = f"_{what}_implementation"
+    previous = getattr(config, field, None)
     if previous in (None, "eager"):
         yield previous
         return
-    setter = getattr(model, "set_attn_implementation", None)
+    setter = getattr(model, f"set_{what}_implementation", None)
     if callable(setter):
         setter("eager")
     else:  # older transformers: the config field is read at every forward
-        config._attn_implementation = "eager"  # type: ignore[union-attr]
+        setattr(config, field, "eager")
     try:
         yield previous
     finally:
         if callable(setter):
             setter(previous)
         else:
-            config._attn_implementation = previous  # type: ignore[union-attr]
-
-
-@contextmanager
-def eager_experts(lm: LoadedModel) -> Iterator[None]:
-    """Temporarily run mixture-of-experts blocks by their eager loop over experts: forward AD has
-    no rule for the grouped matrix product transformers uses by default (torch 2.13)."""
-    configs = {id(c): c for m in lm.model.modules()
-               if (c := getattr(m, "config", None)) is not None
-               and getattr(c, "_experts_implementation", None) not in (None, "eager")}
-    previous = {k: c._experts_implementation for k, c in configs.items()}
-    for c in configs.values():
-        c._experts_implementation = "eager"
-    try:
-        yield
-    finally:
-        for k, c in configs.items():
-            c._experts_implementation = previous[k]
-
-
-def _layer_norm(x: torch.Tensor, normalized_shape: Sequence[int], weight: torch.Tensor | None = None,
-                bias: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
-    """``F.layer_norm`` written out in elementary ops (same value)."""
-    dims = tuple(range(-len(normalized_shape), 0))
-    mean = x.mean(dim=dims, keepdim=True)
-    var = (x - mean).pow(2).mean(dim=dims, keepdim=True)
-    y = (x - mean) * torch.rsqrt(var + eps)
-    y = y if weight is None else y * weight
-    return y if bias is None else y + bias
-
-
-@contextmanager
-def elementary_layer_norm() -> Iterator[None]:
-    """Temporarily compute ``F.layer_norm`` from elementary ops: nested forward mode through the
-    fused op gives wrong second derivatives (torch 2.13; Δ₂ of GPT-2 and GPT-NeoX off by ~12%
-    against second differences), the elementary form's are exact."""
-    fused = torch.nn.functional.layer_norm
-    torch.nn.functional.layer_norm = _layer_norm  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        torch.nn.functional.layer_norm = fused
+            setattr(config, field, previous)
 
 
 def final_state_fn(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],

@@ -30,12 +30,7 @@ from empirics.engine import (
     lower_pass,
     packed_derivatives,
 )
-from empirics.hooked import (
-    eager_attention,
-    eager_experts,
-    elementary_layer_norm,
-    final_state_fn,
-)
+from empirics.hooked import eager_attention, final_state_fn
 from empirics.models import LoadedModel
 from empirics.steering import validate_vectors
 from empirics.sweep import token_budget
@@ -118,7 +113,7 @@ def _derivatives(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list
     with torch.no_grad():
         if method == "fd":
             return _per_prompt(lm, vectors, ids, _differences(fd_step, order))
-        with eager_attention(lm), eager_experts(lm), elementary_layer_norm():
+        with eager_attention(lm):
             return _per_prompt(lm, vectors, ids, lambda f, zero: jvp_orders(f, zero, order))
 
 

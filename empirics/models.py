@@ -243,24 +243,33 @@ def embedded_checkpoint(cache_dir: str | Path | None = None) -> Path:
     return cache
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json")
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.index.json")
+_CHECKPOINT_FIX = ("Fix: pass a directory written by save_pretrained (config.json, the weights "
+                   "model.safetensors or pytorch_model.bin, the tokenizer files), a Hugging Face "
+                   "model id available offline, or no --model for the embedded default")
 
 
-def check_checkpoint_dir(path: Path) -> None:
-    """``ValueError`` naming what a local model folder lacks (before any work): a
-    ``save_pretrained`` folder holds config.json, weights and tokenizer files."""
-    fix = ("give a folder written by save_pretrained (config.json, *.safetensors, tokenizer "
-           "files) or a Hugging Face model id")
+def check_checkpoint_dir(name_or_path: str) -> None:
+    """``ValueError`` naming the path, what is missing and the fix when ``name_or_path`` is a
+    local path that holds no checkpoint (checked before any loading). Names that are not local
+    paths (Hugging Face ids) pass."""
+    path = Path(name_or_path).expanduser()
+    looks_local = name_or_path.startswith(("/", ".", "~")) or path.exists()
+    if not looks_local:
+        return
+    if not path.exists():
+        raise ValueError(f"model path {str(path)!r} does not exist. {_CHECKPOINT_FIX}")
+    if not path.is_dir():
+        raise ValueError(f"model path {str(path)!r} is a file, not a checkpoint directory. "
+                         f"{_CHECKPOINT_FIX}")
+    missing = []
     if not (path / "config.json").is_file():
-        raise ValueError(f"--model {path}: the folder has no config.json, so it holds no "
-                         f"Hugging Face checkpoint; {fix}")
-    if not any(any(path.glob(pattern)) for pattern in WEIGHT_PATTERNS):
-        raise ValueError(f"--model {path}: config.json but no weights (*.safetensors or "
-                         f"pytorch_model*.bin); {fix}")
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        raise ValueError(f"--model {path}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); "
-                         "save the tokenizer into the same folder (tokenizer.save_pretrained)")
+        missing.append("config.json")
+    if not any(any(path.glob(pattern)) for pattern in _WEIGHT_PATTERNS):
+        missing.append(f"weights ({', '.join(_WEIGHT_PATTERNS)})")
+    if missing:
+        raise ValueError(f"model path {str(path)!r} holds no model: missing "
+                         f"{' and '.join(missing)}. {_CHECKPOINT_FIX}")
 
 
 def load_model(
@@ -281,10 +290,9 @@ def load_model(
         source: str = str(embedded_checkpoint(cache_dir))
         name = EMBEDDED_NAME
     else:
+        check_checkpoint_dir(name_or_path)
         source = name_or_path
         name = name_or_path
-        if Path(source).is_dir():
-            check_checkpoint_dir(Path(source))
     # Several GPUs: let accelerate dispatch the layers; steering moves vectors per layer.
     device_map: str | None = "auto" if device == "cuda" and torch.cuda.device_count() > 1 else None
     try:
@@ -297,9 +305,6 @@ def load_model(
             f"unknown model {name_or_path!r}: not a local directory with a checkpoint and not "
             f"a Hugging Face id available offline ({err})"
         ) from err
-    except ValueError as err:   # e.g. an encoder-only config: no causal-LM head to steer
-        raise ValueError(f"model {name_or_path!r} cannot be loaded as a causal language model "
-                         f"(decoder-only, next-token logits), which steering needs: {err}") from err
     if device_map is None:
         model = model.to(device)  # type: ignore[arg-type]
     model.eval()
@@ -308,12 +313,17 @@ def load_model(
     lm_head = model.get_output_embeddings()
     if lm_head is None or not hasattr(lm_head, "weight"):
         raise ValueError(f"model {name} has no output embedding (unembedding) to score tokens with")
+    try:
+        layers, final_norm = find_decoder_layers(model), find_final_norm(model)
+    except ValueError as err:
+        raise ValueError(f"model {name} cannot be steered: {err}. Fix: use a decoder-only "
+                         f"causal LM (see docs/families.md for the families tested)") from err
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
         name=name,
-        layers=find_decoder_layers(model),
-        final_norm=find_final_norm(model),
+        layers=layers,
+        final_norm=final_norm,
         lm_head=lm_head,
         uses_chat_template=bool(getattr(tokenizer, "chat_template", None)),
     )

@@ -155,7 +155,7 @@ class PackedAttention:
 
 
 def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                     mask: torch.Tensor, scale: float) -> torch.Tensor:
+                     mask: torch.Tensor, scale: float, softcap: float | None = None) -> torch.Tensor:
     """Attention of one query per row, ``q`` ``(rows, heads, head_dim)``, over ``keys``/
     ``values`` ``(rows, kv_heads, n, head_dim)`` (strided views of the cache) with additive
     ``mask`` ``(rows, 1, 1, n)``; returns ``(rows, heads * head_dim)``. Batched products per
@@ -164,7 +164,10 @@ def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     r, nh, hd = q.shape
     nkv = keys.shape[1]
     scores = torch.matmul(q.view(r, nkv, nh // nkv, hd), keys.transpose(-1, -2))
-    scores.mul_(scale).add_(mask)
+    scores.mul_(scale)
+    if softcap is not None:  # Gemma 2's c * tanh(s / c), before the mask
+        scores = torch.tanh(scores / softcap).mul_(softcap)
+    scores.add_(mask)
     # Softmax in fp32 as HF's eager attention (half-precision caches on GPU).
     weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(values.dtype)
     return torch.matmul(weights, values).reshape(r, nh * hd)
@@ -177,25 +180,31 @@ class DecodeAttention:
     def __init__(self, family: Family, cache: KVCache, column: int, valid: torch.Tensor) -> None:
         self.family, self.cache, self.column = family, cache, column
         self.valid = valid[:, :column + 1]
-        self._masks: dict[torch.device, torch.Tensor] = {}
+        self._masks: dict[tuple[torch.device, int | None], torch.Tensor] = {}
 
-    def _mask(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        if device not in self._masks:
+    def _mask(self, device: torch.device, dtype: torch.dtype, window: int | None) -> torch.Tensor:
+        """Additive ``(rows, 1, 1, n)``: the valid columns, within ``window`` of the new token
+        (a row's columns are contiguous from its first token, so column distance is position
+        distance)."""
+        if (device, window) not in self._masks:
             r, n = self.valid.shape
-            self._masks[device] = torch.zeros(r, 1, 1, n, dtype=dtype, device=device).masked_fill_(
-                ~self.valid.to(device).view(r, 1, 1, n), float("-inf"))
-        return self._masks[device]
+            allowed = self.valid.to(device)
+            if window is not None:
+                allowed = allowed & (torch.arange(n, device=device) > self.column - window)
+            self._masks[(device, window)] = torch.zeros(
+                r, 1, 1, n, dtype=dtype, device=device).masked_fill_(
+                ~allowed.view(r, 1, 1, n), float("-inf"))
+        return self._masks[(device, window)]
 
     def __call__(self, layer: int, projected: Projected, output: Output) -> torch.Tensor | None:
         q, k, v = projected
         r, col = q.shape[0], self.column
         spec = self.family.attention_spec(layer)
-        if spec.softcap is not None or spec.window is not None:
-            raise NotImplementedError("decoding with soft-capped or windowed attention")
         k_all, v_all = self.cache.keys[layer][:r], self.cache.values[layer][:r]
         k_all[:, :, col] = k
         v_all[:, :, col] = v
         if output is Output.KV:
             return None
         return decode_attention(q, k_all[:, :, :col + 1], v_all[:, :, :col + 1],
-                                self._mask(q.device, q.dtype), spec.scale)
+                                self._mask(q.device, q.dtype, spec.window), spec.scale,
+                                spec.softcap)

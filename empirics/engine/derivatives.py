@@ -92,8 +92,11 @@ def packed_derivatives(lower: LowerPass, vectors: Mapping[int, torch.Tensor], re
             out = steered.run_rows(chunk, r.expand(len(chunk)), prefix, index, output)
             return readout(out, members)
 
-        got = (jvp_orders(f, base, order) if fd_step is None
-               else _differences(f, base, fd_step, order))
+        if fd_step is None:
+            with lower.family.forward_mode():
+                got = jvp_orders(f, base, order)
+        else:
+            got = _differences(f, base, fd_step, order)
         for j, i in enumerate(members):
             values[i], first[i] = got[0][j], got[1][j]
             if order == 2:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -81,6 +82,12 @@ class Family(ABC):
 
     def layer_device(self, layer: int) -> torch.device:
         return self.lm.layer_device(layer)
+
+    def forward_mode(self) -> AbstractContextManager[object]:
+        """Entered around forward-mode derivatives (``engine.derivatives``): a family whose
+        modules have kernels without forward-AD rules switches them here (mixtures of experts:
+        grouped matrix products)."""
+        return nullcontext()
 
     # ---- embedding and positions
 

@@ -19,7 +19,7 @@ from empirics.engine.readout import choose as _choose
 from empirics.engine.readout import logsumexp_, streamed_greedy
 from empirics.generate import generate_loop, steered_generate
 from tests.empirics.tiny import prompts_with_prefix as _prompts
-from tests.empirics.tiny import tiny_gpt2, tiny_llama, tiny_qwen3
+from tests.empirics.tiny import tiny_llama, tiny_qwen3
 from tests.empirics.tiny import unit_vectors as _vectors
 
 EOS = [5, 11]
@@ -310,10 +310,6 @@ def test_bad_inputs_are_named() -> None:
         steered_generate(lm, vec, [0.0], prompts, max_new_tokens=0)
     with pytest.raises(ValueError, match="empty"):
         steered_generate(lm, vec, [0.0], [[]])
-    # A family without an adapter takes the generic path, which has no lower pass to reuse.
-    with pytest.raises(ValueError, match="lower .* needs the engine's fast path"):
-        steered_generate(tiny_gpt2(), {1: torch.zeros(64)}, [0.0], prompts,
-                         lower=object())  # type: ignore[arg-type]
 
 
 @pytest.mark.model

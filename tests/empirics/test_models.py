@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -98,3 +101,52 @@ def test_embedded_model_chat_template_and_encode(lm) -> None:  # type: ignore[no
     ids = lm.encode(text)
     assert ids == lm.tokenizer(text, add_special_tokens=False)["input_ids"]
     assert ids[-1] == lm.single_token_id("No")
+
+
+@pytest.mark.parametrize(("make", "missing"), [
+    (lambda d: None, "missing config.json and weights"),
+    (lambda d: (d / "config.json").write_text("{}"), "missing weights"),
+    (lambda d: (d / "model.safetensors").write_bytes(b""), "missing config.json"),
+])
+def test_load_model_names_what_a_directory_lacks(tmp_path: Path, make: Any, missing: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory without a checkpoint is refused before any loading, naming the path, what
+    is missing and the fix."""
+    import transformers
+
+    def never(*_a: Any, **_k: Any) -> None:
+        raise AssertionError("loading started")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", never)
+    make(tmp_path)
+    with pytest.raises(ValueError, match=missing) as err:
+        load_model(str(tmp_path), device="cpu")
+    assert str(tmp_path) in str(err.value) and "Fix: " in str(err.value)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_model(str(tmp_path / "nope"), device="cpu")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        load_model(str(tmp_path / "f.txt"), device="cpu")
+
+
+def test_load_model_refuses_a_model_without_decoder_layers(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    class Flat(nn.Module):
+        config = type("Config", (), {"num_hidden_layers": 3})()
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = nn.Linear(4, 4)
+
+        def get_output_embeddings(self) -> nn.Module:
+            return self.head
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: object())
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **k: Flat())
+    with pytest.raises(ValueError, match="cannot be steered.*no decoder layers.*Fix: "):
+        load_model(str(tmp_path), device="cpu")

@@ -232,3 +232,36 @@ def test_measure_generation_and_both_end_to_end(tmp_path: Path) -> None:
     assert md.index("## Claims") < md.index("## Behavior of generated text")
     assert "sequence_curve" in md and "Proxy vs behavior" in md
     assert (out / "sweep.csv").is_file() and again["behaviors"][0]["behavior"] == "bias"
+
+
+def test_model_path_without_checkpoint_exit_2(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``--model /some/dir`` holding no checkpoint: exit 2 naming the path and what it lacks."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    assert validate.main(["--quick", "--model", str(empty), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(empty) in err and "config.json" in err and "Fix: " in err
+
+
+@pytest.mark.parametrize("model_type", ["qwen3", "gemma3_text", "gpt2"])
+def test_measure_both_on_tiny_random_models(model_type: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--measure both`` end to end on tiny random Qwen3 and Gemma-3 (engine fast path) and
+    GPT-2 (generic path: sweep, Δ and generation by hooks), in seconds each."""
+    from tests.empirics.families import tiny_family
+
+    monkeypatch.setattr(prepared, "load", lambda _s: tiny_family(model_type))
+    out = tmp_path / "out"
+    small = ["--quick", "--behaviors", "bias", "--no-progress", "--random-directions", "0",
+             "--gen-prompts",
+             "2", "--gen-samples", "2", "--gen-tokens", "4", "--n-boot", "20"]
+    assert validate.main([*small, "--measure", "both", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [b["behavior"] for b in report["behaviors"]] == ["bias"]
+    gen = report["generation"]["behaviors"][0]
+    assert gen["behavior"] == "bias" and len(gen["coefficients"]) == 3
+    md = (out / "report.md").read_text()
+    assert "## Claims" in md and "## Behavior of generated text" in md
+    assert (out / "sweep.csv").is_file()

@@ -1,14 +1,13 @@
-"""Gemma (v1): the Llama form with embeddings scaled by √d, (1 + w) RMSNorms and a GELU-tanh
-gated MLP. The norms and the MLP's activation are the model's own modules (called as in Llama);
-the embedding scale is applied inside ``embed_tokens`` by transformers ≥ 5 (a scaled embedding
-module with ``embed_scale``) and by the model's forward before that, so ``embed`` applies it
-only where the module does not."""
+"""Gemma (1): the Llama form with a scaled embedding (``sqrt(hidden_size)``, applied by the
+embedding module itself, ``GemmaTextScaledWordEmbedding``), (1 + w) RMSNorms (the model's own
+norm modules) and a GELU-gated MLP (``gated_mlp`` calls its activation)."""
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
 from empirics.engine.families.llama import LlamaFamily
+from empirics.models import LoadedModel
 
 
 class GemmaFamily(LlamaFamily):
@@ -16,11 +15,13 @@ class GemmaFamily(LlamaFamily):
 
     model_types = frozenset({"gemma"})
 
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        e = super().embed(ids)
-        if hasattr(self.embed_tokens, "embed_scale"):   # scaled inside the module
-            return e
-        return e * torch.tensor(self.lm.hidden_size**0.5, dtype=e.dtype)
+    @classmethod
+    def unsupported(cls, lm: LoadedModel, max_len: int) -> str | None:
+        embed: Any = getattr(getattr(lm.model, "model", None), "embed_tokens", None)
+        if not hasattr(embed, "embed_scale"):
+            # Older transformers scaled the embedding in the model's forward, not the module.
+            return "the embedding module does not scale its output (no embed_scale)"
+        return super().unsupported(lm, max_len)
 
 
 FAMILY = GemmaFamily

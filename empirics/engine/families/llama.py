@@ -53,7 +53,7 @@ def window_of(lm: LoadedModel, layer: int) -> int | None:
         window = attn.sliding_window
     else:
         window = getattr(lm.model.config, "sliding_window", None)
-    return None if window is None else int(window)
+    return int(window) if window else None  # 0: no window (qwen2_moe's config when disabled)
 
 
 def _window_reason(lm: LoadedModel, max_len: int) -> str | None:
