@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from empirics.engine.families.llama import rotate
+from empirics.engine.families.llama import rope_tables, rotate
 from empirics.engine.family import AttentionSpec, Family, Projected, Rope
 from empirics.hooked import composite_layer_norms
 from empirics.models import LoadedModel
@@ -72,8 +72,7 @@ class GPTNeoXFamily(Family):
         return self.embed_in(ids.to(dev))  # type: ignore[no-any-return]
 
     def rope(self, layer: int, positions: torch.Tensor, like: torch.Tensor) -> Rope:
-        cos, sin = self.rotary(like, positions.to(like.device).unsqueeze(0))
-        return Rope(cos[0].unsqueeze(1), sin[0].unsqueeze(1))
+        return rope_tables(self.rotary, positions, like)
 
     def attention_input(self, layer: int, h: torch.Tensor) -> torch.Tensor:
         return self.lm.layers[layer].input_layernorm(h)  # type: ignore[operator,no-any-return]

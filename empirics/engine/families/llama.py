@@ -32,6 +32,13 @@ def rotate(x: torch.Tensor, rope: Rope) -> torch.Tensor:
     return out
 
 
+def rope_tables(rotary: nn.Module, positions: torch.Tensor, like: torch.Tensor) -> Rope:
+    """The model's rotary module's ``(cos, sin)`` at flat ``positions``, shaped ``(tokens, 1,
+    rotary_dim)`` for ``rotate``."""
+    cos, sin = rotary(like, positions.to(like.device).unsqueeze(0))
+    return Rope(cos[0].unsqueeze(1), sin[0].unsqueeze(1))
+
+
 def gated_mlp(mlp: Any, x: torch.Tensor) -> torch.Tensor:
     """Gated MLP ``down(act(gate(x)) * up(x))`` with the activation and product in place."""
     if not all(hasattr(mlp, n) for n in ("gate_proj", "up_proj", "down_proj", "act_fn")):
@@ -125,8 +132,7 @@ class LlamaFamily(Family):
         return self.embed_tokens(ids.to(dev))  # type: ignore[no-any-return]
 
     def rope(self, layer: int, positions: torch.Tensor, like: torch.Tensor) -> Rope:
-        cos, sin = self.rotary(like, positions.to(like.device).unsqueeze(0))
-        return Rope(cos[0].unsqueeze(1), sin[0].unsqueeze(1))
+        return rope_tables(self.rotary, positions, like)
 
     def attention_input(self, layer: int, h: torch.Tensor) -> torch.Tensor:
         return self.lm.layers[layer].input_layernorm(h)  # type: ignore[operator,no-any-return]
