@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from empirics import verdicts
+from empirics.claim_points import claim_points
 from empirics.claims import Resampling
 from empirics.curves import FIT_BOOT, local_window, paper_fits, plotted_curves
 from empirics.directions import DirectionRun
@@ -240,4 +241,5 @@ def analyse(p: Prepared, run: DirectionRun, random: RandomSweeps | None = None
         run.name, target, grid, curves.groups, curves.helpfulness, curves.helpfulness_groups,
         jvp.note, jvp.estimates, sigma, alignment_curves, helpfulness_curves,
         alignment.rows(), helpfulness.rows(), fits, lin, trade.specificity, trade.tradeoff, rec,
-        verdicts.judge(evidence, s.kappa, Resampling(max(s.n_boot, 20), seed=s.seed)))
+        verdicts.judge(evidence, s.kappa, Resampling(max(s.n_boot, 20), seed=s.seed)),
+        claim_points(evidence))

@@ -93,3 +93,28 @@ def tradeoff_plot(path: str | Path, title: str, curves: Sequence[tuple[str, np.n
     out = _save(fig, Path(path))
     plt.close(fig)
     return out
+
+
+def agreement_plot(path: str | Path, title: str,
+                   panels: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> Path:
+    """One panel per (label, predicted, measured): a point per prompt and the line y = x."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.2), squeeze=False)
+    for ax, (label, predicted, measured) in zip(axes[0], panels, strict=True):
+        ax.scatter(predicted, measured, s=14, alpha=0.8)
+        both = np.concatenate([predicted, measured])
+        lo, hi = float(both.min()), float(both.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("predicted (fit-free)")
+        ax.set_ylabel("measured")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=10)
+    out = _save(fig, Path(path))
+    plt.close(fig)
+    return out

@@ -23,7 +23,7 @@ from empirics.estimates import CSV_FIELDS
 from empirics.intervals import Interval
 from empirics.io import atomic_write_json, atomic_write_text
 from empirics.io import jsonable as io_jsonable
-from empirics.plots import Series, curve_plot, tradeoff_plot
+from empirics.plots import Series, agreement_plot, curve_plot, tradeoff_plot
 from empirics.results import BehaviorResults, Coefficients, ControlVectorFile, Results
 
 REPORT_VERSION = 3  # 3: verdicts from empirics.claims (kind, statistic, band), the claims recommendation
@@ -289,6 +289,12 @@ def figures(results: Results, out: Path) -> list[str]:
             name = f"linear_response_{b.behavior}.png"
             curve_plot(out / name, f"{b.behavior}: Proposition 1 remainder — {model}", "r_e",
                        "relative remainder", series, vline=0.0)
+            names.append(name)
+        if b.claim_points:
+            name = f"claims_{b.behavior}.png"
+            agreement_plot(out / name, f"{b.behavior}: per prompt, prediction vs measurement "
+                           f"— {model}", [(p.label, p.predicted, p.measured)
+                                          for p in b.claim_points])
             names.append(name)
     curves = []
     rec = []

@@ -137,6 +137,15 @@ class RandomSweeps:
     sweeps: list[DirectionSweep]        # the k directions' sweeps (sweep.csv: random0 …)
 
 
+@dataclass(frozen=True)
+class PromptPoints:
+    """One claim's per-prompt prediction and measurement, ``(N,)`` each (the claims figure)."""
+
+    label: str
+    predicted: np.ndarray
+    measured: np.ndarray
+
+
 @dataclass
 class BehaviorResults:
     """Everything measured and predicted for one steering direction (one behavior)."""
@@ -160,6 +169,7 @@ class BehaviorResults:
     tradeoff: Tradeoff
     recommendation: Recommendation       # claims.recommend_extending's
     verdicts: list[ClaimVerdict]        # consistency checks, then claims (empirics.verdicts)
+    claim_points: list[PromptPoints] = field(default_factory=list)   # the claims figure's
 
 
 @dataclass(frozen=True)
