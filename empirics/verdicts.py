@@ -58,8 +58,11 @@ def theorem1(subject: str, grid: np.ndarray, B: np.ndarray,
         subject = f"{subject}, γ̂λ̂ > 0 ({len(rows)} of {len(two)} prompts)"
     if len(rows) < 2:
         why = "fewer than 2 two-outcome prompts with Δ̂₂ and γ̂λ̂ > 0"
-        return [undecided("theorem1_departure", Kind.CLAIM, subject, "", why),
-                undecided("theorem1_curve", Kind.CLAIM, subject, "", why)]
+        return [undecided("theorem1_departure", Kind.CLAIM, subject,
+                          "where each prompt leaves Theorem 1's bound vs Theorem 1 to second "
+                          "order, paired", why),
+                undecided("theorem1_curve", Kind.CLAIM, subject,
+                          "the parameter-free tanh's error over the validity radius", why)]
     est = [estimates[i] for i in rows]
     gl = np.array([e.gamma_lam for e in est], dtype=float)
     b0 = np.array([e.B0 for e in est], dtype=float)

@@ -40,7 +40,9 @@ def random_direction_form(subject: str, form: str, sweeps: DirectionSweeps,
     try:
         h = stencil(sweeps.grid).h
     except GridError as err:
-        return undecided(name, Kind.CLAIM, subject, "", str(err))
+        return undecided(name, Kind.CLAIM, subject,
+                         f"Theorem 2 ({form} form) per prompt vs the measured r² coefficient "
+                         "(Richardson at ±h, ±2h) averaged over random directions", str(err))
     rule = (f"Theorem 2 ({form} form) per prompt vs the measured r² coefficient (Richardson at "
             f"±{h:g}, ±{2 * h:g}) averaged over k ≥ {MIN_DIRECTIONS} random directions; "
             f"bootstrap over directions and prompts; holds when {tolerance}, fails outside")

@@ -26,7 +26,9 @@ def first_order_consistency(subject: str, curves: Curves, jvp_slope: np.ndarray,
     try:
         h = stencil(curves.grid).h
     except GridError as err:
-        return undecided("first_order_consistency", Kind.CONSISTENCY, subject, "", str(err))
+        return undecided("first_order_consistency", Kind.CONSISTENCY, subject,
+                         "per prompt, the JVP slope vs the sweep's slope at 0 (symmetric "
+                         "differences at ±h, ±2h, Richardson), paired", str(err))
     rule = (f"per prompt, the JVP slope vs the sweep's slope at 0 (symmetric differences at "
             f"±{h:g}, ±{2 * h:g}, Richardson), paired; holds when {tolerance}. A check of the "
             "implementation "
@@ -49,7 +51,9 @@ def curvature_2r(subject: str, curves: Curves, predicted_c2: np.ndarray, *,
     try:
         h = stencil(curves.grid).h
     except GridError as err:
-        return undecided("curvature_2r", Kind.CLAIM, subject, "", str(err))
+        return undecided("curvature_2r", Kind.CLAIM, subject,
+                         "per prompt, Theorem 2R's r² coefficient vs the measured one at 0 "
+                         "(second differences at ±h, ±2h, Richardson), paired", str(err))
     rule = (f"per prompt, Theorem 2R's r² coefficient ½(gᵀ∇²f g + ∇fᵀw) vs the measured ½f'' at "
             f"0 (second differences at ±{h:g}, ±{2 * h:g}, Richardson), paired; holds when "
             f"{tolerance}")
