@@ -80,7 +80,7 @@ def second_order(estimates: Sequence[PromptEstimates], target: str, control: str
                  radius: float) -> SecondOrder | None:
     """Theorem 2R's per-prompt (c1, c2) means — c1 of the actual Δ̂, c2 with w = UΔ̂₂ — for the
     target, helpfulness and control prompts with a JVP; None without Δ̂₂. ``radius`` ≤ 0 (no
-    measured linear-response range): no r* > 0 is inside it."""
+    measured linear-response range): r* is reported but never trusted (no radius to check)."""
 
     def pairs(keep: list[PromptEstimates]) -> np.ndarray | None:
         if not keep or any(e.c1_actual is None or e.c2_2r is None for e in keep):
