@@ -3,7 +3,7 @@ coefficient at 0 against the measured one (B and P(correct)), and the rate at wh
 two-outcome prompt is predicted (Theorem 1 to second order) and measured to leave Theorem 1's
 linear bound (sign/r², the departure rule's statistic). The
 numbers come from the same functions the rules use (``claims.differences.curvature``,
-``claims.theorem1.departures``, ``formulas.departure_radius``)."""
+``claims.theorem1.departures``, ``verdicts.theorem1_inputs``)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from empirics import formulas
 from empirics.claims.differences import GridError, curvature
 from empirics.claims.inputs import Curves
 from empirics.claims.theorem1 import DEPARTURE_THRESHOLD, departures, linear_bounds
 from empirics.estimates import PromptEstimates
 from empirics.evidence import Evidence
 from empirics.results import PromptPoints
-
-
-def _field(estimates: Sequence[PromptEstimates], name: str) -> np.ndarray | None:
-    vals = [getattr(e, name) for e in estimates]
-    return None if any(v is None for v in vals) else np.asarray(vals, dtype=float)
+from empirics.verdicts import estimate_values, theorem1_inputs
 
 
 def curvature_points(label: str, grid: np.ndarray, values: np.ndarray,
                      estimates: Sequence[PromptEstimates]) -> PromptPoints | None:
     """Predicted (``c2_2r``) vs measured (Richardson) r² coefficient per prompt."""
-    predicted = _field(estimates, "c2_2r")
+    predicted = estimate_values(estimates, "c2_2r")
     try:
         measured = curvature(grid, values)
     except GridError:
@@ -41,21 +36,15 @@ def departure_points(grid: np.ndarray, B: np.ndarray,
     """Predicted vs measured signed departure rate sign/r², r where each two-outcome prompt
     with γ̂λ̂ > 0 first leaves the linear bound by ``DEPARTURE_THRESHOLD`` (the departure rule's
     statistic; 0 where a prompt never leaves it)."""
-    rows = [i for i, e in enumerate(estimates)
-            if e.w_a_minus_w_b is not None and (e.gamma_lam or 0.0) > 0]
-    if len(rows) < 2:
+    t1 = theorem1_inputs(estimates)
+    if len(t1.rows) < 2:
         return None
-    est = [estimates[i] for i in rows]
-    gl = np.array([e.gamma_lam for e in est], dtype=float)
-    b0 = np.array([e.B0 for e in est], dtype=float)
-    gap = np.array([e.w_a_minus_w_b for e in est], dtype=float)
-    rad_p = formulas.departure_radius(b0, gl, gap, DEPARTURE_THRESHOLD)
-    curves = Curves(grid, B[rows])
-    rad_m, sign_m = departures(grid, curves.values - linear_bounds(curves, gl),
+    curves = Curves(grid, B[t1.rows])
+    rad_m, sign_m = departures(grid, curves.values - linear_bounds(curves, t1.gamma_lam),
                                DEPARTURE_THRESHOLD)
     # The rule's statistic: the signed rate sign/r² (0: never leaves the bound on the grid).
     return PromptPoints(f"B: departure from Theorem 1's bound (> {DEPARTURE_THRESHOLD:g}), "
-                        "sign/r²", np.sign(gap) / rad_p**2, sign_m / rad_m**2)
+                        "sign/r²", np.sign(t1.gap) / t1.radius**2, sign_m / rad_m**2)
 
 
 def claim_points(e: Evidence) -> list[PromptPoints]:

@@ -15,6 +15,7 @@ matrices, prompts × coefficients ``(N, C)``; no verdict rests on a fitted curve
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,36 +42,54 @@ from empirics.evidence import Evidence
 from empirics.results import RandomSweeps
 
 
-def _values(estimates: Sequence[PromptEstimates], field: str) -> np.ndarray | None:
+def estimate_values(estimates: Sequence[PromptEstimates], field: str) -> np.ndarray | None:
     """``(N,)`` of one estimate field, None when a prompt lacks it."""
     vals = [getattr(e, field) for e in estimates]
     return None if any(v is None for v in vals) else np.asarray(vals, dtype=float)
 
 
-def theorem1(subject: str, grid: np.ndarray, B: np.ndarray,
-             estimates: Sequence[PromptEstimates], rs: Resampling) -> list[ClaimVerdict]:
-    """``theorem1_departure`` and ``theorem1_curve`` on the two-outcome prompts (those with
-    w_a − w_b) whose certified margin γ̂λ̂ is > 0 (Theorem 1's hypothesis), each from its γ̂λ̂
-    and B₀; the departure radius is Theorem 1 to second order."""
+@dataclass(frozen=True)
+class Theorem1Inputs:
+    """Theorem 1's prompts: the two-outcome prompts (those with w_a − w_b) whose certified
+    margin γ̂λ̂ is > 0 (its hypothesis), as ``rows`` of the target prompts, with γ̂λ̂, B₀, the
+    w gap and the departure radius that Theorem 1 to second order predicts, each ``(N,)``."""
+
+    rows: list[int]
+    two_outcome: int               # how many two-outcome prompts there were
+    gamma_lam: np.ndarray
+    gap: np.ndarray
+    radius: np.ndarray
+
+
+def theorem1_inputs(estimates: Sequence[PromptEstimates]) -> Theorem1Inputs:
+    """The prompts and per-prompt numbers both Theorem 1 rules (and the claims figure) read."""
     two = [i for i, e in enumerate(estimates) if e.w_a_minus_w_b is not None]
     rows = [i for i in two if (estimates[i].gamma_lam or 0.0) > 0]
-    if len(rows) < len(two):
-        subject = f"{subject}, γ̂λ̂ > 0 ({len(rows)} of {len(two)} prompts)"
-    if len(rows) < 2:
+    est = [estimates[i] for i in rows]
+    gl = np.array([e.gamma_lam for e in est], dtype=float)
+    b0 = np.array([e.B0 for e in est], dtype=float)
+    gap = np.array([e.w_a_minus_w_b for e in est], dtype=float)
+    return Theorem1Inputs(rows, len(two), gl, gap,
+                          formulas.departure_radius(b0, gl, gap, DEPARTURE_THRESHOLD))
+
+
+def theorem1(subject: str, grid: np.ndarray, B: np.ndarray,
+             estimates: Sequence[PromptEstimates], rs: Resampling) -> list[ClaimVerdict]:
+    """``theorem1_departure`` and ``theorem1_curve`` on ``theorem1_inputs``' prompts, each from
+    its γ̂λ̂ and B₀; the departure radius is Theorem 1 to second order."""
+    t1 = theorem1_inputs(estimates)
+    if len(t1.rows) < t1.two_outcome:
+        subject = f"{subject}, γ̂λ̂ > 0 ({len(t1.rows)} of {t1.two_outcome} prompts)"
+    if len(t1.rows) < 2:
         why = "fewer than 2 two-outcome prompts with Δ̂₂ and γ̂λ̂ > 0"
         return [undecided("theorem1_departure", Kind.CLAIM, subject,
                           "where each prompt leaves Theorem 1's bound vs Theorem 1 to second "
                           "order, paired", why),
                 undecided("theorem1_curve", Kind.CLAIM, subject,
                           "the parameter-free tanh's error over the validity radius", why)]
-    est = [estimates[i] for i in rows]
-    gl = np.array([e.gamma_lam for e in est], dtype=float)
-    b0 = np.array([e.B0 for e in est], dtype=float)
-    gap = np.array([e.w_a_minus_w_b for e in est], dtype=float)
-    radius = formulas.departure_radius(b0, gl, gap, DEPARTURE_THRESHOLD)
-    curves = Curves(grid, B[rows])
-    return [departure(subject, curves, gl, radius, np.sign(gap), resampling=rs),
-            tanh_curve(subject, curves, gl, TANH_RADIUS, resampling=rs)]
+    curves = Curves(grid, B[t1.rows])
+    return [departure(subject, curves, t1.gamma_lam, t1.radius, np.sign(t1.gap), resampling=rs),
+            tanh_curve(subject, curves, t1.gamma_lam, TANH_RADIUS, resampling=rs)]
 
 
 def judge(e: Evidence, kappa: float, rs: Resampling) -> list[ClaimVerdict]:
@@ -84,7 +103,7 @@ def judge(e: Evidence, kappa: float, rs: Resampling) -> list[ClaimVerdict]:
                               ("curvature_2r", Kind.CLAIM, "c2_2r")):
         for subject, curves, est in ((t_subject, t_curves, e.target_estimates),
                                      (h_subject, h_curves, e.help_estimates)):
-            pred = _values(est, field)
+            pred = estimate_values(est, field)
             if pred is None:
                 out.append(undecided(name, kind, subject, "", f"{field} is missing on some "
                                      "prompt (no Δ̂₂)"))

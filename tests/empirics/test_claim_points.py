@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from empirics import formulas
 from empirics.claim_points import curvature_points, departure_points
 from empirics.estimates import PromptEstimates, prompt_estimates
 from empirics.tasks import ScoredPrompt
+from tests.empirics.test_verdicts import two_outcome_prompts
 
 GRID = np.arange(-6.0, 6.01, 0.5)
-SCORES = np.array([1.0, -1.0])
 
 
 def two_outcome(n: int, w_factor: float = 1.0) -> tuple[list[PromptEstimates], np.ndarray]:
-    rng = np.random.default_rng(0)
-    est, rows = [], []
-    for i in range(n):
-        z = rng.normal(0, 0.5, 2)
-        g = np.array([0.3, -0.2]) + rng.normal(0, 0.05, 2)
-        w = np.array([0.08, -0.02]) + rng.normal(0, 0.01, 2)
-        p = ScoredPrompt("t", (1,), (10, 11), "harmful", f"h{i}", scores=(1, -1))
-        est.append(prompt_estimates(p, z, g, np.zeros(2), np.ones(2), 1.0, w=w_factor * w))
-        rows.append(formulas.behavior_response_curve(z, g, SCORES, GRID, w))
-    return est, np.array(rows)
+    return two_outcome_prompts(n, 0, GRID, w_factor)
 
 
 def test_points_lie_on_the_diagonal_at_the_truth() -> None:

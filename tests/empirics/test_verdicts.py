@@ -20,10 +20,10 @@ RS = Resampling(200, seed=0)
 SCORES = np.array([1.0, -1.0])
 
 
-def _two_outcome(n: int, seed: int, w_factor: float = 1.0
-                 ) -> tuple[list[PromptEstimates], np.ndarray]:
-    """Two-outcome prompts whose B follows softmax(z + r g + (r²/2) w) exactly; the estimates
-    are given ``w_factor`` × the true w."""
+def two_outcome_prompts(n: int, seed: int, grid: np.ndarray = GRID, w_factor: float = 1.0
+                        ) -> tuple[list[PromptEstimates], np.ndarray]:
+    """Two-outcome prompts whose B follows softmax(z + r g + (r²/2) w) exactly on ``grid``;
+    the estimates are given ``w_factor`` × the true w (also used by test_claim_points)."""
     rng = np.random.default_rng(seed)
     est, rows = [], []
     for i in range(n):
@@ -32,12 +32,12 @@ def _two_outcome(n: int, seed: int, w_factor: float = 1.0
         w = np.array([0.08, -0.02]) + rng.normal(0, 0.01, 2)
         p = ScoredPrompt("t", (1,), (10, 11), "harmful", f"h{i}", scores=(1, -1))
         est.append(prompt_estimates(p, z, g, np.zeros(2), np.ones(2), 1.0, w=w_factor * w))
-        rows.append(formulas.behavior_response_curve(z, g, SCORES, GRID, w))
+        rows.append(formulas.behavior_response_curve(z, g, SCORES, grid, w))
     return est, np.array(rows)
 
 
 def test_c2_2r_is_the_curvature_of_the_second_order_path() -> None:
-    est, b = _two_outcome(1, 0)
+    est, b = two_outcome_prompts(1, 0)
     e = est[0]
     assert e.w is not None and e.c2_2r is not None
     h = 1e-3
@@ -64,11 +64,11 @@ def test_c2_2r_on_helpfulness_prompts_uses_w() -> None:
 
 
 def test_theorem1_rules_either_way() -> None:
-    est, b = _two_outcome(8, 1)
+    est, b = two_outcome_prompts(8, 1)
     dep, curve = V.theorem1("B", GRID, b, est, RS)
     assert (dep.name, curve.name) == ("theorem1_departure", "theorem1_curve")
     assert dep.holds is True and dep.kind is Kind.CLAIM
-    wrong, _ = _two_outcome(8, 1, w_factor=2.0)     # the w gap off by ×2
+    wrong, _ = two_outcome_prompts(8, 1, w_factor=2.0)     # the w gap off by ×2
     assert V.theorem1("B", GRID, b, wrong, RS)[0].holds is False
     # a single two-outcome prompt cannot be paired: undecided, with the reason
     few = V.theorem1("B", GRID, b[:1], est[:1], RS)
@@ -81,7 +81,7 @@ def test_theorem1_rules_either_way() -> None:
 
 
 def test_texts_show_statistic_numbers_and_agreement() -> None:
-    est, b = _two_outcome(8, 1)
+    est, b = two_outcome_prompts(8, 1)
     dep = V.theorem1("B", GRID, b, est, RS)[0]
     ev = report.evidence_text(dep)
     assert ev.startswith("statistic ") and "band [0.8, 1.25]" in ev and "predicted departure" in ev
