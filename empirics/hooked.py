@@ -37,12 +37,13 @@ def input_device(lm: LoadedModel) -> torch.device:
 
 
 @contextmanager
-def eager_attention(lm: LoadedModel) -> Iterator[str | None]:
+def forward_mode(lm: LoadedModel) -> Iterator[str | None]:
     """What forward AD needs, for the block: eager attention, eager experts in mixture-of-experts
     models (grouped matrix products have no forward derivative) and layer norms composed of
     elementary operations (PyTorch's fused ``layer_norm`` gets forward-over-forward wrong: Δ₂ off
     by ~20% on GPT-2; tests/empirics/test_families.py); yields the previous attention name."""
-    with _eager(lm, "attn") as previous, _eager(lm, "experts"), composite_layer_norms(lm):
+    with (eager_implementation(lm, "attn") as previous, eager_implementation(lm, "experts"),
+          composite_layer_norms(lm)):
         yield previous
 
 
@@ -72,7 +73,7 @@ def composite_layer_norms(lm: LoadedModel) -> Iterator[None]:
 
 
 @contextmanager
-def _eager(lm: LoadedModel, what: str) -> Iterator[str | None]:
+def eager_implementation(lm: LoadedModel, what: str) -> Iterator[str | None]:
     """``model.set_{what}_implementation("eager")`` for the block (the config field on older
     transformers), restored after; nothing when already eager or absent."""
     model = lm.model

@@ -6,7 +6,7 @@ in the sweep; the shared prefix and the layers below the first steered layer run
 inference (their tangent is zero), and one forward-mode JVP per chunk of prompts runs the
 steered layers with every row's coefficient tied to one scalar r (nested for Δ₂).
 ``method="reference"`` is the straightforward check: per prompt through the Hugging Face model
-under :func:`eager_attention`. ``method="fd"`` gives central finite differences (another check).
+under :func:`forward_mode`. ``method="fd"`` gives central finite differences (another check).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from empirics.engine import (
     lower_pass,
     packed_derivatives,
 )
-from empirics.hooked import eager_attention, final_state_fn
+from empirics.hooked import final_state_fn, forward_mode
 from empirics.models import LoadedModel
 from empirics.steering import validate_vectors
 from empirics.sweep import token_budget
@@ -113,7 +113,7 @@ def _derivatives(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list
     with torch.no_grad():
         if method == "fd":
             return _per_prompt(lm, vectors, ids, _differences(fd_step, order))
-        with eager_attention(lm):
+        with forward_mode(lm):
             return _per_prompt(lm, vectors, ids, lambda f, zero: jvp_orders(f, zero, order))
 
 

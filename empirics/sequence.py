@@ -26,7 +26,7 @@ import torch
 
 from empirics import formulas
 from empirics.engine import common_prefix_length, family_for, fast_path_reason
-from empirics.hooked import eager_attention
+from empirics.hooked import forward_mode
 from empirics.jvp import packed_jvp
 from empirics.measures import MeanCI
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
@@ -110,7 +110,7 @@ def sequence_deltas(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     if method == "jvp" and packed:
         return _deltas_packed(lm, vectors, prompts, replies, None)
     out = []
-    with eager_attention(lm), torch.no_grad():
+    with forward_mode(lm), torch.no_grad():
         for i in range(0, len(prompts), batch_size):
             p, r = prompts[i:i + batch_size], replies[i:i + batch_size]
             zero = torch.zeros((), dtype=lm.dtype, device=lm.device)

@@ -129,7 +129,7 @@ def test_reading_vectors_and_control_vector_export(model_type: str, tmp_path: Pa
 
 def test_composite_layer_norm_is_exact_under_nested_forward_ad() -> None:
     """PyTorch's fused layer norm gets the second forward derivative wrong (~20%); the
-    composite one the reference path swaps in (``hooked.eager_attention``) does not."""
+    composite one the reference path swaps in (``hooked.forward_mode``) does not."""
     from torch.func import jvp
 
     from empirics.hooked import composite_layer_norm

@@ -13,7 +13,7 @@ from scipy.special import softmax
 from empirics.estimates import estimate_prompts, pooled_sigma, prompt_estimates
 from empirics.formulas import alpha as alpha_of
 from empirics.formulas import expected_curve, spread_bound
-from empirics.jvp import delta_jvp, eager_attention, final_hidden_states
+from empirics.jvp import delta_jvp, final_hidden_states, forward_mode
 from empirics.tasks import ScoredPrompt
 from empirics.theory_link import (
     behavior_predictions,
@@ -217,9 +217,9 @@ def test_jvp_equals_finite_differences(lm, steering_case) -> None:  # type: igno
 
 
 @pytest.mark.model
-def test_eager_attention_restores(lm) -> None:  # type: ignore[no-untyped-def]
+def test_forward_mode_restores(lm) -> None:  # type: ignore[no-untyped-def]
     before = lm.model.config._attn_implementation
-    with pytest.raises(RuntimeError), eager_attention(lm):
+    with pytest.raises(RuntimeError), forward_mode(lm):
         assert lm.model.config._attn_implementation == "eager"
         raise RuntimeError("boom")
     assert lm.model.config._attn_implementation == before

@@ -6,13 +6,13 @@ experts while derivatives are taken."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
 
 from empirics.engine.families.llama import LlamaFamily
+from empirics.hooked import eager_implementation
 
 
 class MoeFamily(LlamaFamily):
@@ -28,19 +28,8 @@ class MoeFamily(LlamaFamily):
             out = out[0]
         return h.add_(out.squeeze(0))
 
-    @contextmanager
-    def forward_mode(self) -> Iterator[object]:
-        model: Any = self.lm.model
-        previous = getattr(model.config, "_experts_implementation", None)
-        setter = getattr(model, "set_experts_implementation", None)
-        if previous in (None, "eager") or not callable(setter):
-            yield previous
-            return
-        setter("eager")
-        try:
-            yield previous
-        finally:
-            setter(previous)
-
+    def forward_mode(self) -> AbstractContextManager[object]:
+        """Eager experts: grouped matrix products have no forward derivative."""
+        return eager_implementation(self.lm, "experts")
 
 FAMILY = MoeFamily
