@@ -14,7 +14,7 @@ from empirics.cache import chunked_sweep
 from empirics.measures import BehaviorMeasures, HelpfulnessMeasures, measure
 from empirics.prepared import Prepared
 from empirics.results import DirectionSweep, GroupSweep
-from empirics.sweep import SweepResult
+from empirics.sweep import SweepResult, with_unsteered
 from empirics.tasks import ScoredPrompt
 
 
@@ -71,12 +71,20 @@ class DirectionRun:
 
 def sweep_direction(p: Prepared, name: str, vectors: dict[int, torch.Tensor],
                     items: list[ScoredPrompt], keep_hidden: bool,
-                    grid: Sequence[float] | None = None) -> DirectionRun:
+                    grid: Sequence[float] | None = None,
+                    unsteered: SweepResult | None = None) -> DirectionRun:
     """Sweep ``items`` along ``vectors`` over ``grid`` (default the run's; cached chunks) and
-    measure each group."""
+    measure each group. ``unsteered``: another direction's sweep of the same ``items`` whose
+    r = 0 row (the unsteered model, whatever the direction) is taken instead of sweeping r = 0."""
     s = p.settings
-    res = chunked_sweep(p.lm, vectors, list(s.grid if grid is None else grid), items, p.cache,
-                        name, s.batch_size, keep_hidden, s.progress)
+    coefs = [float(c) for c in (s.grid if grid is None else grid)]
+    share = unsteered is not None and 0.0 in coefs and len(coefs) > 1
+    swept = [c for c in coefs if c != 0.0] if share else coefs
+    res = chunked_sweep(p.lm, vectors, swept, items, p.cache, name, s.batch_size, keep_hidden,
+                        s.progress)
+    if share:
+        assert unsteered is not None
+        res = with_unsteered(res, coefs, unsteered)
     rows: dict[str, list[int]] = {}
     for i, prompt in enumerate(items):
         rows.setdefault(prompt.group, []).append(i)

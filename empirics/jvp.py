@@ -21,13 +21,16 @@ from tqdm.auto import tqdm
 from empirics.cache import ChunkCache, digest, vectors_hash
 from empirics.engine import (
     Derivatives,
+    LowerPass,
     Output,
     PromptSet,
     Readout,
+    common_prefix_length,
     family_for,
     fast_path_reason,
     jvp_orders,
     lower_pass,
+    lower_top,
     packed_derivatives,
 )
 from empirics.hooked import final_state_fn, forward_mode
@@ -35,7 +38,7 @@ from empirics.models import LoadedModel
 from empirics.steering import validate_vectors
 from empirics.sweep import token_budget
 
-JVP_STEP = 32  # prompts per progress update (and per shared-prefix group)
+JVP_STEP = 32  # prompts per progress update
 JVP_METHODS = ("jvp", "reference", "fd")
 
 
@@ -57,17 +60,30 @@ def _checked_ids(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
 
 def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
                readout: Readout, *, last_only: bool, budget: int, prefix_len: int | None = None,
-               fd_step: float | None = None, order: int = 1) -> Derivatives:
+               fd_step: float | None = None, order: int = 1,
+               known: Sequence[LowerPass] = ()) -> Derivatives:
     """Value and r-derivatives at r = 0 of ``readout`` per prompt of ``ids`` (engine families):
-    the lower pass below the first steered layer once, then ``engine.packed_derivatives``.
-    ``prefix_len``: tokens treated as the shared prefix (default: the longest common prefix);
-    ``last_only``: the top layer works at each row's last token only."""
+    the lower pass (the layers below the first steered layer and that layer itself, whose work
+    does not depend on r) once, then ``engine.packed_derivatives``. ``prefix_len``: tokens
+    treated as the shared prefix (default: the longest common prefix); ``known``: lower passes of
+    other prompt sets with the same prefix (a sweep's), whose prompts are not run below the
+    steering again; ``last_only``: the top layer works at each row's last token only."""
     family = family_for(lm)
+    top = lower_top(min(vectors), lm.num_layers)
     with torch.no_grad():
-        lower = lower_pass(family, PromptSet.of(ids, prefix_len), min(vectors), budget=budget)
+        lower = lower_pass(family, PromptSet.of(ids, prefix_len), top, budget=budget, known=known)
         return packed_derivatives(lower, vectors, readout,
                                   output=Output.LAST if last_only else Output.ALL,
                                   budget=budget, order=order, fd_step=fd_step)
+
+
+def known_prefix(ids: list[list[int]], known: Sequence[LowerPass]) -> int:
+    """The longest prefix shared by ``ids`` that is the prefix of a ``known`` pass, else their
+    longest common prefix."""
+    longest = common_prefix_length(ids)
+    fits = [k.prompts.prefix_len for k in known
+            if k.prompts.prefix_len <= longest and ids[0][:k.prompts.prefix_len] == k.prompts.prefix]
+    return max(fits, default=longest)
 
 
 def final_state_readout(lm: LoadedModel) -> Readout:
@@ -104,10 +120,12 @@ def _differences(step: float, order: int) -> Callable[[Callable[[torch.Tensor], 
 
 
 def _derivatives(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[list[int]],
-                 method: str, fd_step: float, order: int) -> list[torch.Tensor]:
+                 method: str, fd_step: float, order: int, prefix_len: int | None = None,
+                 known: Sequence[LowerPass] = ()) -> list[torch.Tensor]:
     if method == "jvp" and fast_path_reason(lm, max(len(x) for x in ids)) is None:
         got = packed_jvp(lm, vectors, ids, final_state_readout(lm), last_only=True,
-                         budget=token_budget(lm, 16), order=order)
+                         budget=token_budget(lm, 16), order=order, prefix_len=prefix_len,
+                         known=known)
         parts = [got.values, got.first] + ([got.second] if got.second is not None else [])
         return [torch.stack(p).float().cpu() for p in parts]
     with torch.no_grad():
@@ -169,7 +187,7 @@ def _cached(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     names = ("h0", "delta", "delta2")[: order + 1]
     # "path": the packed fast path rounds differently from the per-prompt one (~1e-6).
     key: dict[str, object] = {"ids": [list(x) for x in input_ids], "vec": vectors_hash(vectors),
-                              "path": "packed"}
+                              "path": "packed, one prefix"}
     if order == 2:
         key["order"] = 2
     got = cache.get(("jvp-" if order == 1 else "jvp2-") + digest(key), count=False)
@@ -178,12 +196,16 @@ def _cached(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
         print(f"  [{tag}] {label} reused from cache", file=sys.stderr)
         return [got[n] for n in names]
     parts: list[list[torch.Tensor]] = [[] for _ in names]
+    # One prefix for every step, a sweep's where one holds these prompts (cache.lower_passes,
+    # which then serve them), else the prompt set's: the sweep of the same set splits it alike.
+    prefix_len = known_prefix([list(x) for x in input_ids], cache.lower_passes)
     with tqdm(total=len(input_ids), desc=f"JVP {tag}", unit="prompt", disable=not progress) as bar:
         for k in range(0, len(input_ids), JVP_STEP):
             step = input_ids[k:k + JVP_STEP]
             ids = _checked_ids(lm, vectors, step, "jvp", 1.0)
-            for part, t in zip(parts, _derivatives(lm, vectors, ids, "jvp", 1.0, order),
-                               strict=True):
+            derived = _derivatives(lm, vectors, ids, "jvp", 1.0, order, prefix_len,
+                                   known=cache.lower_passes)
+            for part, t in zip(parts, derived, strict=True):
                 part.append(t)
             bar.update(len(step))
     print(f"  [{tag}] {label} by JVP for {len(input_ids)} prompts", file=sys.stderr)

@@ -1,12 +1,14 @@
 """k seeded random steering directions, each swept over the helpfulness prompts at r = 0, ±h,
-±2h only (h: the run's smallest symmetric step), with each direction's Δ̂ by JVP: what
-Theorem 2's i.i.d. and random-direction forms and Theorem 2′ speak about (an average over
-random directions, never one chosen vector; docs/claims.md).
+±2h only (h: the run's smallest symmetric step; r = 0, the unsteered model, is swept once for
+all of them), with each direction's Δ̂ by JVP: what Theorem 2's i.i.d. and random-direction
+forms and Theorem 2′ speak about (an average over random directions, never one chosen vector;
+docs/claims.md).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from empirics.jvp import cached_delta_jvp
 from empirics.prepared import Prepared
 from empirics.reading_vectors import random_directions
 from empirics.results import RandomSweeps
+from empirics.sweep import SweepResult
 
 SEED_OFFSET = 2000   # the directions' seeds: settings.seed + SEED_OFFSET + j (the control: + 1000)
 
@@ -38,12 +41,15 @@ def random_sweeps(p: Prepared, k: int) -> RandomSweeps | None:
         return None
     print(f"Sweeping {k} random directions at r = {', '.join(f'{x:g}' for x in grid)}",
           file=sys.stderr)
+    t0 = time.time()
     ids = [list(q.input_ids) for q in prompts]
     values, norms, order, sweeps = [], [], [], []
+    first: SweepResult | None = None   # its r = 0 row serves every direction (unsteered)
     for j in range(k):
         vec = random_directions(p.layers, p.lm.hidden_size, p.settings.seed + SEED_OFFSET + j)
         run = sweep_direction(p, f"random{j}", vec, prompts, keep_hidden=False,
-                              grid=[float(x) for x in grid])
+                              grid=[float(x) for x in grid], unsteered=first)
+        first = run.result if first is None else first
         sweeps.append(run.sweep)
         values.append(np.asarray(run.pooled_helpfulness().p_correct))   # rows: group order
         order = [run.prompts[i].item_id for g in run.helpfulness_groups() for i in run.rows[g]]
@@ -52,4 +58,5 @@ def random_sweeps(p: Prepared, k: int) -> RandomSweeps | None:
                          np.linalg.norm(np.asarray(delta, dtype=float), axis=1), strict=True))
         norms.append([lam_j[i] for i in order])
     lam = np.sqrt(np.mean(np.square(norms), axis=0))
+    print(f"random directions done ({time.time() - t0:.0f} s)", file=sys.stderr)
     return RandomSweeps(grid, np.stack(values), lam, order, sweeps)

@@ -20,6 +20,7 @@ import torch
 
 from empirics.io import atomic_write_bytes, atomic_write_json
 from empirics.models import LoadedModel, pad_id_of, pad_token_batch
+from empirics.sweep import last_token_outputs
 
 METHODS = ("pca", "mean_diff")
 
@@ -125,11 +126,14 @@ def last_token_hidden_states(
     layers: Sequence[int],
     batch_size: int = 16,
     progress: bool = False,
+    reference: bool = False,
 ) -> dict[int, torch.Tensor]:
     """Output of decoder layer ``l`` at each prompt's last token: ``{layer: (n, d) float32 CPU}``.
 
-    Prompts are formatted strings (encoded with ``lm.encode``), batched by length with right
-    padding and an attention mask, so each row equals its unbatched forward (up to float noise).
+    Prompts are formatted strings (encoded with ``lm.encode``). On engine families one unsteered
+    lower pass computes them (``sweep.last_token_outputs``); otherwise, or with ``reference``,
+    the Hugging Face forward in length-sorted, right-padded batches with an attention mask, so
+    each row equals its unbatched forward (up to float noise).
     """
     layers = _check_layers(lm, layers)
     if batch_size < 1:
@@ -144,6 +148,17 @@ def last_token_hidden_states(
     out = {layer: torch.empty(n, d, dtype=torch.float32) for layer in layers}
     if n == 0:
         return out
+    fast = None if reference else last_token_outputs(lm, encoded, layers, batch_size=batch_size)
+    if fast is not None:
+        return fast
+    _reference_states(lm, encoded, layers, batch_size, progress, out)
+    return out
+
+
+def _reference_states(lm: LoadedModel, encoded: list[list[int]], layers: list[int],
+                      batch_size: int, progress: bool, out: dict[int, torch.Tensor]) -> None:
+    """``last_token_hidden_states`` by the Hugging Face forward with hooks, into ``out``."""
+    n = len(encoded)
     pad_id = pad_id_of(lm.tokenizer)
     # Length-sorted batches keep padding (wasted compute) small; stable sort = deterministic.
     order = sorted(range(n), key=lambda i: len(encoded[i]))
@@ -178,7 +193,6 @@ def last_token_hidden_states(
     finally:
         for h in handles:
             h.remove()
-    return out
 
 
 def _batch_states(lm: LoadedModel, batch: list[list[int]], pad_id: int) -> None:

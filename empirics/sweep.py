@@ -65,6 +65,22 @@ class SweepResult:
     final_hidden: np.ndarray | None
 
 
+def with_unsteered(res: SweepResult, grid: Sequence[float], unsteered: SweepResult) -> SweepResult:
+    """``res`` (swept over ``grid`` without 0) with the r = 0 row of ``unsteered``, a sweep of the
+    same prompts along any direction (at r = 0 every direction is the unsteered model)."""
+    at = list(grid).index(0.0)
+    zero = np.flatnonzero(unsteered.coefficients == 0.0)
+    if zero.size == 0 or unsteered.logprobs.shape[1:] != res.logprobs.shape[1:]:
+        raise ValueError("unsteered must be a sweep of the same prompts that includes r = 0")
+    if res.final_hidden is not None and unsteered.final_hidden is None:
+        raise ValueError("unsteered has no final hidden states to insert at r = 0")
+    z = int(zero[0])
+    hidden = (None if res.final_hidden is None or unsteered.final_hidden is None
+              else np.insert(res.final_hidden, at, unsteered.final_hidden[z], axis=0))
+    return SweepResult(np.asarray(grid, dtype=float),
+                       np.insert(res.logprobs, at, unsteered.logprobs[z], axis=0), hidden)
+
+
 def _empty_result(coefs: np.ndarray, n: int, cands: list[list[int]], d: int,
                   keep_hidden: bool) -> SweepResult:
     k = max(len(c) for c in cands)
@@ -188,6 +204,22 @@ def layer_inputs(lm: LoadedModel, prompts: Sequence[Sequence[int]], *,
     with torch.inference_mode():
         return lower_pass(family_for(lm), PromptSet.of(ids), top, keep=range(top),
                           budget=token_budget(lm, batch_size))
+
+
+def last_token_outputs(lm: LoadedModel, prompts: Sequence[Sequence[int]], layers: Sequence[int],
+                       *, batch_size: int = 16) -> dict[int, torch.Tensor] | None:
+    """Output of each decoder layer in ``layers`` at every prompt's last token, ``{layer: (n, d)
+    float32 CPU}``, by one unsteered lower pass (shared prefix once, no padding); ``None`` for
+    models the engine has no adapter for."""
+    ids = check_prompt_ids(lm, prompts)
+    if fast_path_reason(lm, max(len(x) for x in ids)) is not None:
+        return None
+    bounds = sorted({int(layer) + 1 for layer in layers})   # layer l's output: layer l+1's input
+    with torch.inference_mode():
+        lower = lower_pass(family_for(lm), PromptSet.of(ids), bounds[-1], keep=bounds,
+                           budget=token_budget(lm, batch_size))
+    return {int(layer): torch.stack([s[-1] for s in lower.own_states[int(layer) + 1]])
+            .to("cpu", torch.float32) for layer in layers}
 
 
 def sweep(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], coefficients: Sequence[float],

@@ -154,6 +154,40 @@ def test_cached_delta2_reuses_its_file(tmp_path: object, monkeypatch: pytest.Mon
         jvp.cached_delta_jvp(TINY, vecs, ids, cache, "t", False)
 
 
+def test_cached_jvp_reuses_the_sweeps_lower_pass(tmp_path: object,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a sweep of a larger prompt set (cache.lower_passes), Δ and Δ₂ of a subset run no
+    prompt below the steering again and equal a computation from scratch: the subset, whose
+    prompts share more tokens than the set, is split at the sweep's prefix."""
+    from pathlib import Path
+
+    from empirics import jvp
+    from empirics.cache import ChunkCache, chunked_sweep
+    from empirics.engine import lower as lower_mod
+    from empirics.tasks import ScoredPrompt
+
+    vecs = _vectors(64, [2, 3])
+    ids = _prompts(3, [4, 5, 4, 6, 3], seed=4)
+    ids[3][:5] = ids[4][:5] = ids[0][:5]   # the subset below shares 5 tokens, the set 3
+    items = [ScoredPrompt(f"q{i}", tuple(x), (1, 2), "knowledge", f"q{i}", correct=0)
+             for i, x in enumerate(ids)]
+    cache = ChunkCache(Path(str(tmp_path)))
+    chunked_sweep(TINY, vecs, [-1.0, 0.0, 1.0], items, cache, "b", 16, False, False)
+    assert len(cache.lower_passes) == 1
+    subset = [ids[0], ids[3], ids[4]]
+    fresh = delta2_jvp(TINY, vecs, subset)
+    runs: list[int] = []
+    honest = lower_mod._run_own
+    monkeypatch.setattr(lower_mod, "_run_own", lambda out, chunk, *a: (runs.append(len(chunk)),
+                                                                       honest(out, chunk, *a)))
+    got = jvp.cached_delta2_jvp(TINY, vecs, subset, cache, "t", False)
+    assert runs == []
+    for a, b in zip(got, fresh, strict=True):
+        np.testing.assert_allclose(a, b.numpy(), rtol=0, atol=1e-5)
+    jvp.cached_delta_jvp(TINY, vecs, subset, ChunkCache(Path(str(tmp_path)) / "other"), "u", False)
+    assert runs, "without the sweep's pass the prompts run below the steering"
+
+
 def test_qwen3_delta_and_delta2_equal_reference() -> None:
     lm = tiny_qwen3()
     vecs = _vectors(64, [1, 2])

@@ -146,3 +146,28 @@ def test_precomputed_states_give_the_same_vectors(lm, pairs, rv, states) -> None
         reading_vectors(lm, pairs[0], pairs[1], LAYERS, states={k: v[:10] for k, v in states.items()})
     with pytest.raises(ValueError, match=r"states\[12\]"):
         reading_vectors(lm, pairs[0], pairs[1], LAYERS, states={3: states[3]})
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen3", "gemma2"])
+def test_engine_states_equal_the_reference_forward(model_type: str) -> None:
+    """The lower pass (shared prefix once, rows packed) gives the Hugging Face forward's layer
+    outputs at the last token; a state read one layer off does not."""
+    from tests.empirics.families import tiny_family
+
+    lm = tiny_family(model_type)
+    prompts = ["w1 w2 w3 w4 w5", "w1 w2 w3 w9", "w1 w2 w7 w8 w6 w5 w4", "w1 w2 w3 w4 w6"]
+    layers = [0, 1, lm.num_layers - 1]
+    fast = last_token_hidden_states(lm, prompts, layers)
+    ref = last_token_hidden_states(lm, prompts, layers, reference=True)
+    for layer in layers:
+        torch.testing.assert_close(fast[layer], ref[layer], rtol=1e-4, atol=1e-5)
+    assert (fast[1] - ref[0]).abs().max() > 1e-3
+
+
+@pytest.mark.model
+def test_engine_states_equal_the_reference_forward_on_the_model(lm, pairs) -> None:  # type: ignore[no-untyped-def]
+    prompts = [*pairs[0][:4], *pairs[1][:4]]
+    fast = last_token_hidden_states(lm, prompts, [5, 12, 20])
+    ref = last_token_hidden_states(lm, prompts, [5, 12, 20], reference=True)
+    for layer in (5, 12, 20):
+        torch.testing.assert_close(fast[layer], ref[layer], rtol=1e-4, atol=1e-4)

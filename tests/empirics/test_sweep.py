@@ -368,3 +368,29 @@ def test_fast_equals_reference_embedded_default_sweep(lm: LoadedModel, data_dir:
     assert _max_dp(fast, ref) <= TOL_P
     assert fast.final_hidden is not None and ref.final_hidden is not None
     np.testing.assert_allclose(fast.final_hidden, ref.final_hidden, atol=1e-3)
+
+
+def test_with_unsteered_equals_sweeping_zero() -> None:
+    """A sweep without r = 0 plus another direction's r = 0 row equals the sweep with r = 0
+    (every direction is the unsteered model there), hidden states included; a row taken at the
+    wrong coefficient, or a sweep of other prompts, does not pass."""
+    from empirics.sweep import with_unsteered
+
+    lm = tiny_llama(layers=4)
+    ids = _prompts(3, [2, 5, 4])
+    cands = [[1, 2, 3]] * len(ids)
+    a, b = _vectors(64, [1, 2], seed=1), _vectors(64, [1, 2], seed=2)
+    full = sweep(lm, a, [-1.0, 0.0, 2.0], ids, cands, keep_hidden=True)
+    other = sweep(lm, b, [0.0, 0.5], ids, cands, keep_hidden=True)
+    part = sweep(lm, a, [-1.0, 2.0], ids, cands, keep_hidden=True)
+    got = with_unsteered(part, [-1.0, 0.0, 2.0], other)
+    np.testing.assert_array_equal(got.coefficients, full.coefficients)
+    np.testing.assert_allclose(got.logprobs, full.logprobs, rtol=0, atol=1e-5)
+    assert got.final_hidden is not None and full.final_hidden is not None
+    np.testing.assert_allclose(got.final_hidden, full.final_hidden, rtol=0, atol=1e-5)
+    steered = sweep(lm, b, [0.5, 1.0], ids, cands, keep_hidden=True)   # relabelled as 0, 1
+    mislabelled = type(steered)(np.array([0.0, 1.0]), steered.logprobs, steered.final_hidden)
+    wrong = with_unsteered(part, [-1.0, 0.0, 2.0], mislabelled)
+    assert np.abs(wrong.logprobs - full.logprobs).max() > 1e-3
+    with pytest.raises(ValueError, match="same prompts"):
+        with_unsteered(part, [-1.0, 0.0, 2.0], sweep(lm, b, [0.0], ids[:2], cands[:2]))

@@ -327,3 +327,16 @@ def test_default_quadrature_is_fast_for_many_answers() -> None:
 def test_bad_input(call, word) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=word):
         call()
+
+
+@pytest.mark.parametrize("cap", [8**3, 16**3, quadrature.QUADRATURE_GH_POINTS])
+def test_quadrature_route_falls_back_where_gauss_hermite_has_not_converged(cap, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The default route at any tensor-grid cap equals the 1-D Laplace quadrature: a grid too
+    small to compare two rules (one rule only: no error estimate) must fall back, not be kept."""
+    p = np.array([0.55, 0.25, 0.15, 0.05])
+    r = np.array([-4.0, -1.0, 0.3, 1.5, 6.0])
+    monkeypatch.setattr(quadrature, "QUADRATURE_GH_POINTS", cap)
+    got = H.expected(p, 0, 0.6, r)
+    want = [quadrature._laplace(p, 0, abs(0.6 * x))[0] for x in r]
+    assert np.max(np.abs(got.value - want)) < 1e-10
+    assert np.all(got.error_estimate < 1e-9)
