@@ -70,3 +70,35 @@ def test_families_benchmark_runs_both_paths_and_agrees() -> None:
     fields = dict(kv.split("=") for kv in line.split(": ", 1)[1].split())
     assert fields["n"] == "2" and fields["fast"] == "llama"
     assert float(fields["max_abs_diff"]) <= 1e-5
+
+
+JOB_LOG = """Sweeping harmfulness reading vector over 27 coefficients
+sweeps done (129 s)
+Sweeping 8 random directions at r = -1, -0.5, 0, 0.5, 1
+random directions done (63 s)
+theory link, fits and verdicts done (51 s)
+
+Done in 258 s. Outputs in /tmp/x:
+"""
+
+
+def test_validate_job_reads_the_stage_lines() -> None:
+    """The job benchmark reads each stage's time from the job's own lines, counts a run over the
+    target as missed, and refuses a log of a job that did not finish."""
+    import pytest
+
+    with _load("validate_job") as vj:
+        stages = vj.parse_stages(JOB_LOG)
+        assert stages == {"sweeps": 129.0, "random directions": 63.0,
+                          "theory link, fits, verdicts": 51.0, "job": 258.0}
+        runs = [vj.JobTimes(stages, 264.6), vj.JobTimes({**stages, "job": 290.0}, 297.0)]
+        assert runs[0].outside_sweeps == 129.0
+        assert vj.summary(runs, 260.0) == ("validate_job: runs=2 wall=265,297 job=258,290 "
+                                           "target=260 met=0 of 2")   # met on the wall time
+        edge = [vj.JobTimes({**stages, "job": t - 6}, t) for t in (250.0, 255.0, 260.0, 290.0)]
+        assert vj.summary(edge, 260.0).endswith("met=3 of 4")   # at the target counts as met
+        assert "| 1 | 129 s | 63 s | 51 s | 258 s | 129 s | 264.6 s | 0.99 |" in vj.table(runs, 260.0)
+        no_random = vj.parse_stages(JOB_LOG.replace("random directions done (63 s)\n", ""))
+        assert no_random["random directions"] is None
+        with pytest.raises(ValueError, match="did not finish"):
+            vj.parse_stages(JOB_LOG.split("Done in")[0])
