@@ -38,6 +38,10 @@ class Rope(NamedTuple):
     cos: torch.Tensor
     sin: torch.Tensor
 
+    def at(self, rows: torch.Tensor) -> Rope:
+        """The tables of the tokens ``rows`` (e.g. the queries of ``Output.LAST``)."""
+        return Rope(self.cos.index_select(0, rows), self.sin.index_select(0, rows))
+
 
 class Projected(NamedTuple):
     """Queries ``(query tokens, heads, head_dim)``, keys and values ``(tokens, kv_heads,

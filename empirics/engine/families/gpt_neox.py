@@ -86,8 +86,7 @@ class GPTNeoXFamily(Family):
         k = rotate_partial(k, rope)
         if query_rows is None:
             return Projected(rotate_partial(q, rope), k, v)
-        picked = Rope(rope.cos.index_select(0, query_rows), rope.sin.index_select(0, query_rows))
-        return Projected(rotate_partial(q.index_select(0, query_rows), picked), k, v)
+        return Projected(rotate_partial(q.index_select(0, query_rows), rope.at(query_rows)), k, v)
 
     def attention_spec(self, layer: int) -> AttentionSpec:
         return AttentionSpec(self.scale)

@@ -146,8 +146,7 @@ class LlamaFamily(Family):
         if query_rows is None:
             q = rotate(self.queries(attn, x), rope)
         else:
-            picked = Rope(rope.cos.index_select(0, query_rows), rope.sin.index_select(0, query_rows))
-            q = rotate(self.queries(attn, x.index_select(0, query_rows)), picked)
+            q = rotate(self.queries(attn, x.index_select(0, query_rows)), rope.at(query_rows))
         return Projected(q, k, v)
 
     def queries(self, attn: Any, x: torch.Tensor) -> torch.Tensor:

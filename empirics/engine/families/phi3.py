@@ -52,8 +52,7 @@ class Phi3Family(LlamaFamily):
         v = qkv[:, nq + nk:].reshape(-1, self.kv_heads, self.head_dim)
         if query_rows is None:
             return Projected(rotate(q, rope), k, v)
-        picked = Rope(rope.cos.index_select(0, query_rows), rope.sin.index_select(0, query_rows))
-        return Projected(rotate(q.index_select(0, query_rows), picked), k, v)
+        return Projected(rotate(q.index_select(0, query_rows), rope.at(query_rows)), k, v)
 
 
 FAMILY = Phi3Family
