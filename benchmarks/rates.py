@@ -60,6 +60,30 @@ def gemm_rate(lm: LoadedModel, rows: int, rounds: int = ROUNDS) -> float:
         return flops / best_seconds(products, lm.device, rounds)
 
 
+def gemm_replay(lm: LoadedModel, flops: float, rows: int) -> float:
+    """Seconds of one run of ``flops`` FLOPs done as the model's own layer matrix products at
+    ``rows`` rows, and nothing else: a program with the limit's work at the limit's shapes,
+    timed once as the runs it is compared with are. ``limit / replay`` is the fraction of its
+    best GEMM rate the machine sustained over such a run (the machine's share of a
+    ``limit_frac`` below 1; the rest is the program's)."""
+    mats = layer_matrices(lm)
+    x = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype, device=w.device) for w in mats}
+    per_round = sum(2 * rows * w.shape[0] * w.shape[1] for w in mats)
+    rounds = max(1, round(flops / per_round))
+    sync = _sync(lm.device)
+    with torch.inference_mode():
+        for w in mats:  # warm-up, as every timed run has one
+            torch.nn.functional.linear(x[w.shape[1]], w)
+        sync()
+        start = time.perf_counter()
+        for _ in range(rounds):
+            for w in mats:
+                torch.nn.functional.linear(x[w.shape[1]], w)
+        sync()
+        seconds = time.perf_counter() - start
+    return seconds * flops / (rounds * per_round)
+
+
 def copy_bandwidth(device: torch.device, rounds: int = ROUNDS) -> float:
     """Bytes/s of a 256 MiB tensor copy (read + write), the fastest of ``rounds`` copies."""
     src = torch.empty(64 << 20, dtype=torch.float32, device=device).fill_(1.0)

@@ -32,6 +32,7 @@ from empirics.engine import (
     lower_pass,
     lower_top,
     packed_derivatives,
+    packed_first_along,
 )
 from empirics.hooked import final_state_fn, forward_mode
 from empirics.models import LoadedModel
@@ -40,6 +41,9 @@ from empirics.sweep import token_budget
 
 JVP_STEP = 32  # prompts per progress update
 JVP_METHODS = ("jvp", "reference", "fd")
+# Cache path of Δ along several directions: their primal is shared, and the rounding differs
+# from one direction's pass (~1e-7).
+ALONG_PATH = "packed, one prefix, directions together"
 
 
 
@@ -75,6 +79,20 @@ def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[l
         return packed_derivatives(lower, vectors, readout,
                                   output=Output.LAST if last_only else Output.ALL,
                                   budget=budget, order=order, fd_step=fd_step)
+
+
+def packed_jvp_along(lm: LoadedModel, directions: Sequence[Mapping[int, torch.Tensor]],
+                     ids: list[list[int]], readout: Readout, *, last_only: bool, budget: int,
+                     prefix_len: int | None = None,
+                     known: Sequence[LowerPass] = ()) -> list[Derivatives]:
+    """``packed_jvp`` (first order) along each of ``directions`` (the same steered layers): one
+    lower pass, and the unsteered primal above it once for several directions."""
+    family = family_for(lm)
+    top = lower_top(min(directions[0]), lm.num_layers)
+    with torch.no_grad():
+        lower = lower_pass(family, PromptSet.of(ids, prefix_len), top, budget=budget, known=known)
+        return packed_first_along(lower, directions, readout,
+                                  output=Output.LAST if last_only else Output.ALL, budget=budget)
 
 
 def known_prefix(ids: list[list[int]], known: Sequence[LowerPass]) -> int:
@@ -231,3 +249,52 @@ def cached_delta2_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     h0, delta, delta2 = _cached(lm, vectors, input_ids, cache, tag, progress, order=2)
     return h0, delta, delta2
 
+
+
+def cached_delta_jvps(lm: LoadedModel, directions: Sequence[Mapping[int, torch.Tensor]],
+                      input_ids: Sequence[Sequence[int]], cache: ChunkCache, tags: Sequence[str],
+                      progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``cached_delta_jvp`` for each of ``directions`` (tagged ``tags``) on the same prompts;
+    those not cached computed together (``packed_jvp_along``: one primal for all of them) on
+    engine families, one by one elsewhere."""
+    ids = [list(x) for x in input_ids]
+    if len(tags) != len(directions):
+        raise ValueError(f"{len(tags)} tags for {len(directions)} directions: give one tag each")
+    if not directions or fast_path_reason(lm, max(len(x) for x in ids)) is not None:
+        return [cached_delta_jvp(lm, v, ids, cache, t, progress)
+                for v, t in zip(directions, tags, strict=True)]
+    keys = ["jvp-" + digest({"ids": ids, "vec": vectors_hash(v), "path": ALONG_PATH})
+            for v in directions]
+    found = [cache.get(k, count=False) for k in keys]
+    todo = [j for j, got in enumerate(found) if got is None]
+    if todo:
+        for v in (directions[j] for j in todo):
+            _checked_ids(lm, v, ids, "jvp", 1.0)
+        parts = _along(lm, [directions[j] for j in todo], ids, cache, progress)
+        for j, (h0, delta) in zip(todo, parts, strict=True):
+            arrays = {"h0": h0, "delta": delta}
+            cache.put(keys[j], arrays, count=False)
+            found[j] = arrays
+    print(f"  [{', '.join(tags)}] Δ by JVP for {len(ids)} prompts "
+          f"({len(todo)} computed together, {len(tags) - len(todo)} reused from cache)",
+          file=sys.stderr)
+    return [(got["h0"], got["delta"]) for got in found if got is not None]
+
+
+def _along(lm: LoadedModel, directions: Sequence[Mapping[int, torch.Tensor]], ids: list[list[int]],
+           cache: ChunkCache, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(h0, delta)`` float32 numpy per direction, ``JVP_STEP`` prompts at a time."""
+    prefix_len = known_prefix(ids, cache.lower_passes)
+    h0: list[list[torch.Tensor]] = [[] for _ in directions]
+    delta: list[list[torch.Tensor]] = [[] for _ in directions]
+    with tqdm(total=len(ids), desc=f"JVP {len(directions)} directions", unit="prompt",
+              disable=not progress) as bar:
+        for k in range(0, len(ids), JVP_STEP):
+            got = packed_jvp_along(lm, directions, ids[k:k + JVP_STEP], final_state_readout(lm),
+                                   last_only=True, budget=token_budget(lm, 16),
+                                   prefix_len=prefix_len, known=cache.lower_passes)
+            for j, g in enumerate(got):
+                h0[j].append(torch.stack(g.values).float().cpu())
+                delta[j].append(torch.stack(g.first).float().cpu())
+            bar.update(len(ids[k:k + JVP_STEP]))
+    return [(torch.cat(a).numpy(), torch.cat(b).numpy()) for a, b in zip(h0, delta, strict=True)]

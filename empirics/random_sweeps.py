@@ -1,6 +1,7 @@
 """k seeded random steering directions, each swept over the helpfulness prompts at r = 0, ±h,
 ±2h only (h: the run's smallest symmetric step; r = 0, the unsteered model, is swept once for
-all of them), with each direction's Δ̂ by JVP: what Theorem 2's i.i.d. and random-direction
+all of them), with each direction's Δ̂ by JVP (all directions in one pass: they share the
+unsteered primal): what Theorem 2's i.i.d. and random-direction
 forms and Theorem 2′ speak about (an average over random directions, never one chosen vector;
 docs/claims.md).
 """
@@ -13,7 +14,7 @@ import time
 import numpy as np
 
 from empirics.directions import sweep_direction
-from empirics.jvp import cached_delta_jvp
+from empirics.jvp import cached_delta_jvps
 from empirics.prepared import Prepared
 from empirics.reading_vectors import random_directions
 from empirics.results import RandomSweeps
@@ -43,20 +44,26 @@ def random_sweeps(p: Prepared, k: int) -> RandomSweeps | None:
           file=sys.stderr)
     t0 = time.time()
     ids = [list(q.input_ids) for q in prompts]
-    values, norms, order, sweeps = [], [], [], []
+    vecs = [random_directions(p.layers, p.lm.hidden_size, p.settings.seed + SEED_OFFSET + j)
+            for j in range(k)]
+    values, sweeps, orders = [], [], []
     first: SweepResult | None = None   # its r = 0 row serves every direction (unsteered)
-    for j in range(k):
-        vec = random_directions(p.layers, p.lm.hidden_size, p.settings.seed + SEED_OFFSET + j)
+    for j, vec in enumerate(vecs):
         run = sweep_direction(p, f"random{j}", vec, prompts, keep_hidden=False,
                               grid=[float(x) for x in grid], unsteered=first)
         first = run.result if first is None else first
         sweeps.append(run.sweep)
         values.append(np.asarray(run.pooled_helpfulness().p_correct))   # rows: group order
-        order = [run.prompts[i].item_id for g in run.helpfulness_groups() for i in run.rows[g]]
-        _, delta = cached_delta_jvp(p.lm, vec, ids, p.cache, f"random{j}", p.settings.progress)
+        orders.append([run.prompts[i].item_id for g in run.helpfulness_groups()
+                       for i in run.rows[g]])
+    # Every direction's Δ̂ together: at r = 0 they share the unsteered primal.
+    deltas = cached_delta_jvps(p.lm, vecs, ids, p.cache, [f"random{j}" for j in range(k)],
+                               p.settings.progress)
+    norms = []
+    for (_, delta), order in zip(deltas, orders, strict=True):
         lam_j = dict(zip((q.item_id for q in prompts),
                          np.linalg.norm(np.asarray(delta, dtype=float), axis=1), strict=True))
         norms.append([lam_j[i] for i in order])
     lam = np.sqrt(np.mean(np.square(norms), axis=0))
     print(f"random directions done ({time.time() - t0:.0f} s)", file=sys.stderr)
-    return RandomSweeps(grid, np.stack(values), lam, order, sweeps)
+    return RandomSweeps(grid, np.stack(values), lam, orders[-1], sweeps)

@@ -11,7 +11,13 @@ names below; generation's decoding loop (``empirics.decoding``) also its own hel
 """
 
 from empirics.engine.attention import DecodeAttention, Output, PackedAttention, decode_attention
-from empirics.engine.derivatives import Derivatives, Readout, jvp_orders, packed_derivatives
+from empirics.engine.derivatives import (
+    Derivatives,
+    Readout,
+    jvp_orders,
+    packed_derivatives,
+    packed_first_along,
+)
 from empirics.engine.devices import PerDevice
 from empirics.engine.families import family_for, fast_path_reason
 from empirics.engine.family import AttentionSpec, Family, Projected, Rope
@@ -34,7 +40,8 @@ __all__ = [
     "AttentionSpec", "candidate_logprobs", "common_prefix_length", "decode_attention",
     "DecodeAttention", "Derivatives", "Family", "family_for", "fast_path_reason", "host_vectors",
     "jvp_orders", "KVCache", "layer_step", "lower_pass", "lower_top", "LowerPass",
-    "normed_and_logits", "Output", "pack_chunks", "packed_derivatives", "PackedAttention",
+    "normed_and_logits", "Output", "pack_chunks", "packed_derivatives", "packed_first_along",
+    "PackedAttention",
     "PerDevice", "Projected", "PromptSet", "Readout", "Rope", "Row", "run_layers", "Runs",
     "runs_of", "split_where_length_changes", "SteeredPass", "Steering",
 ]

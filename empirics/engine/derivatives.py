@@ -5,17 +5,23 @@ tangent (it does not depend on r). Forward mode (``torch.func.jvp``) gives the f
 derivative exactly, nested forward mode the second; with ``fd_step`` central differences of
 plain passes at r ± h replace them (inference kernels, O(h²) error). The math SDPA kernel is
 used under ``jvp``: PyTorch's CPU flash-attention kernel has no forward-AD rule.
+
+Δ along several directions at once (``packed_first_along``): at r = 0 every direction is the
+unsteered model, so one primal serves them all; ``vmap`` over the tangents of one ``jvp`` (the
+shifts themselves differentiated at zero) computes it once and every direction's tangent
+beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from empirics.engine.attention import Output
+from empirics.engine.devices import PerDevice
 from empirics.engine.lower import LowerPass
 from empirics.engine.packing import Row, pack_chunks
 from empirics.engine.steered import SteeredPass
@@ -102,3 +108,65 @@ def packed_derivatives(lower: LowerPass, vectors: Mapping[int, torch.Tensor], re
             if order == 2:
                 second[i] = got[2][j]
     return Derivatives(values, first, second if order == 2 else None)
+
+
+#: Directions per ``vmap`` of ``packed_first_along``: their tangents are held together.
+DIRECTIONS_PER_PASS = 8
+
+
+def packed_first_along(lower: LowerPass, directions: Sequence[Mapping[int, torch.Tensor]],
+                       readout: Readout, *, output: Output, budget: int) -> list[Derivatives]:
+    """``packed_derivatives(lower, v, readout, order=1)`` for each ``v`` of ``directions``
+    (all steering the same layers), the unsteered primal computed once per chunk for up to
+    ``DIRECTIONS_PER_PASS`` of them. Equal to the one-direction path up to fp32 rounding."""
+    if not directions:
+        raise ValueError("directions is empty: give at least one")
+    layers = sorted(directions[0])
+    for j, v in enumerate(directions):
+        if sorted(v) != layers:
+            raise ValueError(f"directions[{j}] steers layers {sorted(v)}, directions[0] {layers}: "
+                             "give directions of the same layers (or call packed_derivatives)")
+    SteeredPass.of(lower, directions[0])  # the same checks as one direction's pass
+    out: list[Derivatives] = []
+    for k in range(0, len(directions), DIRECTIONS_PER_PASS):
+        out += _first_along(lower, directions[k:k + DIRECTIONS_PER_PASS], layers, readout,
+                            output, budget)
+    return out
+
+
+def _first_along(lower: LowerPass, directions: Sequence[Mapping[int, torch.Tensor]],
+                 layers: list[int], readout: Readout, output: Output,
+                 budget: int) -> list[Derivatives]:
+    family, dtype = lower.family, lower.family.lm.dtype
+    # Shift of layer l = 1 * s_l, differentiated at s = 0 along s_l = v_l (the direction's
+    # vector in the model's dtype, as r * v is formed there): the tangent of r * v at r = 0.
+    tangents = torch.stack([torch.stack([v[layer].detach().cpu().to(dtype) for layer in layers])
+                            for v in directions])
+    zero = torch.zeros_like(tangents[0])
+    n = len(lower.prompts)
+    values = [[torch.empty(0)] * n for _ in directions]
+    first = [[torch.empty(0)] * n for _ in directions]
+    for chunk in pack_chunks([Row(i) for i in lower.prompts.order], lower.prompts.own_length,
+                             budget):
+        index = torch.zeros(len(chunk), dtype=torch.long)
+        members = [r.prompt for r in chunk]
+        ones = torch.ones(len(chunk), dtype=dtype)
+
+        def f(shifts: torch.Tensor, chunk: list[Row] = chunk, index: torch.Tensor = index,
+              members: list[int] = members, ones: torch.Tensor = ones) -> torch.Tensor:
+            steered = SteeredPass(family, lower,
+                                  {layer: PerDevice(shifts[i]) for i, layer in enumerate(layers)})
+            prefix = steered.prefix_cache(ones[:1])
+            return readout(steered.run_rows(chunk, ones, prefix, index, output), members)
+
+        def along(tangent: torch.Tensor, f: Callable[[torch.Tensor], torch.Tensor] = f
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+            out = torch.func.jvp(f, (zero,), (tangent,))
+            return out[0], out[1]
+
+        with family.forward_mode(), sdpa_kernel(SDPBackend.MATH):
+            value, slope = torch.func.vmap(along)(tangents)
+        for j in range(len(directions)):
+            for row, i in enumerate(members):
+                values[j][i], first[j][i] = value[j][row], slope[j][row]
+    return [Derivatives(v, d, None) for v, d in zip(values, first, strict=True)]

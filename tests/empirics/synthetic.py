@@ -123,15 +123,18 @@ def install(monkeypatch: pytest.MonkeyPatch, world: World, jvp_factors: tuple[fl
         f1, f2 = jvp_factors
         return world.h0[rows], f1 * world.delta[rows], f2 * 2 * world.curve[rows]
 
-    def fake_random_jvp(lm: Any, vectors: Any, ids: Any, cache: Any, tag: str,
-                        progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    def fake_random_jvps(lm: Any, directions: Any, ids: Any, cache: Any, tags: Any,
+                         progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
         rows = [index[tuple(x)] for x in ids]
-        d = random_delta(vectors)
-        assert d is not None
-        return world.h0[rows], np.tile(d, (len(rows), 1)).astype(np.float32)
+        out = []
+        for vectors in directions:
+            d = random_delta(vectors)
+            assert d is not None
+            out.append((world.h0[rows], np.tile(d, (len(rows), 1)).astype(np.float32)))
+        return out
 
     monkeypatch.setattr(directions, "chunked_sweep", fake_sweep)
-    monkeypatch.setattr(random_sweeps, "cached_delta_jvp", fake_random_jvp)
+    monkeypatch.setattr(random_sweeps, "cached_delta_jvps", fake_random_jvps)
     monkeypatch.setattr(analysis, "cached_delta2_jvp", fake_jvp)
 
 

@@ -102,3 +102,27 @@ def test_validate_job_reads_the_stage_lines() -> None:
         assert no_random["random directions"] is None
         with pytest.raises(ValueError, match="did not finish"):
             vj.parse_stages(JOB_LOG.split("Done in")[0])
+
+
+def test_replay_does_the_work_it_is_given(monkeypatch: Any) -> None:
+    """The GEMM-only replay runs the layer's products until the requested FLOPs are done (one
+    warm-up round besides) and reports the time of exactly that work."""
+    import torch
+
+    from tests.empirics.tiny import tiny_llama
+
+    lm = tiny_llama()
+    done: list[int] = []
+    linear = torch.nn.functional.linear
+
+    def counting(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        done.append(2 * x.shape[0] * w.shape[0] * w.shape[1])
+        return linear(x, w)
+
+    with _load("rates") as rates:
+        mats = rates.layer_matrices(lm)
+        per_round = sum(2 * 8 * w.shape[0] * w.shape[1] for w in mats)
+        monkeypatch.setattr(torch.nn.functional, "linear", counting)
+        seconds = rates.gemm_replay(lm, 3 * per_round, rows=8)
+    assert sum(done) == 4 * per_round and len(done) == 4 * len(mats)
+    assert seconds > 0

@@ -233,3 +233,67 @@ def test_packed_equals_reference_on_embedded_model(lm) -> None:  # type: ignore[
     # fp32, different kernels (packed GEMMs, math SDPA vs eager): measured ~4e-6 relative.
     assert _max_rel(d, d_ref) < 1e-4
     np.testing.assert_allclose(h.numpy(), h_ref.numpy(), rtol=0, atol=1e-4 * float(h_ref.abs().max()))
+    # Along two directions at once (one shared primal): the same Δ up to fp32 rounding.
+    from empirics.jvp import final_state_readout, packed_jvp_along
+    other = {layer: -v for layer, v in vecs.items()}
+    both = packed_jvp_along(lm, [vecs, other], ids, final_state_readout(lm), last_only=True,
+                            budget=4096)
+    assert _max_rel(torch.stack(both[0].first), d) < 1e-5
+    assert _max_rel(-torch.stack(both[1].first), d) < 1e-5
+
+
+@pytest.mark.parametrize("make", [tiny_llama, tiny_qwen3], ids=["llama", "qwen3"])
+def test_delta_along_several_directions_equals_one_at_a_time(make) -> None:  # type: ignore[no-untyped-def]
+    """Δ along three directions in one pass (one shared primal) equals each direction's own
+    packed JVP, direction by direction; a swapped direction is caught; directions of other
+    layers are refused."""
+    from empirics.engine import packed_first_along
+    from empirics.jvp import final_state_readout, packed_jvp_along
+
+    lm = make()
+    dirs = [_vectors(64, [1, 2], seed=s) for s in (1, 2, 3)]
+    ids = _prompts(3, [2, 5, 5, 7], seed=5)
+    got = packed_jvp_along(lm, dirs, ids, final_state_readout(lm), last_only=True, budget=9)
+    assert len(got) == 3
+    for g, v in zip(got, dirs, strict=True):
+        h, d = delta_jvp(lm, v, ids)
+        np.testing.assert_allclose(torch.stack(g.values), h, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(torch.stack(g.first), d, rtol=0, atol=1e-6)
+    swapped = torch.stack(got[1].first)
+    assert (swapped - delta_jvp(lm, dirs[0], ids)[1]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="same layers"):
+        packed_jvp_along(lm, [dirs[0], _vectors(64, [1, 3])], ids, final_state_readout(lm),
+                         last_only=True, budget=9)
+    with pytest.raises(ValueError, match="empty"):
+        packed_first_along(None, [], final_state_readout(lm), output=None, budget=9)  # type: ignore[arg-type]
+
+
+def test_cached_deltas_of_several_directions(tmp_path: object,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cached_delta_jvps`` equals ``delta_jvp`` per direction, computes only the directions
+    it has not cached (together), and a second call recomputes nothing."""
+    from pathlib import Path
+
+    from empirics import jvp
+    from empirics.cache import ChunkCache
+
+    cache = ChunkCache(Path(str(tmp_path)))
+    dirs = [_vectors(64, [2, 3], seed=s) for s in (4, 5, 6)]
+    ids = _prompts(3, [4, 2, 6], seed=6)
+    first = jvp.cached_delta_jvps(TINY, dirs[:1], ids, cache, ["a"], False)
+    along = jvp._along
+    computed: list[int] = []
+    monkeypatch.setattr(jvp, "_along", lambda lm, ds, *a: (computed.append(len(ds)),
+                                                           along(lm, ds, *a))[1])
+    got = jvp.cached_delta_jvps(TINY, dirs, ids, cache, ["a", "b", "c"], False)
+    assert computed == [2]
+    assert np.array_equal(got[0][1], first[0][1])
+    for (h, d), v in zip(got, dirs, strict=True):
+        want_h, want_d = delta_jvp(TINY, v, ids)
+        np.testing.assert_allclose(h, want_h.numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(d, want_d.numpy(), rtol=0, atol=1e-6)
+    again = jvp.cached_delta_jvps(TINY, dirs, ids, cache, ["a", "b", "c"], False)
+    assert computed == [2]
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(again, got, strict=True))
+    with pytest.raises(ValueError, match="one tag each"):
+        jvp.cached_delta_jvps(TINY, dirs, ids, cache, ["a"], False)
