@@ -256,9 +256,9 @@ def test_delta_along_several_directions_equals_one_at_a_time(make) -> None:  # t
     got = packed_jvp_along(lm, dirs, ids, final_state_readout(lm), last_only=True, budget=9)
     assert len(got) == 3
     for g, v in zip(got, dirs, strict=True):
-        h, d = delta_jvp(lm, v, ids)
-        np.testing.assert_allclose(torch.stack(g.values), h, rtol=0, atol=1e-6)
-        np.testing.assert_allclose(torch.stack(g.first), d, rtol=0, atol=1e-6)
+        h, d = delta_jvp(lm, v, ids)   # other chunks (budget): products of other row counts
+        assert _max_rel(torch.stack(g.values), h) < 1e-5
+        assert _max_rel(torch.stack(g.first), d) < 1e-5
     swapped = torch.stack(got[1].first)
     assert (swapped - delta_jvp(lm, dirs[0], ids)[1]).abs().max() > 1e-3
     with pytest.raises(ValueError, match="same layers"):
