@@ -40,16 +40,17 @@ def rope_tables(rotary: nn.Module, positions: torch.Tensor, like: torch.Tensor) 
 
 
 def gated_mlp(mlp: Any, x: torch.Tensor) -> torch.Tensor:
-    """Gated MLP ``down(act(gate(x)) * up(x))`` with the activation and product in place."""
+    """Gated MLP ``down(act(gate(x)) * up(x))``. Out of place: under nested forward mode (Δ₂)
+    an in-place SiLU and product cost ~11 % of the whole JVP more (same values, measured); in
+    inference the two forms take the same time."""
     if not all(hasattr(mlp, n) for n in ("gate_proj", "up_proj", "down_proj", "act_fn")):
         return mlp(x)  # type: ignore[no-any-return]
     g = mlp.gate_proj(x)
     if isinstance(mlp.act_fn, nn.SiLU) or type(mlp.act_fn).__name__ == "SiLUActivation":
-        F.silu(g, inplace=True)
+        g = F.silu(g)
     else:
         g = mlp.act_fn(g)
-    g.mul_(mlp.up_proj(x))
-    return mlp.down_proj(g)  # type: ignore[no-any-return]
+    return mlp.down_proj(g * mlp.up_proj(x))  # type: ignore[no-any-return]
 
 
 def window_of(lm: LoadedModel, layer: int) -> int | None:
