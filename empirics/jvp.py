@@ -250,17 +250,18 @@ def cached_delta2_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     return h0, delta, delta2
 
 
-
 def cached_delta_jvps(lm: LoadedModel, directions: Sequence[Mapping[int, torch.Tensor]],
                       input_ids: Sequence[Sequence[int]], cache: ChunkCache, tags: Sequence[str],
                       progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     """``cached_delta_jvp`` for each of ``directions`` (tagged ``tags``) on the same prompts;
     those not cached computed together (``packed_jvp_along``: one primal for all of them) on
     engine families, one by one elsewhere."""
-    ids = [list(x) for x in input_ids]
     if len(tags) != len(directions):
         raise ValueError(f"{len(tags)} tags for {len(directions)} directions: give one tag each")
-    if not directions or fast_path_reason(lm, max(len(x) for x in ids)) is not None:
+    if not directions:
+        return []
+    ids = [_checked_ids(lm, v, input_ids, "jvp", 1.0) for v in directions][0]
+    if fast_path_reason(lm, max(len(x) for x in ids)) is not None:
         return [cached_delta_jvp(lm, v, ids, cache, t, progress)
                 for v, t in zip(directions, tags, strict=True)]
     keys = ["jvp-" + digest({"ids": ids, "vec": vectors_hash(v), "path": ALONG_PATH})
@@ -268,8 +269,6 @@ def cached_delta_jvps(lm: LoadedModel, directions: Sequence[Mapping[int, torch.T
     found = [cache.get(k, count=False) for k in keys]
     todo = [j for j, got in enumerate(found) if got is None]
     if todo:
-        for v in (directions[j] for j in todo):
-            _checked_ids(lm, v, ids, "jvp", 1.0)
         parts = _along(lm, [directions[j] for j in todo], ids, cache, progress)
         for j, (h0, delta) in zip(todo, parts, strict=True):
             arrays = {"h0": h0, "delta": delta}

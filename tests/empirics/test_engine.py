@@ -140,3 +140,21 @@ def test_lower_pass_checks_and_reasons() -> None:
     window.model.config.model_type = "mistral"
     assert fast_path_reason(window, max_len=4) is None
     assert "sliding-window" in str(fast_path_reason(window, max_len=5))
+
+
+def test_gated_mlp_out_of_place_only_under_forward_mode() -> None:
+    """In place in inference, out of place while derivatives are taken (restored after an
+    error too); the two forms give the same values."""
+    from empirics.engine import family_for
+    from empirics.engine.families.llama import gated_mlp
+
+    family = family_for(tiny_llama())
+    assert family.mlp_in_place  # type: ignore[attr-defined]
+    with family.forward_mode():
+        assert not family.mlp_in_place  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="inside"), family.forward_mode():
+        raise RuntimeError("inside")
+    assert family.mlp_in_place  # type: ignore[attr-defined]
+    mlp = family.lm.layers[0].mlp
+    x = torch.randn(5, family.lm.hidden_size, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(gated_mlp(mlp, x), gated_mlp(mlp, x, in_place=False))

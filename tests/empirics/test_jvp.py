@@ -297,3 +297,5 @@ def test_cached_deltas_of_several_directions(tmp_path: object,
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(again, got, strict=True))
     with pytest.raises(ValueError, match="one tag each"):
         jvp.cached_delta_jvps(TINY, dirs, ids, cache, ["a"], False)
+    with pytest.raises(ValueError, match="input_ids is empty"):
+        jvp.cached_delta_jvps(TINY, dirs, [], cache, ["a", "b", "c"], False)

@@ -51,7 +51,7 @@ class Gemma2Family(GemmaFamily):
     def finish(self, layer: int, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         block: Any = self.lm.layers[layer]
         h = h + block.post_attention_layernorm(block.self_attn.o_proj(attended))
-        mlp = gated_mlp(block.mlp, block.pre_feedforward_layernorm(h))
+        mlp = gated_mlp(block.mlp, block.pre_feedforward_layernorm(h), self.mlp_in_place)
         return h.add_(block.post_feedforward_layernorm(mlp))
 
     def unembed(self, normed: torch.Tensor) -> torch.Tensor:

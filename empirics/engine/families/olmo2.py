@@ -45,7 +45,7 @@ class Olmo2Family(LlamaFamily):
     def finish(self, layer: int, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         block: Any = self.lm.layers[layer]
         h = h + block.post_attention_layernorm(block.self_attn.o_proj(attended))
-        return h.add_(block.post_feedforward_layernorm(gated_mlp(block.mlp, h)))
+        return h.add_(block.post_feedforward_layernorm(gated_mlp(block.mlp, h, self.mlp_in_place)))
 
 
 FAMILY = Olmo2Family
