@@ -45,17 +45,23 @@ def best_seconds(fn: Callable[[], object], device: torch.device, rounds: int = R
     return best
 
 
-def gemm_rate(lm: LoadedModel, rows: int, rounds: int = ROUNDS) -> float:
-    """FLOP/s of the model's own layer matrix products at ``rows`` rows (``F.linear``, the
-    model's dtype and device), the fastest of ``rounds`` rounds over all the matrices."""
+def layer_products(lm: LoadedModel, rows: int) -> tuple[Callable[[], None], int]:
+    """A call of every layer matrix product at ``rows`` rows (``F.linear``, the model's dtype and
+    device, random inputs made once) and its FLOPs."""
     mats = layer_matrices(lm)
     x = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype, device=w.device) for w in mats}
-    flops = sum(2 * rows * w.shape[0] * w.shape[1] for w in mats)
 
     def products() -> None:
         for w in mats:
             torch.nn.functional.linear(x[w.shape[1]], w)
 
+    return products, sum(2 * rows * w.shape[0] * w.shape[1] for w in mats)
+
+
+def gemm_rate(lm: LoadedModel, rows: int, rounds: int = ROUNDS) -> float:
+    """FLOP/s of the model's own layer matrix products at ``rows`` rows, the fastest of
+    ``rounds`` rounds over all the matrices."""
+    products, flops = layer_products(lm, rows)
     with torch.inference_mode():
         return flops / best_seconds(products, lm.device, rounds)
 
@@ -66,19 +72,15 @@ def gemm_replay(lm: LoadedModel, flops: float, rows: int) -> float:
     timed once as the runs it is compared with are. ``limit / replay`` is the fraction of its
     best GEMM rate the machine sustained over such a run (the machine's share of a
     ``limit_frac`` below 1; the rest is the program's)."""
-    mats = layer_matrices(lm)
-    x = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype, device=w.device) for w in mats}
-    per_round = sum(2 * rows * w.shape[0] * w.shape[1] for w in mats)
+    products, per_round = layer_products(lm, rows)
     rounds = max(1, round(flops / per_round))
     sync = _sync(lm.device)
     with torch.inference_mode():
-        for w in mats:  # warm-up, as every timed run has one
-            torch.nn.functional.linear(x[w.shape[1]], w)
+        products()  # warm-up, as every timed run has one
         sync()
         start = time.perf_counter()
         for _ in range(rounds):
-            for w in mats:
-                torch.nn.functional.linear(x[w.shape[1]], w)
+            products()
         sync()
         seconds = time.perf_counter() - start
     return seconds * flops / (rounds * per_round)

@@ -72,10 +72,8 @@ def packed_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor], ids: list[l
     treated as the shared prefix (default: the longest common prefix); ``known``: lower passes of
     other prompt sets with the same prefix (a sweep's), whose prompts are not run below the
     steering again; ``last_only``: the top layer works at each row's last token only."""
-    family = family_for(lm)
-    top = lower_top(min(vectors), lm.num_layers)
+    lower = _lower(lm, min(vectors), ids, budget, prefix_len, known)
     with torch.no_grad():
-        lower = lower_pass(family, PromptSet.of(ids, prefix_len), top, budget=budget, known=known)
         return packed_derivatives(lower, vectors, readout,
                                   output=Output.LAST if last_only else Output.ALL,
                                   budget=budget, order=order, fd_step=fd_step)
@@ -87,12 +85,19 @@ def packed_jvp_along(lm: LoadedModel, directions: Sequence[Mapping[int, torch.Te
                      known: Sequence[LowerPass] = ()) -> list[Derivatives]:
     """``packed_jvp`` (first order) along each of ``directions`` (the same steered layers): one
     lower pass, and the unsteered primal above it once for several directions."""
-    family = family_for(lm)
-    top = lower_top(min(directions[0]), lm.num_layers)
+    lower = _lower(lm, min(directions[0]), ids, budget, prefix_len, known)
     with torch.no_grad():
-        lower = lower_pass(family, PromptSet.of(ids, prefix_len), top, budget=budget, known=known)
         return packed_first_along(lower, directions, readout,
                                   output=Output.LAST if last_only else Output.ALL, budget=budget)
+
+
+def _lower(lm: LoadedModel, first_steered: int, ids: list[list[int]], budget: int,
+           prefix_len: int | None, known: Sequence[LowerPass]) -> LowerPass:
+    """The unsteered lower pass of the JVPs: the layers below ``first_steered`` and that layer
+    itself (its work does not depend on r)."""
+    with torch.no_grad():
+        return lower_pass(family_for(lm), PromptSet.of(ids, prefix_len),
+                          lower_top(first_steered, lm.num_layers), budget=budget, known=known)
 
 
 def known_prefix(ids: list[list[int]], known: Sequence[LowerPass]) -> int:
@@ -198,17 +203,25 @@ def final_hidden_states(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     return out
 
 
+def _cache_key(ids: Sequence[Sequence[int]], vectors: Mapping[int, torch.Tensor], path: str,
+               order: int) -> str:
+    """The cache entry of Δ (``order=1``) or Δ, Δ₂ (``order=2``) of ``ids`` along ``vectors``
+    computed by ``path`` (paths round differently)."""
+    key: dict[str, object] = {"ids": [list(x) for x in ids], "vec": vectors_hash(vectors),
+                              "path": path}
+    if order == 2:
+        key["order"] = 2
+    return ("jvp-" if order == 1 else "jvp2-") + digest(key)
+
+
 def _cached(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
             input_ids: Sequence[Sequence[int]], cache: ChunkCache, tag: str, progress: bool,
             order: int) -> list[np.ndarray]:
     """``delta_jvp`` / ``delta2_jvp`` ``JVP_STEP`` prompts at a time, cached in ``cache``."""
     names = ("h0", "delta", "delta2")[: order + 1]
     # "path": the packed fast path rounds differently from the per-prompt one (~1e-6).
-    key: dict[str, object] = {"ids": [list(x) for x in input_ids], "vec": vectors_hash(vectors),
-                              "path": "packed, one prefix"}
-    if order == 2:
-        key["order"] = 2
-    got = cache.get(("jvp-" if order == 1 else "jvp2-") + digest(key), count=False)
+    key = _cache_key(input_ids, vectors, "packed, one prefix", order)
+    got = cache.get(key, count=False)
     label = "Δ" if order == 1 else "Δ, Δ₂"
     if got is not None:
         print(f"  [{tag}] {label} reused from cache", file=sys.stderr)
@@ -228,8 +241,7 @@ def _cached(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
             bar.update(len(step))
     print(f"  [{tag}] {label} by JVP for {len(input_ids)} prompts", file=sys.stderr)
     arrays = [torch.cat(p).numpy() for p in parts]
-    cache.put(("jvp-" if order == 1 else "jvp2-") + digest(key), dict(zip(names, arrays, strict=True)),
-              count=False)
+    cache.put(key, dict(zip(names, arrays, strict=True)), count=False)
     return arrays
 
 
@@ -260,12 +272,13 @@ def cached_delta_jvps(lm: LoadedModel, directions: Sequence[Mapping[int, torch.T
         raise ValueError(f"{len(tags)} tags for {len(directions)} directions: give one tag each")
     if not directions:
         return []
-    ids = [_checked_ids(lm, v, input_ids, "jvp", 1.0) for v in directions][0]
+    ids = _checked_ids(lm, directions[0], input_ids, "jvp", 1.0)
+    for v in directions[1:]:
+        validate_vectors(lm, v)
     if fast_path_reason(lm, max(len(x) for x in ids)) is not None:
         return [cached_delta_jvp(lm, v, ids, cache, t, progress)
                 for v, t in zip(directions, tags, strict=True)]
-    keys = ["jvp-" + digest({"ids": ids, "vec": vectors_hash(v), "path": ALONG_PATH})
-            for v in directions]
+    keys = [_cache_key(ids, v, ALONG_PATH, order=1) for v in directions]
     found = [cache.get(k, count=False) for k in keys]
     todo = [j for j, got in enumerate(found) if got is None]
     if todo:

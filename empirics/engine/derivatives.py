@@ -88,15 +88,11 @@ def packed_derivatives(lower: LowerPass, vectors: Mapping[int, torch.Tensor], re
     first: list[torch.Tensor] = [torch.empty(0)] * n
     second: list[torch.Tensor] = [torch.empty(0)] * n
     base = torch.tensor(float(at), dtype=lower.family.lm.dtype)
-    for chunk in pack_chunks([Row(i) for i in prompts.order], prompts.own_length, budget):
-        index = torch.zeros(len(chunk), dtype=torch.long)
-        members = [r.prompt for r in chunk]
+    for chunk, members in _chunks(lower, budget):
 
-        def f(r: torch.Tensor, chunk: list[Row] = chunk, index: torch.Tensor = index,
-              members: list[int] = members) -> torch.Tensor:
-            prefix = steered.prefix_cache(r.reshape(1))
-            out = steered.run_rows(chunk, r.expand(len(chunk)), prefix, index, output)
-            return readout(out, members)
+        def f(r: torch.Tensor, chunk: list[Row] = chunk, members: list[int] = members
+              ) -> torch.Tensor:
+            return _read(steered, chunk, members, r.reshape(1), readout, output)
 
         if fd_step is None:
             with lower.family.forward_mode():
@@ -108,6 +104,23 @@ def packed_derivatives(lower: LowerPass, vectors: Mapping[int, torch.Tensor], re
             if order == 2:
                 second[i] = got[2][j]
     return Derivatives(values, first, second if order == 2 else None)
+
+
+def _chunks(lower: LowerPass, budget: int) -> list[tuple[list[Row], list[int]]]:
+    """The prompts of ``lower`` packed (sorted by length) in chunks of ``budget`` tokens, each
+    with its prompt indices in packing order."""
+    prompts = lower.prompts
+    chunks = pack_chunks([Row(i) for i in prompts.order], prompts.own_length, budget)
+    return [(chunk, [r.prompt for r in chunk]) for chunk in chunks]
+
+
+def _read(steered: SteeredPass, chunk: list[Row], members: list[int], r: torch.Tensor,
+          readout: Readout, output: Output) -> torch.Tensor:
+    """``readout`` of the chunk's rows, every row and the prefix at the one coefficient ``r``
+    ``(1,)`` (a dual under ``jvp``)."""
+    prefix = steered.prefix_cache(r)
+    index = torch.zeros(len(chunk), dtype=torch.long)
+    return readout(steered.run_rows(chunk, r.expand(len(chunk)), prefix, index, output), members)
 
 
 #: Directions per ``vmap`` of ``packed_first_along``: their tangents are held together.
@@ -146,18 +159,14 @@ def _first_along(lower: LowerPass, directions: Sequence[Mapping[int, torch.Tenso
     n = len(lower.prompts)
     values = [[torch.empty(0)] * n for _ in directions]
     first = [[torch.empty(0)] * n for _ in directions]
-    for chunk in pack_chunks([Row(i) for i in lower.prompts.order], lower.prompts.own_length,
-                             budget):
-        index = torch.zeros(len(chunk), dtype=torch.long)
-        members = [r.prompt for r in chunk]
-        ones = torch.ones(len(chunk), dtype=dtype)
+    one = torch.ones(1, dtype=dtype)
+    for chunk, members in _chunks(lower, budget):
 
-        def f(shifts: torch.Tensor, chunk: list[Row] = chunk, index: torch.Tensor = index,
-              members: list[int] = members, ones: torch.Tensor = ones) -> torch.Tensor:
+        def f(shifts: torch.Tensor, chunk: list[Row] = chunk, members: list[int] = members
+              ) -> torch.Tensor:
             steered = SteeredPass(family, lower,
                                   {layer: PerDevice(shifts[i]) for i, layer in enumerate(layers)})
-            prefix = steered.prefix_cache(ones[:1])
-            return readout(steered.run_rows(chunk, ones, prefix, index, output), members)
+            return _read(steered, chunk, members, one, readout, output)
 
         def along(tangent: torch.Tensor, f: Callable[[torch.Tensor], torch.Tensor] = f
                   ) -> tuple[torch.Tensor, torch.Tensor]:
