@@ -8,8 +8,8 @@ a bound must. A run lasts tens of seconds, and a host may not hold its best rate
 layer matrix products at ``rows`` rows without pause for ``seconds`` per thread count and
 prints, per 2-second window, the rate held; ``mean / best`` is what a program of nothing but
 those products would score as ``limit_frac``. The last line is machine-readable:
-``sustained: threads=<t> best=<GFLOP/s> mean=<GFLOP/s> mean_over_best=<f>`` for the last
-thread count.
+``sustained: threads=<t> best=<GFLOP/s> mean=<GFLOP/s> mean_over_best=<f> window_min=<GFLOP/s>``
+for the last thread count.
 """
 
 from __future__ import annotations
@@ -51,8 +51,20 @@ class Held:
 
 
 def hold(products: Callable[[], None], flops: int, seconds: float, threads: int) -> Held:
-    """``products`` called without pause for ``seconds`` on ``threads`` threads."""
+    """``products`` called without pause for ``seconds`` on ``threads`` threads (torch's thread
+    count restored afterwards)."""
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        calls, windows = _call_for(products, flops, seconds)
+    finally:
+        torch.set_num_threads(before)
+    return Held(threads, flops / min(calls) / 1e9, flops * len(calls) / sum(calls) / 1e9, windows)
+
+
+def _call_for(products: Callable[[], None], flops: int,
+              seconds: float) -> tuple[list[float], list[float]]:
+    """Each call's seconds, and each window's rate (GFLOP/s)."""
     calls: list[float] = []
     windows: list[float] = []
     with torch.inference_mode():
@@ -67,7 +79,7 @@ def hold(products: Callable[[], None], flops: int, seconds: float, threads: int)
             if time.perf_counter() - window_start >= WINDOW_S:
                 windows.append(flops * len(in_window) / sum(in_window) / 1e9)
                 in_window, window_start = [], time.perf_counter()
-    return Held(threads, flops / min(calls) / 1e9, flops * len(calls) / sum(calls) / 1e9, windows)
+    return calls, windows
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

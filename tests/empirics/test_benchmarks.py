@@ -134,9 +134,14 @@ def test_sustained_rate_is_work_over_time() -> None:
     GFLOP/s, while their rates average 167; the best is the fastest call's."""
     import time
 
+    import torch
+
     durations = iter([0.004, 0.012] * 10_000)
+    threads = torch.get_num_threads()
     with _load("sustained") as sustained:
-        held = sustained.hold(lambda: time.sleep(next(durations)), 10**9, 2.5, threads=1)
+        held = sustained.hold(lambda: time.sleep(next(durations)), 10**9, 2.5,
+                              threads=1 if threads > 1 else 2)
+    assert torch.get_num_threads() == threads  # restored for the tests that follow
     assert 200 < held.best <= 250
-    assert 0.85 * 125 < held.mean < 1.02 * 125
+    assert 0.75 * 125 < held.mean < 1.02 * 125  # sleeps only overrun
     assert held.mean_over_best < 0.65 and len(held.windows) == 1

@@ -48,7 +48,7 @@ def test_packed_equals_per_prompt_reference(shared: int, lengths: list[int], lay
     assert h.shape == d.shape == (len(ids), 64)
     # h is the final norm's output (row norm 8 here): rounding, relative to the row's norm, was
     # at most 4.7e-6 over 300 random examples at 2 threads (1.4e-5 in an element near 3, which
-    # an absolute 1e-5 once failed on); a shifted RoPE position gives ~1e-1.
+    # an absolute 1e-5 once failed on); a shifted RoPE position gives ~0.9.
     assert _max_rel(h, h_ref) < 2e-5
     assert _max_rel(d, d_ref) < 1e-4
     EXERCISED["n"] += 1
