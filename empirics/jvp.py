@@ -226,23 +226,36 @@ def _cached(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
     if got is not None:
         print(f"  [{tag}] {label} reused from cache", file=sys.stderr)
         return [got[n] for n in names]
-    parts: list[list[torch.Tensor]] = [[] for _ in names]
     # One prefix for every step, a sweep's where one holds these prompts (cache.lower_passes,
     # which then serve them), else the prompt set's: the sweep of the same set splits it alike.
     prefix_len = known_prefix([list(x) for x in input_ids], cache.lower_passes)
-    with tqdm(total=len(input_ids), desc=f"JVP {tag}", unit="prompt", disable=not progress) as bar:
-        for k in range(0, len(input_ids), JVP_STEP):
-            step = input_ids[k:k + JVP_STEP]
-            ids = _checked_ids(lm, vectors, step, "jvp", 1.0)
-            derived = _derivatives(lm, vectors, ids, "jvp", 1.0, order, prefix_len,
-                                   known=cache.lower_passes)
-            for part, t in zip(parts, derived, strict=True):
-                part.append(t)
-            bar.update(len(step))
+
+    def derived(step: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        ids = _checked_ids(lm, vectors, step, "jvp", 1.0)
+        return _derivatives(lm, vectors, ids, "jvp", 1.0, order, prefix_len,
+                            known=cache.lower_passes)
+
+    arrays = _stepped(input_ids, f"JVP {tag}", progress, derived)
     print(f"  [{tag}] {label} by JVP for {len(input_ids)} prompts", file=sys.stderr)
-    arrays = [torch.cat(p).numpy() for p in parts]
     cache.put(key, dict(zip(names, arrays, strict=True)), count=False)
     return arrays
+
+
+def _stepped(input_ids: Sequence[Sequence[int]], desc: str, progress: bool,
+             compute: Callable[[Sequence[Sequence[int]]], Sequence[torch.Tensor]]
+             ) -> list[np.ndarray]:
+    """``compute`` on ``JVP_STEP`` prompts at a time under a progress bar; each of its
+    float32 CPU outputs concatenated over the steps, as numpy."""
+    parts: list[list[torch.Tensor]] = []
+    with tqdm(total=len(input_ids), desc=desc, unit="prompt", disable=not progress) as bar:
+        for k in range(0, len(input_ids), JVP_STEP):
+            step = input_ids[k:k + JVP_STEP]
+            got = compute(step)
+            parts = parts or [[] for _ in got]
+            for part, t in zip(parts, got, strict=True):
+                part.append(t)
+            bar.update(len(step))
+    return [torch.cat(p).numpy() for p in parts]
 
 
 def cached_delta_jvp(lm: LoadedModel, vectors: Mapping[int, torch.Tensor],
@@ -297,16 +310,12 @@ def _along(lm: LoadedModel, directions: Sequence[Mapping[int, torch.Tensor]], id
            cache: ChunkCache, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(h0, delta)`` float32 numpy per direction, ``JVP_STEP`` prompts at a time."""
     prefix_len = known_prefix(ids, cache.lower_passes)
-    h0: list[list[torch.Tensor]] = [[] for _ in directions]
-    delta: list[list[torch.Tensor]] = [[] for _ in directions]
-    with tqdm(total=len(ids), desc=f"JVP {len(directions)} directions", unit="prompt",
-              disable=not progress) as bar:
-        for k in range(0, len(ids), JVP_STEP):
-            got = packed_jvp_along(lm, directions, ids[k:k + JVP_STEP], final_state_readout(lm),
-                                   last_only=True, budget=token_budget(lm, 16),
-                                   prefix_len=prefix_len, known=cache.lower_passes)
-            for j, g in enumerate(got):
-                h0[j].append(torch.stack(g.values).float().cpu())
-                delta[j].append(torch.stack(g.first).float().cpu())
-            bar.update(len(ids[k:k + JVP_STEP]))
-    return [(torch.cat(a).numpy(), torch.cat(b).numpy()) for a, b in zip(h0, delta, strict=True)]
+
+    def derived(step: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        got = packed_jvp_along(lm, directions, [list(x) for x in step], final_state_readout(lm),
+                               last_only=True, budget=token_budget(lm, 16),
+                               prefix_len=prefix_len, known=cache.lower_passes)
+        return [torch.stack(t).float().cpu() for g in got for t in (g.values, g.first)]
+
+    flat = _stepped(ids, f"JVP {len(directions)} directions", progress, derived)
+    return [(flat[2 * j], flat[2 * j + 1]) for j in range(len(directions))]
