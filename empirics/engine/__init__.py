@@ -4,7 +4,8 @@ Parts (docs/engine.md): row packing (``packing``), the family adapters (``family
 ``families/``), the key/value cache (``kv``), attention for packed rows and for decoding
 (``attention``), the layer step and a pass of steps with steering (``layers``), the unsteered
 lower pass computed once per prompt set (``lower``), the steered pass above it (``steered``),
-forward-mode derivatives of any readout (``derivatives``) and the readouts (``readout``).
+forward-mode derivatives of any readout (``derivatives``), the readouts (``readout``) and the
+widest products' reused output buffers (``workspace``, used by the adapters).
 The drivers (``empirics.sweep``, ``jvp``, ``generate``, ``sequence``, the planner) use the
 names below; generation's decoding loop (``empirics.decoding``) also its own helpers in
 ``histories`` and ``readout``.

@@ -147,6 +147,7 @@ def test_gated_mlp_out_of_place_only_under_forward_mode() -> None:
     error too); the two forms give the same values."""
     from empirics.engine import family_for
     from empirics.engine.families.llama import gated_mlp
+    from empirics.engine.workspace import Workspace
 
     family = family_for(tiny_llama())
     assert family.mlp_in_place  # type: ignore[attr-defined]
@@ -157,4 +158,4 @@ def test_gated_mlp_out_of_place_only_under_forward_mode() -> None:
     assert family.mlp_in_place  # type: ignore[attr-defined]
     mlp = family.lm.layers[0].mlp
     x = torch.randn(5, family.lm.hidden_size, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(gated_mlp(mlp, x), gated_mlp(mlp, x, in_place=False))
+    assert torch.equal(gated_mlp(mlp, x, Workspace()), gated_mlp(mlp, x, None))

@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from empirics.engine.families.gemma import GemmaFamily
-from empirics.engine.families.llama import gated_mlp
 from empirics.engine.family import AttentionSpec
 from empirics.models import LoadedModel
 
@@ -51,7 +50,7 @@ class Gemma2Family(GemmaFamily):
     def finish(self, layer: int, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         block: Any = self.lm.layers[layer]
         h = h + block.post_attention_layernorm(block.self_attn.o_proj(attended))
-        mlp = gated_mlp(block.mlp, block.pre_feedforward_layernorm(h), self.mlp_in_place)
+        mlp = self.gated_mlp(block.mlp, block.pre_feedforward_layernorm(h))
         return h.add_(block.post_feedforward_layernorm(mlp))
 
     def unembed(self, normed: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from empirics.engine.families.llama import LlamaFamily, gated_mlp
+from empirics.engine.families.llama import LlamaFamily
 from empirics.models import LoadedModel
 
 
@@ -31,7 +31,7 @@ class GraniteFamily(LlamaFamily):
     def finish(self, layer: int, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         block: Any = self.lm.layers[layer]
         h.add_(block.self_attn.o_proj(attended), alpha=self.residual_multiplier)
-        mlp = gated_mlp(block.mlp, block.post_attention_layernorm(h), self.mlp_in_place)
+        mlp = self.gated_mlp(block.mlp, block.post_attention_layernorm(h))
         return h.add_(mlp, alpha=self.residual_multiplier)
 
     def unembed(self, normed: torch.Tensor) -> torch.Tensor:

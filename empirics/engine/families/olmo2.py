@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from empirics.engine.families.llama import LlamaFamily, gated_mlp
+from empirics.engine.families.llama import LlamaFamily
 
 _PARTS = ("q_proj", "k_proj", "v_proj", "o_proj", "q_norm", "k_norm")
 
@@ -45,7 +45,7 @@ class Olmo2Family(LlamaFamily):
     def finish(self, layer: int, h: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
         block: Any = self.lm.layers[layer]
         h = h + block.post_attention_layernorm(block.self_attn.o_proj(attended))
-        return h.add_(block.post_feedforward_layernorm(gated_mlp(block.mlp, h, self.mlp_in_place)))
+        return h.add_(block.post_feedforward_layernorm(self.gated_mlp(block.mlp, h)))
 
 
 FAMILY = Olmo2Family
