@@ -96,7 +96,7 @@ class LlamaFamily(Family):
         attn0: Any = lm.layers[0].self_attn
         self.head_dim = int(getattr(attn0, "head_dim", self.head_dim))
         self.scale = float(getattr(attn0, "scaling", self.head_dim**-0.5))
-        #: The gated MLP's buffers (in place), except under ``forward_mode``.
+        #: Reused buffers of the gated MLP's gate and up products (none under ``forward_mode``).
         self.workspace = Workspace()
         self.mlp_in_place = True
 
